@@ -1,0 +1,67 @@
+"""Starting the embedded warehouse as a child of `tickettoken serve` when nothing answers at its URL."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from tickettoken.settings import WarehouseSettings
+
+log = logging.getLogger("tickettoken.serve")
+
+START_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 40.0  # beyond the server's own graceful wait
+
+
+def answers(settings: WarehouseSettings, timeout: float = 1.0) -> bool:
+    """True when something answers /ping at the warehouse URL."""
+    if not settings.clickhouse_url.startswith(("http://", "https://")):
+        raise ValueError(f"TICKETTOKEN_CLICKHOUSE_URL must be http(s), got {settings.clickhouse_url!r}")
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - the scheme is checked just above
+            settings.clickhouse_url.rstrip("/") + "/ping", timeout=timeout
+        ) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class EmbeddedWarehouse:
+    """`tickettoken warehouse serve` as a child process, stopped with SIGTERM (a clean engine close)."""
+
+    def __init__(self, settings: WarehouseSettings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "tickettoken.cli", "warehouse", "serve"]
+        command += ["--host", self.settings.host, "--port", str(self.settings.port)]
+        command += ["--data-dir", str(self.settings.data_dir)]
+        log.info("starting the embedded warehouse: %s", " ".join(command))
+        self.process = subprocess.Popen(command, env=os.environ.copy())
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the embedded warehouse exited with code {self.process.returncode}")
+            if answers(self.settings, timeout=0.5):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the embedded warehouse did not answer within {START_TIMEOUT_SECONDS:g}s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.error("the embedded warehouse did not stop in time; killing it")
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,39 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from clickhouse_connect.driver.client import Client
+from litestar import Controller, get
+from litestar.di import Provide
+from litestar.plugins.prometheus import PrometheusController
+from litestar.response import Response
+from redis import Redis
+
+from api.security import require_metrics_token
+from api.system.deps import provide_redis, provide_warehouse
+from api.system.schemas import Health, Readiness
+from api.system.services import check_readiness
+
+
+class SystemController(Controller):
+    tags = ["system"]
+    dependencies = {"warehouse": Provide(provide_warehouse), "redis": Provide(provide_redis)}
+
+    @get("/health", operation_id="health", summary="Liveness")
+    async def health(self) -> Health:
+        """Answers while the process runs; says nothing about its dependencies."""
+        return Health(status="ok")
+
+    @get("/ready", operation_id="ready", summary="Readiness", sync_to_thread=True)
+    def ready(self, warehouse: Client, redis: Redis | None) -> Response[Readiness]:
+        """200 when the warehouse (and Redis, when configured) answer; 503 otherwise."""
+        readiness = check_readiness(warehouse, redis)
+        return Response(readiness, status_code=200 if readiness.ready else 503)
+
+
+class MetricsController(PrometheusController):
+    """Prometheus metrics; needs the metrics token (Authorization: Bearer ...)."""
+
+    path = "/metrics"
+    guards = [require_metrics_token]
+    include_in_schema = False

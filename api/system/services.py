@@ -1,0 +1,31 @@
+"""Checking the service's dependencies; no HTTP here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from clickhouse_connect.driver.client import Client
+from redis import Redis
+
+from api.system.schemas import DependencyCheck, Readiness
+
+
+def _timed(name: str, probe: Callable[[], object]) -> DependencyCheck:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as error:  # noqa: BLE001 - any failure means "not ready", reported with its text
+        return DependencyCheck(name, False, _ms(started), f"{type(error).__name__}: {error}"[:300])
+    return DependencyCheck(name, True, _ms(started))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def check_readiness(warehouse: Client, redis: Redis | None) -> Readiness:
+    checks = [_timed("warehouse", lambda: warehouse.command("SELECT 1"))]
+    if redis is not None:
+        checks.append(_timed("redis", redis.ping))
+    return Readiness(ready=all(check.ok for check in checks), checks=checks)

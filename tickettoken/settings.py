@@ -1,0 +1,121 @@
+"""Settings: one small dataclass per concern, read from `TICKETTOKEN_*` env vars with working defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+EMBEDDED_CLICKHOUSE_URL = "http://127.0.0.1:8123"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"TICKETTOKEN_{name}", default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"TICKETTOKEN_{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseSettings:
+    """Where the warehouse is, who may use it, and how the embedded server behaves."""
+
+    clickhouse_url: str
+    data_dir: Path
+    database: str
+    user: str
+    password: str
+    analyst_user: str
+    analyst_password: str
+    analyst_max_execution_time: int
+    analyst_max_memory_usage: int
+    cluster: str | None
+    pool_size: int
+    max_sessions: int
+
+    @property
+    def warehouse_dir(self) -> Path:
+        """The chDB data directory the embedded server owns."""
+        return self.data_dir / "warehouse"
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when the URL is the embedded default, which `tickettoken serve` may start itself."""
+        return self.clickhouse_url.rstrip("/") == EMBEDDED_CLICKHOUSE_URL
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.clickhouse_url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.clickhouse_url)
+        return parts.port or (8443 if parts.scheme == "https" else 8123)
+
+    @property
+    def secure(self) -> bool:
+        return urlsplit(self.clickhouse_url).scheme == "https"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The Litestar API's listener."""
+
+    host: str
+    port: int
+    workers: int
+    metrics_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """Cache and pub/sub: in-process backends unless a Redis URL is set."""
+
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    warehouse: WarehouseSettings
+    api: ApiSettings
+    redis: RedisSettings
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (uncached: tests and child processes use this)."""
+    data_dir = Path(_env("DATA_DIR", "./data")).expanduser().resolve()
+    warehouse = WarehouseSettings(
+        clickhouse_url=_env("CLICKHOUSE_URL", EMBEDDED_CLICKHOUSE_URL),
+        data_dir=data_dir,
+        database=_env("CLICKHOUSE_DATABASE", "tickettoken"),
+        user=_env("CLICKHOUSE_USER", "default"),
+        password=_env("CLICKHOUSE_PASSWORD", ""),
+        analyst_user=_env("ANALYST_USER", "analyst"),
+        analyst_password=_env("ANALYST_PASSWORD", ""),
+        analyst_max_execution_time=_env_int("ANALYST_MAX_EXECUTION_TIME", 60),
+        analyst_max_memory_usage=_env_int("ANALYST_MAX_MEMORY_USAGE", 4 * 1024**3),
+        cluster=_env("CLICKHOUSE_CLUSTER", "") or None,
+        pool_size=_env_int("WAREHOUSE_POOL_SIZE", 16),
+        max_sessions=_env_int("WAREHOUSE_MAX_SESSIONS", 256),
+    )
+    api = ApiSettings(
+        host=_env("HOST", "127.0.0.1"),
+        port=_env_int("PORT", 3009),
+        workers=_env_int("WORKERS", 1),
+        metrics_token=_env("METRICS_TOKEN", ""),
+    )
+    redis = RedisSettings(url=_env("REDIS_URL", "") or None)
+    return Settings(warehouse=warehouse, api=api, redis=redis)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

@@ -1,0 +1,43 @@
+"""clickhouse-connect clients for the API, the migrations and the analyst tools, from settings."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from tickettoken.settings import WarehouseSettings
+
+
+def connect(
+    settings: WarehouseSettings,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    database: str | None = None,
+    **kwargs: Any,
+) -> Client:
+    """A client over HTTP to the configured warehouse (embedded server or a real ClickHouse)."""
+    parts = urlsplit(settings.clickhouse_url)
+    return clickhouse_connect.get_client(
+        interface="https" if settings.secure else "http",
+        host=settings.host,
+        port=settings.port,
+        username=user if user is not None else (parts.username or settings.user),
+        password=password if password is not None else (parts.password or settings.password),
+        database=database or "default",
+        # Shared by concurrent requests: a session would serialize them (and ClickHouse refuses that).
+        **{"autogenerate_session_id": False, **kwargs},
+    )
+
+
+def connect_analyst(settings: WarehouseSettings) -> Client:
+    """A client as the read-only analyst user."""
+    return connect(
+        settings,
+        user=settings.analyst_user,
+        password=settings.analyst_password,
+        database=settings.database,
+    )

@@ -1,0 +1,152 @@
+"""One chDB connection and the state this server keeps for it: database and per-query settings.
+
+Real ClickHouse scopes the settings of an HTTP request to that one query. A chDB connection keeps
+`SET` values until changed, so before each query the connection is brought to exactly the settings the
+request asked for, and settings a previous request changed go back to what they were before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import chdb
+from chdb.state.sqlitelike import StreamingInserter
+
+from warehouse.errors import UNKNOWN_SETTING, WarehouseError
+from warehouse.sql_text import quote_literal
+
+_SETTING_VALUES_SQL = "SELECT name, value, changed FROM system.settings WHERE has({names:Array(String)}, name)"
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+class EngineConnection:
+    """A chDB connection. One request holds it at a time; different connections run in parallel."""
+
+    def __init__(self, connection_string: str, *, readonly: bool) -> None:
+        self._conn = chdb.connect(connection_string)
+        self.readonly = readonly
+        self.home_database = "default"
+        self._database = "default"
+        self._overrides: dict[str, str] = {}
+        # What each setting this server changed was before the change: a value, or None for DEFAULT.
+        self._originals: dict[str, str | None] = {}
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- state ---------------------------------------------------------------------------------------
+    def prepare(self, database: str | None, settings: Mapping[str, str]) -> None:
+        """Bring the connection to `database` (or its home database) and exactly `settings`."""
+        wanted_db = database or self.home_database
+        if wanted_db != self._database:
+            self._run(f"USE {quote_identifier(wanted_db)}")
+            self._database = wanted_db
+        self._apply_settings(settings)
+
+    def _apply_settings(self, wanted: Mapping[str, str]) -> None:
+        if wanted == self._overrides:
+            return
+        unknown = [name for name in wanted if name not in self._originals]
+        if unknown:
+            self._remember_originals(unknown)
+        changes = [f"{name} = {self._literal(self._originals[name])}" for name in self._overrides if name not in wanted]
+        changes += [
+            f"{name} = {quote_literal(value)}" for name, value in wanted.items() if self._overrides.get(name) != value
+        ]
+        try:
+            self._run("SET " + ", ".join(changes))
+        except WarehouseError:
+            self._reset_settings()
+            raise
+        self._overrides = dict(wanted)
+
+    @staticmethod
+    def _literal(original: str | None) -> str:
+        return "DEFAULT" if original is None else quote_literal(original)
+
+    def _remember_originals(self, names: list[str]) -> None:
+        rows = self._conn.query(_SETTING_VALUES_SQL, "TabSeparated", params={"names": _array_param(names)})
+        found: dict[str, str | None] = {}
+        for line in rows.bytes().decode().splitlines():
+            name, value, changed = line.split("\t")
+            found[name] = value if changed == "1" else None
+        for name in names:
+            if name not in found:
+                raise WarehouseError(UNKNOWN_SETTING, f"Unknown setting '{name}'")
+        self._originals.update(found)
+
+    def _reset_settings(self) -> None:
+        """After a failed SET: put back every setting this server touched, one at a time."""
+        for name in list(self._overrides) + [n for n in self._originals if n not in self._overrides]:
+            try:
+                self._run(f"SET {name} = {self._literal(self._originals.get(name))}")
+            except WarehouseError:
+                continue
+        self._overrides = {}
+
+    def before_control_statement(self) -> None:
+        """A user's own SET or USE changes the baseline: drop request overrides first, forget originals after."""
+        self._apply_settings({})
+
+    def after_control_statement(self) -> None:
+        self._originals.clear()
+        current = self._conn.query("SELECT currentDatabase()", "TabSeparated").bytes().decode().strip()
+        self.home_database = self._database = current
+
+    # -- execution -----------------------------------------------------------------------------------
+    def _run(self, sql: str) -> Any:
+        try:
+            return self._conn.query(sql, "TabSeparated")
+        except RuntimeError as error:
+            raise WarehouseError.from_engine(error) from None
+
+    def query(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
+        """Run a statement to completion; the result holds all its output."""
+        try:
+            return self._conn.query(sql, fmt, params=dict(params))
+        except RuntimeError as error:
+            raise WarehouseError.from_engine(error) from None
+
+    def stream(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
+        """Start a streaming query; read it with `fetch` until None, or stop it with `cancel`."""
+        try:
+            return self._conn._conn.send_query(sql, fmt, params=dict(params))
+        except RuntimeError as error:
+            raise WarehouseError.from_engine(error) from None
+
+    def fetch(self, handle: Any) -> tuple[bytes, int] | None:
+        """The next chunk of a stream as (bytes, rows), or None at its end."""
+        try:
+            result = self._conn._conn.streaming_fetch_result(handle)
+        except RuntimeError as error:
+            raise WarehouseError.from_engine(error) from None
+        if result is None:
+            return None
+        data, rows = result.bytes(), result.rows_read()
+        if not data and rows == 0:
+            return None
+        return data, rows
+
+    def cancel(self, handle: Any) -> None:
+        try:
+            self._conn._conn.streaming_cancel_query(handle)
+        except RuntimeError as error:
+            raise WarehouseError.from_engine(error) from None
+
+    def insert(self, statement: str, fmt: str) -> StreamingInserter:
+        try:
+            return self._conn.send_insert(statement, fmt)
+        except RuntimeError as error:
+            raise WarehouseError.from_engine(error) from None
+
+    def classify(self, sql: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._conn._conn.classify_query(sql)
+        return result
+
+
+def _array_param(values: list[str]) -> str:
+    return "[" + ",".join(quote_literal(v) for v in values) + "]"

@@ -1,0 +1,68 @@
+"""`tickettoken warehouse serve`: put the embedded engine on the network under uvicorn.
+
+uvicorn gives HTTP/1.1 keep-alive, chunked request bodies, TCP_NODELAY (asyncio sets it on every TCP
+transport) and the graceful stop: on SIGTERM or Ctrl-C it stops accepting, lets in-flight requests finish
+(bounded by `GRACEFUL_SECONDS`), then the lifespan shutdown closes the engine so that the next start opens
+the same directory with everything committed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import uvicorn
+
+from tickettoken.settings import WarehouseSettings
+from warehouse.server import WarehouseApp
+from warehouse.users import Users
+
+GRACEFUL_SECONDS = 30
+KEEP_ALIVE_SECONDS = 30
+
+
+class RefusedToListen(Exception):
+    """Listening beyond loopback needs passwords for every user."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen_address(host: str, settings: WarehouseSettings) -> None:
+    if not is_loopback(host) and not Users.from_settings(settings).all_have_passwords:
+        raise RefusedToListen(
+            f"refusing to listen on {host}: set TICKETTOKEN_CLICKHOUSE_PASSWORD and TICKETTOKEN_ANALYST_PASSWORD "
+            "first (without them only loopback addresses are allowed)"
+        )
+
+
+def serve(settings: WarehouseSettings, *, data_dir: Path | None, host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT. Blocks."""
+    check_listen_address(host, settings)
+    if data_dir is not None:
+        settings = replace(settings, data_dir=data_dir.expanduser().resolve())
+    # Times are UTC at rest: the engine's own time zone is UTC whatever the machine's is.
+    os.environ["TZ"] = "UTC"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = uvicorn.Config(
+        WarehouseApp(settings),
+        host=host,
+        port=port,
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        http="httptools",
+        loop="uvloop",
+    )
+    uvicorn.Server(config).run()

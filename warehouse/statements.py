@@ -1,0 +1,149 @@
+"""Running one statement on a leased connection: the blocking halves, called from worker threads.
+
+Each public function does all the engine work of one step in a single thread hop (prepare the connection,
+classify, run), since a hop costs more than the work for small queries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from warehouse.connection import EngineConnection
+from warehouse.errors import READONLY, SYNTAX_ERROR, WarehouseError
+from warehouse.framing import is_streamable
+from warehouse.request import QueryRequest
+from warehouse.sql_text import first_keyword, mentions_format, trailing_format
+
+_ROWLESS_KEYWORDS = frozenset({"USE", "SET"})
+# chDB streams SELECTs only; SHOW, DESCRIBE and the like are small and come back whole.
+_STREAMING_KEYWORDS = frozenset({"SELECT", "WITH", ""})
+_MUTATING_CLASSES = frozenset({"MUTATING", "MUTATING_GLOBAL"})
+
+
+@dataclass
+class Outcome:
+    """What a started statement produced: a whole result, a stream to read, or nothing but a summary."""
+
+    returns_rows: bool
+    fmt: str | None = None
+    data: bytes = b""
+    stream: Any = None
+    first_chunk: bytes = b""
+    rows: int = 0
+    read_rows: int = 0
+    read_bytes: int = 0
+    written_rows: int = 0
+    written_bytes: int = 0
+
+    def summary(self, elapsed_ns: int) -> str:
+        return json.dumps(
+            {
+                "read_rows": str(self.read_rows),
+                "read_bytes": str(self.read_bytes),
+                "written_rows": str(self.written_rows),
+                "written_bytes": str(self.written_bytes),
+                "total_rows_to_read": str(self.read_rows),
+                "result_rows": str(self.rows),
+                "result_bytes": str(len(self.data) + len(self.first_chunk)),
+                "elapsed_ns": str(elapsed_ns),
+            },
+            separators=(",", ":"),
+        )
+
+
+def _check(conn: EngineConnection, req: QueryRequest, sql: str) -> tuple[str, str]:
+    info = conn.classify(sql)
+    if info["statement_count"] > 1:
+        raise WarehouseError(SYNTAX_ERROR, "Multi-statements are not allowed: send one statement per request")
+    query_class = getattr(info["query_class"], "name", str(info["query_class"]))
+    if req.method == "GET" and query_class in _MUTATING_CLASSES:
+        raise WarehouseError(
+            READONLY,
+            "Cannot execute query in readonly mode. For queries over HTTP, method GET implies readonly. "
+            "You should use method POST for modifying queries",
+        )
+    return query_class, first_keyword(sql)
+
+
+def start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix: str) -> Outcome:
+    """Run or start `sql`. Row results in streamable formats come back as an open stream."""
+    conn.prepare(req.database, req.settings)
+    query_class, keyword = _check(conn, req, sql)
+    marked = prefix + sql
+    if keyword in _ROWLESS_KEYWORDS:
+        conn.before_control_statement()
+        conn.query(marked, "TabSeparated", req.bindings)
+        conn.after_control_statement()
+        return Outcome(returns_rows=False)
+    # UNKNOWN is SQL that does not parse: the engine's own error says why, from the row path as from any.
+    if query_class not in ("READ_ONLY", "UNKNOWN") and keyword != "KILL":
+        result = conn.query(marked, "TabSeparated", req.bindings)
+        return Outcome(returns_rows=False, written_rows=result.rows_written(), written_bytes=result.bytes_written())
+    explicit = trailing_format(sql)
+    fmt = explicit[1] if explicit else req.default_format
+    if keyword in _STREAMING_KEYWORDS and is_streamable(fmt) and (explicit is not None or not mentions_format(sql)):
+        stream = conn.stream(marked, fmt, req.bindings)
+        try:
+            first = conn.fetch(stream)
+        except WarehouseError:
+            _close_quietly(conn, stream)
+            raise
+        if first is None:
+            return Outcome(returns_rows=True, fmt=fmt)
+        return Outcome(returns_rows=True, fmt=fmt, stream=stream, first_chunk=first[0], rows=first[1])
+    result = conn.query(marked, fmt, req.bindings)
+    return Outcome(
+        returns_rows=True,
+        fmt=fmt,
+        data=result.bytes(),
+        rows=result.rows_read(),
+        read_rows=result.storage_rows_read(),
+        read_bytes=result.storage_bytes_read(),
+    )
+
+
+def _close_quietly(conn: EngineConnection, stream: Any) -> None:
+    with contextlib.suppress(WarehouseError):
+        conn.cancel(stream)
+
+
+def close_stream(conn: EngineConnection, stream: Any, *, finished: bool) -> None:
+    """Release a stream; one not read to its end is cancelled so the connection is free again."""
+    if not finished:
+        _close_quietly(conn, stream)
+
+
+@dataclass
+class InsertProgress:
+    """A streaming INSERT: the body's chunks are decoded and appended as they arrive."""
+
+    inserter: Any
+
+    def append(self, data: bytes) -> None:
+        try:
+            self.inserter.append(data)
+        except RuntimeError as error:
+            self.abort()
+            raise WarehouseError.from_engine(error) from None
+
+    def finish(self) -> Outcome:
+        try:
+            result = self.inserter.finish()
+        except RuntimeError as error:
+            raise WarehouseError.from_engine(error) from None
+        return Outcome(returns_rows=False, written_rows=result.rows_written, written_bytes=result.bytes_written)
+
+    def abort(self) -> None:
+        try:
+            self.inserter.cancel()
+        except RuntimeError:  # cancelling is best effort; the original error is what matters
+            return
+
+
+def start_insert(conn: EngineConnection, req: QueryRequest, statement: str, fmt: str, prefix: str) -> InsertProgress:
+    conn.prepare(req.database, req.settings)
+    _check(conn, req, statement)
+    return InsertProgress(inserter=conn.insert(prefix + statement, fmt))
