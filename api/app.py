@@ -11,8 +11,8 @@ from litestar.plugins.prometheus import PrometheusConfig
 from redis import Redis
 
 from api.system.controllers import MetricsController, SystemController
+from api.warehouse_handle import WarehouseHandle
 from tickettoken.settings import Settings, get_settings
-from warehouse.client import connect
 
 API_DESCRIPTION = (
     "Analytics of an event-ticketing platform: ingest of sales, scans, revenue and social activity; live "
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.warehouse = connect(settings.warehouse, database=settings.warehouse.database)
+        app.state.warehouse = WarehouseHandle(settings.warehouse)
         app.state.redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
         try:
             yield

@@ -47,8 +47,10 @@ class WarehouseSettings:
 
     @property
     def is_embedded(self) -> bool:
-        """True when the URL is the embedded default, which `tickettoken serve` may start itself."""
-        return self.clickhouse_url.rstrip("/") == EMBEDDED_CLICKHOUSE_URL
+        """True when the URL is plain HTTP on loopback (the embedded default is one such), which
+        `tickettoken serve` starts itself when nothing answers there."""
+        parts = urlsplit(self.clickhouse_url)
+        return parts.scheme == "http" and (parts.hostname or "") in ("127.0.0.1", "localhost", "::1")
 
     @property
     def host(self) -> str:

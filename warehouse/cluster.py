@@ -31,7 +31,7 @@ def split_statements(text: str) -> list[Statement]:
         if stripped.startswith("-- shard_key:"):
             shard_key = stripped.removeprefix("-- shard_key:").strip()
             continue
-        if stripped.startswith("--") and not lines:
+        if not lines and (not stripped or stripped.startswith("--")):
             continue
         lines.append(line)
         if stripped.endswith(";"):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from clickhouse_connect.driver.client import Client
 from litestar import Controller, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.plugins.prometheus import PrometheusController
 from litestar.response import Response
 from redis import Redis
@@ -13,11 +12,15 @@ from api.security import require_metrics_token
 from api.system.deps import provide_redis, provide_warehouse
 from api.system.schemas import Health, Readiness
 from api.system.services import check_readiness
+from api.warehouse_handle import WarehouseHandle
 
 
 class SystemController(Controller):
     tags = ["system"]
-    dependencies = {"warehouse": Provide(provide_warehouse), "redis": Provide(provide_redis)}
+    dependencies = {
+        "warehouse": Provide(provide_warehouse, sync_to_thread=False),
+        "redis": Provide(provide_redis, sync_to_thread=False),
+    }
 
     @get("/health", operation_id="health", summary="Liveness")
     async def health(self) -> Health:
@@ -25,7 +28,9 @@ class SystemController(Controller):
         return Health(status="ok")
 
     @get("/ready", operation_id="ready", summary="Readiness", sync_to_thread=True)
-    def ready(self, warehouse: Client, redis: Redis | None) -> Response[Readiness]:
+    def ready(
+        self, warehouse: NamedDependency[WarehouseHandle], redis: NamedDependency[Redis | None]
+    ) -> Response[Readiness]:
         """200 when the warehouse (and Redis, when configured) answer; 503 otherwise."""
         readiness = check_readiness(warehouse, redis)
         return Response(readiness, status_code=200 if readiness.ready else 503)

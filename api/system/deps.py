@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from clickhouse_connect.driver.client import Client
 from litestar.datastructures import State
 from redis import Redis
 
+from api.warehouse_handle import WarehouseHandle
 
-def provide_warehouse(state: State) -> Client:
-    """The worker's warehouse client (HTTP, sessionless, safe to share between threads)."""
-    client: Client = state.warehouse
-    return client
+
+def provide_warehouse(state: State) -> WarehouseHandle:
+    """The worker's warehouse handle; its client is made on first use."""
+    handle: WarehouseHandle = state.warehouse
+    return handle
 
 
 def provide_redis(state: State) -> Redis | None:

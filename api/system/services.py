@@ -9,6 +9,7 @@ from clickhouse_connect.driver.client import Client
 from redis import Redis
 
 from api.system.schemas import DependencyCheck, Readiness
+from api.warehouse_handle import WarehouseHandle
 
 
 def _timed(name: str, probe: Callable[[], object]) -> DependencyCheck:
@@ -20,12 +21,18 @@ def _timed(name: str, probe: Callable[[], object]) -> DependencyCheck:
     return DependencyCheck(name, True, _ms(started))
 
 
+def _migrated(client: Client) -> None:
+    if not client.command("EXISTS TABLE sales"):
+        raise RuntimeError("the warehouse is not migrated: run `tickettoken warehouse migrate`")
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def check_readiness(warehouse: Client, redis: Redis | None) -> Readiness:
-    checks = [_timed("warehouse", lambda: warehouse.command("SELECT 1"))]
+def check_readiness(warehouse: WarehouseHandle, redis: Redis | None) -> Readiness:
+    # `EXISTS` on a raw table: a warehouse that answers but was never migrated is not ready either.
+    checks = [_timed("warehouse", lambda: _migrated(warehouse.client()))]
     if redis is not None:
         checks.append(_timed("redis", redis.ping))
     return Readiness(ready=all(check.ok for check in checks), checks=checks)

@@ -1,0 +1,43 @@
+"""Session-wide fixtures: real processes on free ports in temporary directories."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from tests.support import WarehouseServer, free_port, redis_server_binary, stop_process, wait_for_redis
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseServer]:
+    """One warehouse server shared by the tests that only read and write their own tables."""
+    base = tmp_path_factory.mktemp("warehouse")
+    server = WarehouseServer(data_dir=base / "data", port=free_port(), log_path=base / "server.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(warehouse: WarehouseServer) -> Iterator[Client]:
+    connection = warehouse.client()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free port, without persistence."""
+    port = free_port()
+    workdir: Path = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for_redis(port, process)
+    yield f"redis://127.0.0.1:{port}/0"
+    stop_process(process)

@@ -1,0 +1,144 @@
+"""`tickettoken serve`: the API process, its embedded warehouse child, health, readiness, docs, metrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from tests.support import ROOT, WarehouseServer, cli_env, free_port, stop_process, tickettoken, wait_for_http
+from tickettoken.settings import RedisSettings, load_settings
+from warehouse.migrate import migrate
+
+METRICS_TOKEN = "metrics-token-for-tests"
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback test URL
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback test URL
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.fixture
+def api_with_embedded_warehouse(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    api_port, warehouse_port = free_port(), free_port()
+    env = cli_env(
+        {
+            "TICKETTOKEN_DATA_DIR": str(tmp_path / "data"),
+            "TICKETTOKEN_CLICKHOUSE_URL": f"http://127.0.0.1:{warehouse_port}",
+            "TICKETTOKEN_METRICS_TOKEN": METRICS_TOKEN,
+        }
+    )
+    log = (tmp_path / "api.log").open("wb")
+    process = subprocess.Popen(
+        tickettoken("serve", "--port", str(api_port), "--workers", "2"),
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api = f"http://127.0.0.1:{api_port}"
+    wait_for_http(api + "/health", timeout=90, process=process)
+    yield api, f"http://127.0.0.1:{warehouse_port}", process
+    stop_process(process)
+
+
+def test_serve_starts_migrates_and_stops_its_own_warehouse(
+    api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]],
+) -> None:
+    api, warehouse_url, process = api_with_embedded_warehouse
+    assert _get(api + "/health") == (200, b'{"status":"ok"}')
+    status, body = _get(api + "/ready")
+    assert status == 200
+    ready = json.loads(body)
+    assert ready["ready"] is True
+    assert [check["name"] for check in ready["checks"]] == ["warehouse"]
+    assert _get(warehouse_url + "/ping") == (200, b"Ok.\n")
+    # The child was migrated before the API came up.
+    assert ready["checks"][0]["ok"] is True
+
+    children = psutil.Process(process.pid).children(recursive=True)
+    commands = [" ".join(child.cmdline()) for child in children]
+    assert any("warehouse serve" in command for command in commands)
+
+    stop_process(process)
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(warehouse_url + "/ping", timeout=2)  # noqa: S310 - loopback test URL
+    assert all(not child.is_running() or child.status() == psutil.STATUS_ZOMBIE for child in children)
+
+
+def test_serve_runs_the_requested_number_of_workers(
+    api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]],
+) -> None:
+    api, _, process = api_with_embedded_warehouse
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        workers = [
+            child
+            for child in psutil.Process(process.pid).children(recursive=True)
+            if "warehouse" not in " ".join(child.cmdline())
+        ]
+        if len(workers) >= 2:
+            break
+        time.sleep(0.2)
+    assert len(workers) >= 2
+    assert {_get(api + "/health")[0] for _ in range(20)} == {200}
+
+
+def test_openapi_and_metrics(api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]]) -> None:
+    api, _, _ = api_with_embedded_warehouse
+    status, body = _get(api + "/schema/openapi.json")
+    assert status == 200
+    schema = json.loads(body)
+    assert {"/health", "/ready"} <= set(schema["paths"])
+    assert _get(api + "/metrics")[0] == 401
+    assert _get(api + "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
+    _get(api + "/health")
+    status, body = _get(api + "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert status == 200
+    assert b"tickettoken_requests_total" in body
+
+
+def test_ready_checks_redis_when_configured(warehouse: WarehouseServer, redis_url: str) -> None:
+    base = load_settings()
+    settings = replace(
+        base,
+        warehouse=replace(
+            base.warehouse,
+            clickhouse_url=warehouse.url,
+            password=warehouse.env()["TICKETTOKEN_CLICKHOUSE_PASSWORD"],
+            database=f"ready_{uuid.uuid4().hex[:8]}",
+        ),
+        redis=RedisSettings(url=redis_url),
+    )
+    with TestClient(app=create_app(settings)) as client:
+        response = client.get("/ready")
+        assert response.status_code == 503, "ready before the warehouse was migrated"
+        assert "UNKNOWN_DATABASE" in response.json()["checks"][0]["detail"]
+        migrate(warehouse.client(), settings.warehouse)
+        response = client.get("/ready")
+        assert response.status_code == 200
+        assert [(c["name"], c["ok"]) for c in response.json()["checks"]] == [("warehouse", True), ("redis", True)]
+
+    down = replace(settings, redis=RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"))
+    with TestClient(app=create_app(down)) as client:
+        response = client.get("/ready")
+        assert response.status_code == 503
+        checks = {c["name"]: c for c in response.json()["checks"]}
+        assert checks["warehouse"]["ok"] is True
+        assert checks["redis"]["ok"] is False
+        assert "ConnectionError" in checks["redis"]["detail"]

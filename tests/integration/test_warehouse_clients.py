@@ -1,0 +1,283 @@
+"""The embedded warehouse server driven by unmodified clickhouse-connect over HTTP."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from base64 import b64encode
+from collections.abc import Iterator
+from decimal import Decimal
+
+import lz4.frame
+import numpy as np
+import pyarrow as pa
+import pytest
+import zstandard
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+from tests.support import RW_PASSWORD, WarehouseServer
+
+
+@pytest.fixture
+def table(client: Client) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    client.command(f"CREATE TABLE {name} (id UInt32, name String, price Decimal(12, 2)) ENGINE = MergeTree ORDER BY id")
+    yield name
+    client.command(f"DROP TABLE IF EXISTS {name}")
+
+
+def test_command_and_server_facts(client: Client) -> None:
+    assert client.command("SELECT 41 + 1") == 42
+    assert str(client.server_version).startswith("26.")
+    assert client.command("SELECT timezone()") in ("UTC", "Etc/UTC")
+
+
+def test_query_with_typed_parameters(client: Client) -> None:
+    result = client.query(
+        "SELECT {x:UInt32} * 2 AS doubled, {s:String} AS echoed", parameters={"x": 21, "s": "it's \\ ok"}
+    )
+    assert result.result_rows == [(42, "it's \\ ok")]
+
+
+def test_insert_then_query_arrow_and_df(client: Client, table: str) -> None:
+    client.insert(table, [[1, "a", Decimal("9.99")], [2, "b", Decimal("0.01")]], column_names=["id", "name", "price"])
+    arrow = client.query_arrow(f"SELECT id, name FROM {table} ORDER BY id")
+    assert arrow.column("name").to_pylist() == ["a", "b"]
+    frame = client.query_df(f"SELECT id, price FROM {table} ORDER BY id")
+    assert list(frame["id"]) == [1, 2]
+    assert list(frame["price"]) == [Decimal("9.99"), Decimal("0.01")]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_million_row_insert_arrow_reads_back(warehouse: WarehouseServer, compress: bool) -> None:
+    client = warehouse.client(compress=compress)
+    name = f"big_{uuid.uuid4().hex[:8]}"
+    client.command(f"CREATE TABLE {name} (id UInt64, value Float64, tag String) ENGINE = MergeTree ORDER BY id")
+    rows = 1_000_000
+    ids = np.arange(rows, dtype=np.uint64)
+    data = pa.table({"id": ids, "value": ids * 0.5, "tag": pa.array([f"t{i % 97}" for i in range(rows)])})
+    client.insert_arrow(name, data)
+    assert client.command(f"SELECT count() FROM {name}") == rows
+    assert client.command(f"SELECT sum(id) FROM {name}") == rows * (rows - 1) // 2
+    back = client.query_arrow(f"SELECT id, tag FROM {name} WHERE id % 100000 = 7 ORDER BY id")
+    assert back.column("id").to_pylist() == list(range(7, rows, 100_000))
+    assert back.column("tag").to_pylist() == [f"t{i % 97}" for i in range(7, rows, 100_000)]
+    client.command(f"DROP TABLE {name}")
+    client.close()
+
+
+def test_streaming_a_large_result_in_blocks(client: Client) -> None:
+    rows = 3_000_000
+    seen = 0
+    blocks = 0
+    total = 0
+    with client.query_column_block_stream("SELECT number FROM numbers({n:UInt64})", parameters={"n": rows}) as stream:
+        for block in stream:
+            blocks += 1
+            seen += len(block[0])
+            total += int(np.asarray(block[0], dtype=np.uint64).sum())
+    assert seen == rows
+    assert total == rows * (rows - 1) // 2
+    assert blocks > 1, "the result arrived in one piece: it was not streamed"
+
+
+def _post(server: WarehouseServer, sql: str, body: bytes, encoding: str) -> bytes:
+    request = urllib.request.Request(  # noqa: S310 - loopback test URL
+        f"{server.url}/?query={urllib.parse.quote(sql)}",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Encoding": encoding,
+            "Authorization": "Basic " + b64encode(f"default:{RW_PASSWORD}".encode()).decode(),
+        },
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback test URL
+        result: bytes = response.read()
+        return result
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("lz4", lz4.frame.compress),
+        ("zstd", lambda data: zstandard.ZstdCompressor().compress(data)),
+        ("gzip", gzip.compress),
+        ("deflate", lambda data: __import__("zlib").compress(data)),
+    ],
+)
+def test_compressed_request_bodies(
+    warehouse: WarehouseServer, client: Client, table: str, encoding: str, compress: object
+) -> None:
+    csv = "".join(f"{i},name{i},{i}.25\n" for i in range(1000)).encode()
+    assert callable(compress)
+    # Two frames/members back to back, as clients that compress block by block send them.
+    body = compress(csv[:5000]) + compress(csv[5000:])
+    _post(warehouse, f"INSERT INTO {table} FORMAT CSV", body, encoding)
+    count, total = client.query(f"SELECT count(), sum(price) FROM {table}").result_rows[0]
+    assert count == 1000
+    assert total == sum(Decimal(i) + Decimal("0.25") for i in range(1000))
+
+
+def test_bad_sql_raises_the_servers_code_and_message(client: Client) -> None:
+    with pytest.raises(DatabaseError) as raised:
+        client.query("SELEC 1")
+    assert "Code: 62" in str(raised.value)
+    assert "Syntax error" in str(raised.value)
+
+
+def test_unknown_table_is_code_60(client: Client) -> None:
+    with pytest.raises(DatabaseError) as raised:
+        client.query("SELECT * FROM no_such_table_anywhere")
+    assert "Code: 60" in str(raised.value)
+
+
+def test_errors_carry_the_exception_code_header(warehouse: WarehouseServer) -> None:
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        _post(warehouse, "SELECT * FROM no_such_table", b"", "")
+    assert raised.value.code == 404
+    assert raised.value.headers["X-ClickHouse-Exception-Code"] == "60"
+    assert raised.value.read().decode().startswith("Code: 60. DB::Exception:")
+
+
+def test_temporary_tables_are_private_to_their_session(warehouse: WarehouseServer) -> None:
+    first = warehouse.client(autogenerate_session_id=True)
+    second = warehouse.client(autogenerate_session_id=True)
+    first.command("CREATE TEMPORARY TABLE scratch (x UInt8)")
+    first.command("INSERT INTO scratch VALUES (1), (2)")
+    assert first.command("SELECT count() FROM scratch") == 2
+    with pytest.raises(DatabaseError) as raised:
+        second.command("SELECT count() FROM scratch")
+    assert "Code: 60" in str(raised.value)
+    first.close()
+    second.close()
+
+
+def test_two_sessions_in_parallel_threads(warehouse: WarehouseServer) -> None:
+    results: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            client = warehouse.client(autogenerate_session_id=True)
+            client.command("CREATE TEMPORARY TABLE mine (x UInt32)")
+            values = []
+            for step in range(20):
+                client.command(f"INSERT INTO mine VALUES ({worker * 1000 + step})")
+                values.append(int(str(client.command("SELECT max(x) FROM mine"))))
+            results[worker] = values
+            client.close()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the main thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert results[1] == [1000 + s for s in range(20)]
+    assert results[2] == [2000 + s for s in range(20)]
+
+
+def test_a_long_query_does_not_block_a_short_one(warehouse: WarehouseServer, client: Client) -> None:
+    long_done = threading.Event()
+
+    def long_query() -> None:
+        slow = warehouse.client()
+        slow.command("SELECT sleepEachRow(0.5) FROM numbers(6) FORMAT Null", settings={"max_block_size": 1})
+        long_done.set()
+        slow.close()
+
+    thread = threading.Thread(target=long_query)
+    thread.start()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    assert client.command("SELECT 1") == 1
+    short_took = time.perf_counter() - started
+    assert not long_done.is_set(), "the long query finished before the short one was even asked"
+    assert short_took < 1.0, f"the short query waited {short_took:.2f}s behind the long one"
+    thread.join()
+    assert long_done.is_set()
+
+
+def test_per_query_settings_do_not_leak(warehouse: WarehouseServer) -> None:
+    # One connection, no session: pooled engine connections must not keep a previous request's settings.
+    client = warehouse.client()
+    setting = "SELECT value FROM system.settings WHERE name = 'max_threads'"
+    baseline = client.command(setting)
+    for _ in range(5):
+        assert str(client.command(setting, settings={"max_threads": 1})) == "1"
+        assert client.command(setting) == baseline
+    client.close()
+
+
+def test_settings_in_a_session_keep_the_sessions_own_set(warehouse: WarehouseServer) -> None:
+    client = warehouse.client(autogenerate_session_id=True)
+    setting = "SELECT value FROM system.settings WHERE name = 'max_threads'"
+    client.command("SET max_threads = 3")
+    assert str(client.command(setting, settings={"max_threads": 1})) == "1"
+    assert str(client.command(setting)) == "3"
+    client.close()
+
+
+def test_analyst_can_read_but_not_write_or_drop(warehouse: WarehouseServer, client: Client, table: str) -> None:
+    client.insert(table, [[1, "a", Decimal("1.00")]], column_names=["id", "name", "price"])
+    analyst = warehouse.analyst()
+    assert analyst.command(f"SELECT count() FROM {table}") == 1
+    for statement in (
+        f"INSERT INTO {table} (id) VALUES (2)",
+        f"DROP TABLE {table}",
+        "CREATE TABLE x (a UInt8) ENGINE = Memory",
+    ):
+        with pytest.raises(DatabaseError) as raised:
+            analyst.command(statement)
+        assert "Code: 164" in str(raised.value), statement
+    with pytest.raises(DatabaseError):
+        analyst.insert(table, [[3, "c", Decimal("1.00")]], column_names=["id", "name", "price"])
+    assert client.command(f"SELECT count() FROM {table}") == 1
+    analyst.close()
+
+
+def test_analyst_limits_cannot_be_lifted_and_stop_long_queries(warehouse: WarehouseServer) -> None:
+    analyst = warehouse.analyst()
+    for lift in ("max_execution_time = 0", "max_memory_usage = 0", "readonly = 0"):
+        with pytest.raises(DatabaseError) as refused:
+            analyst.command(f"SELECT 1 SETTINGS {lift}")
+        assert "Code: 164" in str(refused.value), lift
+    started = time.perf_counter()
+    with pytest.raises(DatabaseError) as stopped:
+        analyst.command("SELECT sum(cityHash64(number)) FROM numbers(1000000000000)")
+    elapsed = time.perf_counter() - started
+    assert "Code: 159" in str(stopped.value) or "Code: 394" in str(stopped.value)
+    assert 4.0 < elapsed < 15.0, f"stopped after {elapsed:.1f}s; the limit is 5s"
+    analyst.close()
+
+
+def test_wrong_or_missing_credentials_are_401(warehouse: WarehouseServer) -> None:
+    with pytest.raises(DatabaseError) as raised:
+        warehouse.client(password="wrong")
+    assert "516" in str(raised.value)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{warehouse.url}/?query=SELECT%201")  # noqa: S310 - loopback test URL
+    assert missing.value.code == 401
+    assert missing.value.headers["X-ClickHouse-Exception-Code"] == "516"
+
+
+def test_query_log_has_one_line_per_query(warehouse: WarehouseServer, client: Client) -> None:
+    query_id = f"log-{uuid.uuid4().hex}"
+    client.query("SELECT number FROM numbers(3)", settings={"query_id": query_id})
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and query_id not in warehouse.log_text():
+        time.sleep(0.05)
+    lines = [line for line in warehouse.log_text().splitlines() if f"query_id={query_id}" in line]
+    assert len(lines) == 1
+    assert "user=default" in lines[0]
+    assert "rows=3" in lines[0]
+    assert "code=0" in lines[0]
+    assert "duration_ms=" in lines[0]

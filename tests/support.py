@@ -1,0 +1,139 @@
+"""Starting and stopping the real processes the tests drive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+RW_PASSWORD = "rw-secret"
+ANALYST_PASSWORD = "analyst-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_http(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback test URL
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing answered {url} within {timeout}s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 45.0) -> int:
+    """SIGTERM, as an operator would; the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETTOKEN_")}
+    env.update(extra or {})
+    return env
+
+
+def tickettoken(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tickettoken.cli", *args]
+
+
+@dataclass
+class WarehouseServer:
+    """A real `tickettoken warehouse serve` on a free port over its own data directory."""
+
+    data_dir: Path
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return cli_env(
+            {
+                "TICKETTOKEN_DATA_DIR": str(self.data_dir),
+                "TICKETTOKEN_CLICKHOUSE_URL": self.url,
+                "TICKETTOKEN_CLICKHOUSE_PASSWORD": RW_PASSWORD,
+                "TICKETTOKEN_ANALYST_PASSWORD": ANALYST_PASSWORD,
+                "TICKETTOKEN_ANALYST_MAX_EXECUTION_TIME": "5",
+            }
+        )
+
+    def start(self) -> WarehouseServer:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            tickettoken("warehouse", "serve", "--port", str(self.port)),
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        wait_for_http(self.url + "/ping", process=self.process)
+        return self
+
+    def stop(self) -> int:
+        return stop_process(self.process) if self.process else 0
+
+    def client(self, **kwargs: Any) -> Client:
+        options: dict[str, Any] = {"username": "default", "password": RW_PASSWORD, **kwargs}
+        return clickhouse_connect.get_client(host="127.0.0.1", port=self.port, interface="http", **options)
+
+    def analyst(self, **kwargs: Any) -> Client:
+        return self.client(username="analyst", password=ANALYST_PASSWORD, **kwargs)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError("redis-server is not installed: `make services` installs it")
+    return found
+
+
+def wait_for_redis(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("redis-server did not answer PING")
