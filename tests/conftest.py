@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from tests.support import WarehouseServer, free_port, redis_server_binary, stop_process, wait_for_redis
+from tickettoken.settings import load_settings
+from warehouse.migrate import migrate
 
 
 @pytest.fixture(scope="session")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseServer]:
-    """One warehouse server shared by the tests that only read and write their own tables."""
+    """One migrated warehouse server, shared by the tests that only read and write their own tables."""
     base = tmp_path_factory.mktemp("warehouse")
     server = WarehouseServer(data_dir=base / "data", port=free_port(), log_path=base / "server.log").start()
+    client = server.client()
+    migrate(client, replace(load_settings().warehouse, clickhouse_url=server.url))
+    client.close()
     yield server
     server.stop()
 

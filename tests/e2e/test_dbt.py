@@ -55,7 +55,8 @@ def test_dbt_run_and_test_table_view_and_incremental(
     assert "Completed successfully" in first.stdout
     assert client.command(f"SELECT count() FROM {schema}.orders_incremental") == 70
     assert client.command(f"SELECT count() FROM {schema}.orders_by_customer") == 7
-    engines = dict(client.query(f"SELECT name, engine FROM system.tables WHERE database = '{schema}'").result_rows)
+    rows = client.query(f"SELECT name, engine FROM system.tables WHERE database = '{schema}'").result_rows
+    engines = {str(name): str(engine) for name, engine in rows}
     assert engines["stg_orders"] == "View"
     assert engines["orders_by_customer"] == "MergeTree"
 
