@@ -1,0 +1,57 @@
+"""Settings from the environment, and errors in ClickHouse's shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tickettoken.settings import load_settings
+from warehouse.errors import WarehouseError, http_status_for
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CLICKHOUSE_URL", "DATA_DIR", "REDIS_URL", "PORT", "CLICKHOUSE_CLUSTER"):
+        monkeypatch.delenv(f"TICKETTOKEN_{name}", raising=False)
+    settings = load_settings()
+    assert settings.warehouse.clickhouse_url == "http://127.0.0.1:8123"
+    assert settings.warehouse.is_embedded
+    assert settings.warehouse.warehouse_dir == Path("./data").resolve() / "warehouse"
+    assert settings.warehouse.cluster is None
+    assert settings.redis.url is None
+    assert settings.api.port == 3009
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETTOKEN_CLICKHOUSE_URL", "https://ch.example.internal:8443")
+    monkeypatch.setenv("TICKETTOKEN_REDIS_URL", "redis://cache:6379/0")
+    monkeypatch.setenv("TICKETTOKEN_PORT", "4000")
+    settings = load_settings()
+    assert not settings.warehouse.is_embedded
+    assert (settings.warehouse.host, settings.warehouse.port, settings.warehouse.secure) == (
+        "ch.example.internal",
+        8443,
+        True,
+    )
+    assert settings.redis.url == "redis://cache:6379/0"
+    assert settings.api.port == 4000
+
+
+def test_a_bad_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETTOKEN_PORT", "lots")
+    with pytest.raises(ValueError, match="TICKETTOKEN_PORT must be an integer"):
+        load_settings()
+
+
+def test_engine_errors_keep_their_code_and_text() -> None:
+    error = WarehouseError.from_engine(RuntimeError("Streaming query failed: Code: 60. DB::Exception: no table"))
+    assert error.code == 60
+    assert error.http_status == 404
+    assert error.body() == "Code: 60. DB::Exception: no table\n"
+    assert WarehouseError(36, "bad").body() == "Code: 36. DB::Exception: bad\n"
+    assert (http_status_for(62), http_status_for(516), http_status_for(164), http_status_for(999)) == (
+        400,
+        401,
+        403,
+        500,
+    )
