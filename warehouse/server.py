@@ -255,7 +255,7 @@ class WarehouseApp:
         def next_piece(first: bool) -> bytes:
             nonlocal finished
             if first:
-                return encoder.encode(framer.frame(outcome.first_chunk))
+                return encoder.encode(b"".join(framer.frame(chunk) for chunk in outcome.head))
             chunk = conn.fetch(outcome.stream)
             if chunk is None:
                 finished = True

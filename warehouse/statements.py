@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from warehouse.connection import EngineConnection
@@ -31,7 +31,7 @@ class Outcome:
     fmt: str | None = None
     data: bytes = b""
     stream: Any = None
-    first_chunk: bytes = b""
+    head: list[bytes] = field(default_factory=list)  # chunks of a stream read ahead, not yet sent
     rows: int = 0
     read_rows: int = 0
     read_bytes: int = 0
@@ -47,7 +47,7 @@ class Outcome:
                 "written_bytes": str(self.written_bytes),
                 "total_rows_to_read": str(self.read_rows),
                 "result_rows": str(self.rows),
-                "result_bytes": str(len(self.data) + len(self.first_chunk)),
+                "result_bytes": str(len(self.data) + sum(len(c) for c in self.head)),
                 "elapsed_ns": str(elapsed_ns),
             },
             separators=(",", ":"),
@@ -86,14 +86,21 @@ def start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix:
     fmt = explicit[1] if explicit else req.default_format
     if keyword in _STREAMING_KEYWORDS and is_streamable(fmt) and (explicit is not None or not mentions_format(sql)):
         stream = conn.stream(marked, fmt, req.bindings)
+        # Read ahead two chunks in this same thread hop: most results fit in one, and are then answered
+        # whole (with a Content-Length), skipping the streaming path's extra hops.
+        head: list[tuple[bytes, int]] = []
         try:
-            first = conn.fetch(stream)
+            while len(head) < 2 and (chunk := conn.fetch(stream)) is not None:
+                head.append(chunk)
         except WarehouseError:
             _close_quietly(conn, stream)
             raise
-        if first is None:
-            return Outcome(returns_rows=True, fmt=fmt)
-        return Outcome(returns_rows=True, fmt=fmt, stream=stream, first_chunk=first[0], rows=first[1])
+        if len(head) < 2:
+            data, rows = head[0] if head else (b"", 0)
+            return Outcome(returns_rows=True, fmt=fmt, data=data, rows=rows)
+        return Outcome(
+            returns_rows=True, fmt=fmt, stream=stream, head=[c[0] for c in head], rows=sum(c[1] for c in head)
+        )
     result = conn.query(marked, fmt, req.bindings)
     return Outcome(
         returns_rows=True,
