@@ -1,0 +1,140 @@
+"""The ClickHouse HTTP interface itself, as curl or a SQL IDE would use it."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import urllib.parse
+import uuid
+from base64 import b64encode
+
+import pytest
+
+from tests.support import RW_PASSWORD, WarehouseServer
+
+AUTH = {"Authorization": "Basic " + b64encode(f"default:{RW_PASSWORD}".encode()).decode()}
+
+
+def _request(
+    server: WarehouseServer,
+    method: str,
+    params: dict[str, str],
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request(method, "/?" + urllib.parse.urlencode(params), body=body, headers={**AUTH, **(headers or {})})
+    response = connection.getresponse()
+    result = response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    connection.close()
+    return result
+
+
+def test_ping(warehouse: WarehouseServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", warehouse.port)
+    for path in ("/ping", "/"):
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (200, b"Ok.\n")
+    connection.close()
+
+
+def test_default_format_and_format_header_only_for_rows(warehouse: WarehouseServer) -> None:
+    status, headers, body = _request(
+        warehouse, "GET", {"query": "SELECT number AS n FROM numbers(2)", "default_format": "JSONEachRow"}
+    )
+    assert status == 200
+    assert body == b'{"n":0}\n{"n":1}\n'
+    assert headers["x-clickhouse-format"] == "JSONEachRow"
+    assert headers["x-clickhouse-timezone"] in ("UTC", "Etc/UTC")
+    assert json.loads(headers["x-clickhouse-summary"])["result_rows"] == "2"
+    table = f"fmt_{uuid.uuid4().hex[:8]}"
+    status, headers, _ = _request(warehouse, "POST", {}, f"CREATE TABLE {table} (a UInt8) ENGINE = Memory".encode())
+    assert status == 200
+    assert "x-clickhouse-format" not in headers
+
+
+def test_query_parameter_joined_with_the_body_and_inline_data(warehouse: WarehouseServer) -> None:
+    table = f"inline_{uuid.uuid4().hex[:8]}"
+    assert (
+        _request(warehouse, "POST", {}, f"CREATE TABLE {table} (a UInt32, b String) ENGINE = Memory".encode())[0] == 200
+    )
+    assert _request(warehouse, "POST", {"query": f"INSERT INTO {table} VALUES"}, b"(1, 'x'), (2, 'y')")[0] == 200
+    assert _request(warehouse, "POST", {}, f"INSERT INTO {table} FORMAT CSV\n3,z\n".encode())[0] == 200
+    status, _, body = _request(warehouse, "GET", {"query": f"SELECT a, b FROM {table} ORDER BY a"})
+    assert (status, body) == (200, b"1\tx\n2\ty\n3\tz\n")
+
+
+def test_get_is_read_only(warehouse: WarehouseServer) -> None:
+    status, headers, body = _request(warehouse, "GET", {"query": "CREATE TABLE never (a UInt8) ENGINE = Memory"})
+    assert status == 403
+    assert headers["x-clickhouse-exception-code"] == "164"
+    assert b"method GET implies readonly" in body
+
+
+def test_query_id_is_echoed(warehouse: WarehouseServer) -> None:
+    status, headers, _ = _request(warehouse, "GET", {"query": "SELECT 1", "query_id": "my-query-1"})
+    assert (status, headers["x-clickhouse-query-id"]) == (200, "my-query-1")
+
+
+def test_session_check_and_session_database(warehouse: WarehouseServer) -> None:
+    session = uuid.uuid4().hex
+    status, headers, _ = _request(warehouse, "GET", {"query": "SELECT 1", "session_id": session, "session_check": "1"})
+    assert (status, headers["x-clickhouse-exception-code"]) == (404, "372")
+    database = f"sess_{uuid.uuid4().hex[:8]}"
+    assert _request(warehouse, "POST", {}, f"CREATE DATABASE {database}".encode())[0] == 200
+    assert _request(warehouse, "POST", {"session_id": session}, f"USE {database}".encode())[0] == 200
+    status, _, body = _request(
+        warehouse, "GET", {"query": "SELECT currentDatabase()", "session_id": session, "session_check": "1"}
+    )
+    assert (status, body) == (200, database.encode() + b"\n")
+    status, _, body = _request(
+        warehouse, "GET", {"query": "SELECT currentDatabase()", "database": "system", "session_id": session}
+    )
+    assert (status, body) == (200, b"system\n")
+    status, _, body = _request(warehouse, "GET", {"query": "SELECT currentDatabase()", "session_id": session})
+    assert (status, body) == (200, database.encode() + b"\n"), "a per-query database must not change the session's"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "zstd", "lz4", "deflate"])
+def test_response_compression_when_asked(warehouse: WarehouseServer, encoding: str) -> None:
+    status, headers, body = _request(
+        warehouse,
+        "GET",
+        {"query": "SELECT number FROM numbers(100000)", "enable_http_compression": "1"},
+        headers={"Accept-Encoding": encoding},
+    )
+    assert status == 200
+    assert headers["content-encoding"] == encoding
+    from warehouse.codecs import BodyDecoder
+
+    plain = BodyDecoder(encoding).decode(body)
+    assert plain == b"".join(b"%d\n" % i for i in range(100000))
+    assert len(body) < len(plain)
+    if encoding == "gzip":
+        assert gzip.decompress(body) == plain
+
+
+def test_multi_statements_are_refused(warehouse: WarehouseServer) -> None:
+    status, headers, _ = _request(warehouse, "POST", {}, b"SELECT 1; SELECT 2")
+    assert (status, headers["x-clickhouse-exception-code"]) == (400, "62")
+
+
+def test_chunked_request_body(warehouse: WarehouseServer) -> None:
+    table = f"chunked_{uuid.uuid4().hex[:8]}"
+    assert _request(warehouse, "POST", {}, f"CREATE TABLE {table} (a UInt32) ENGINE = Memory".encode())[0] == 200
+    connection = http.client.HTTPConnection("127.0.0.1", warehouse.port)
+    rows = (b"%d\n" % i for i in range(5000))
+    connection.request(
+        "POST",
+        "/?" + urllib.parse.urlencode({"query": f"INSERT INTO {table} FORMAT TSV"}),
+        body=rows,
+        headers=AUTH,
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    assert response.status == 200, response.read()
+    response.read()
+    connection.close()
+    assert _request(warehouse, "GET", {"query": f"SELECT count(), sum(a) FROM {table}"})[2] == b"5000\t12497500\n"
