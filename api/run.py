@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from pathlib import Path
 
 import uvicorn
 
@@ -29,6 +32,8 @@ def run_api(host: str, port: int, workers: int) -> int:
                 log.info("applied migration %s", name)
         finally:
             client.close()
+        if workers > 1:
+            _share_metrics_between_workers(settings.warehouse.data_dir)
         uvicorn.run(
             "api.app:create_app",
             factory=True,
@@ -44,3 +49,13 @@ def run_api(host: str, port: int, workers: int) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _share_metrics_between_workers(data_dir: Path) -> None:
+    """Prometheus multiprocess mode, so /metrics on any worker reports all of them."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        return
+    directory = data_dir / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)  # counters of an earlier run would add to this one's
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)

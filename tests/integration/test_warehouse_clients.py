@@ -281,3 +281,16 @@ def test_query_log_has_one_line_per_query(warehouse: WarehouseServer, client: Cl
     assert "rows=3" in lines[0]
     assert "code=0" in lines[0]
     assert "duration_ms=" in lines[0]
+
+
+def test_an_error_mid_stream_fails_the_read(client: Client) -> None:
+    sql = "SELECT number, throwIf(number = 250000, 'boom') FROM numbers(300000)"
+    received = 0
+    with (
+        pytest.raises(Exception, match="boom") as raised,
+        client.query_column_block_stream(sql, settings={"max_block_size": 10000}) as stream,
+    ):
+        for block in stream:
+            received += len(block[0])
+    assert "Code: 395" in str(raised.value)
+    assert received < 300000
