@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from tickettoken.settings import WarehouseSettings
 
 log = logging.getLogger("tickettoken.serve")
 
+PR_SET_PDEATHSIG = 1
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 40.0  # beyond the server's own graceful wait
 
@@ -32,6 +34,16 @@ def answers(settings: WarehouseSettings, timeout: float = 1.0) -> bool:
         return False
 
 
+def _stop_with_parent() -> None:
+    """In the child: have the kernel send SIGTERM when the parent dies, however it dies.
+
+    uvicorn ends its process by re-raising the signal that stopped it, so the parent's own cleanup may
+    never run; this way the warehouse still gets its graceful stop (Linux's PR_SET_PDEATHSIG).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class EmbeddedWarehouse:
     """`tickettoken warehouse serve` as a child process, stopped with SIGTERM (a clean engine close)."""
 
@@ -44,7 +56,10 @@ class EmbeddedWarehouse:
         command += ["--host", self.settings.host, "--port", str(self.settings.port)]
         command += ["--data-dir", str(self.settings.data_dir)]
         log.info("starting the embedded warehouse: %s", " ".join(command))
-        self.process = subprocess.Popen(command, env=os.environ.copy())
+        # The parent has no other threads yet when it starts the child, so preexec_fn is safe here.
+        self.process = subprocess.Popen(  # noqa: PLW1509
+            command, env=os.environ.copy(), preexec_fn=_stop_with_parent
+        )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -33,8 +33,11 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-@pytest.fixture
-def api_with_embedded_warehouse(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+@pytest.fixture(params=[1])
+def api_with_embedded_warehouse(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """`tickettoken serve` with `request.param` workers and the warehouse URL on a free loopback port."""
     api_port, warehouse_port = free_port(), free_port()
     env = cli_env(
         {
@@ -45,7 +48,7 @@ def api_with_embedded_warehouse(tmp_path: Path) -> Iterator[tuple[str, str, subp
     )
     log = (tmp_path / "api.log").open("wb")
     process = subprocess.Popen(
-        tickettoken("serve", "--port", str(api_port), "--workers", "2"),
+        tickettoken("serve", "--port", str(api_port), "--workers", str(request.param)),
         env=env,
         cwd=ROOT,
         stdout=log,
@@ -57,6 +60,7 @@ def api_with_embedded_warehouse(tmp_path: Path) -> Iterator[tuple[str, str, subp
     stop_process(process)
 
 
+@pytest.mark.parametrize("api_with_embedded_warehouse", [1, 2], indirect=True)
 def test_serve_starts_migrates_and_stops_its_own_warehouse(
     api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]],
 ) -> None:
@@ -76,11 +80,13 @@ def test_serve_starts_migrates_and_stops_its_own_warehouse(
     assert any("warehouse serve" in command for command in commands)
 
     stop_process(process)
+    _, alive = psutil.wait_procs(children, timeout=45)
+    assert not alive, f"left running after the API stopped: {alive}"
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(warehouse_url + "/ping", timeout=2)  # noqa: S310 - loopback test URL
-    assert all(not child.is_running() or child.status() == psutil.STATUS_ZOMBIE for child in children)
 
 
+@pytest.mark.parametrize("api_with_embedded_warehouse", [2], indirect=True)
 def test_serve_runs_the_requested_number_of_workers(
     api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]],
 ) -> None:
