@@ -57,9 +57,7 @@ class EmbeddedWarehouse:
         command += ["--data-dir", str(self.settings.data_dir)]
         log.info("starting the embedded warehouse: %s", " ".join(command))
         # The parent has no other threads yet when it starts the child, so preexec_fn is safe here.
-        self.process = subprocess.Popen(
-            command, env=os.environ.copy(), preexec_fn=_stop_with_parent
-        )
+        self.process = subprocess.Popen(command, env=os.environ.copy(), preexec_fn=_stop_with_parent)  # noqa: PLW1509
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
