@@ -30,6 +30,17 @@ def _dbt(warehouse: WarehouseServer, schema: str, tmp_path: Path, *args: str) ->
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
+def _new_raw_orders(client: Client) -> str:
+    """A fresh schema name whose `<schema>_raw.orders` source table exists, empty."""
+    schema = f"dbt_{uuid.uuid4().hex[:8]}"
+    client.command(f"CREATE DATABASE {schema}_raw")
+    client.command(
+        f"CREATE TABLE {schema}_raw.orders (order_id String, customer_id String, amount Decimal(12, 2), "
+        "ordered_at DateTime('UTC')) ENGINE = MergeTree ORDER BY order_id"
+    )
+    return schema
+
+
 def _insert_orders(client: Client, schema: str, first: int, count: int) -> None:
     rows = [
         [f"o{n:05d}", f"c{n % 7}", Decimal(n) + Decimal("0.50"), 1_700_000_000 + n * 60]
@@ -42,12 +53,7 @@ def test_dbt_run_and_test_table_view_and_incremental(
     warehouse: WarehouseServer, client: Client, tmp_path: Path
 ) -> None:
     assert dbt.version.__version__.startswith("1.11."), dbt.version.__version__
-    schema = f"dbt_{uuid.uuid4().hex[:8]}"
-    client.command(f"CREATE DATABASE {schema}_raw")
-    client.command(
-        f"CREATE TABLE {schema}_raw.orders (order_id String, customer_id String, amount Decimal(12, 2), "
-        "ordered_at DateTime('UTC')) ENGINE = MergeTree ORDER BY order_id"
-    )
+    schema = _new_raw_orders(client)
     _insert_orders(client, schema, 0, 70)
 
     first = _dbt(warehouse, schema, tmp_path, "run")
@@ -74,12 +80,7 @@ def test_dbt_run_and_test_table_view_and_incremental(
 
 
 def test_dbt_test_fails_on_a_broken_grain(warehouse: WarehouseServer, client: Client, tmp_path: Path) -> None:
-    schema = f"dbt_{uuid.uuid4().hex[:8]}"
-    client.command(f"CREATE DATABASE {schema}_raw")
-    client.command(
-        f"CREATE TABLE {schema}_raw.orders (order_id String, customer_id String, amount Decimal(12, 2), "
-        "ordered_at DateTime('UTC')) ENGINE = MergeTree ORDER BY order_id"
-    )
+    schema = _new_raw_orders(client)
     _insert_orders(client, schema, 0, 10)
     _insert_orders(client, schema, 0, 1)  # one order twice: stg_orders is no longer one row per order
     assert _dbt(warehouse, schema, tmp_path, "run").returncode == 0

@@ -10,14 +10,25 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from tests.support import WarehouseServer
-from tickettoken.settings import load_settings
+from tickettoken.settings import WarehouseSettings, load_settings
 from warehouse.migrate import MIGRATIONS_DIR, MigrationError, migrate
 
 RAW_TABLES = {"sales", "scans", "revenue", "social", "events", "venues", "ingest_quarantine"}
 
 
-def _settings(server: WarehouseServer, database: str):  # type: ignore[no-untyped-def]
+def _settings(server: WarehouseServer, database: str) -> WarehouseSettings:
     return replace(load_settings().warehouse, clickhouse_url=server.url, database=database)
+
+
+def _migrated_copy(
+    warehouse: WarehouseServer, client: Client, tmp_path: Path, database: str
+) -> tuple[Path, WarehouseSettings]:
+    """A copy of the migrations, applied to `database`: tests may then change the copy."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, directory)
+    settings = _settings(warehouse, database)
+    migrate(client, settings, directory)
+    return directory, settings
 
 
 def test_migrations_create_the_raw_tables_once(warehouse: WarehouseServer, client: Client) -> None:
@@ -35,10 +46,7 @@ def test_migrations_create_the_raw_tables_once(warehouse: WarehouseServer, clien
 def test_a_changed_applied_migration_stops_with_a_clear_error(
     warehouse: WarehouseServer, client: Client, tmp_path: Path
 ) -> None:
-    directory = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, directory)
-    settings = _settings(warehouse, "mig_changed")
-    migrate(client, settings, directory)
+    directory, settings = _migrated_copy(warehouse, client, tmp_path, "mig_changed")
     changed = directory / "0003_facts.sql"
     changed.write_text(changed.read_text() + "\n-- an edit after the fact\n")
     with pytest.raises(MigrationError, match=r"0003_facts\.sql was changed after it was applied"):
@@ -48,10 +56,7 @@ def test_a_changed_applied_migration_stops_with_a_clear_error(
 def test_a_new_migration_is_applied_after_the_old_ones(
     warehouse: WarehouseServer, client: Client, tmp_path: Path
 ) -> None:
-    directory = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, directory)
-    settings = _settings(warehouse, "mig_new")
-    migrate(client, settings, directory)
+    directory, settings = _migrated_copy(warehouse, client, tmp_path, "mig_new")
     (directory / "0099_extra.sql").write_text(
         "ALTER TABLE {database}.sales ADD COLUMN IF NOT EXISTS note String DEFAULT '';\n"
     )
