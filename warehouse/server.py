@@ -168,6 +168,12 @@ class WarehouseApp:
             # Returning without the final body message makes the server drop the connection, so the
             # client sees a failed read rather than a complete-looking result.
             code = broken.error.code
+        except Exception as unexpected:
+            # A bug, not the client's fault: log it whole, answer in ClickHouse's shape where still possible.
+            log.exception("query_id=%s failed unexpectedly", query_id)
+            code = UNKNOWN_EXCEPTION
+            with contextlib.suppress(RuntimeError):  # the response may have started already
+                await self._error(send, WarehouseError(code, f"{type(unexpected).__name__}: {unexpected}"), query_id)
         finally:
             query_log.info(
                 "user=%s query_id=%s duration_ms=%.1f rows=%d written_rows=%d bytes=%d code=%d",

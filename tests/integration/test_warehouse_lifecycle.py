@@ -126,3 +126,16 @@ def test_refuses_to_listen_beyond_loopback_without_passwords(tmp_path: Path, hos
     )
     assert result.returncode != 0
     assert b"refusing to listen" in result.stderr
+
+
+def test_a_second_server_on_the_same_directory_refuses_to_start(warehouse: WarehouseServer) -> None:
+    result = subprocess.run(
+        tickettoken("warehouse", "serve", "--port", str(free_port())),
+        env={**warehouse.env(), "TICKETTOKEN_CLICKHOUSE_URL": "http://127.0.0.1:1"},
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert b"Another server instance in same directory is already running" in result.stderr + result.stdout
