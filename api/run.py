@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 
 import uvicorn
+from clickhouse_connect.driver.client import Client
 
+from api.auth.keys import KeyStore, Scope
 from api.embedded import EmbeddedWarehouse, answers
 from tickettoken.settings import get_settings
 from warehouse.client import connect
@@ -30,6 +32,8 @@ def run_api(host: str, port: int, workers: int) -> int:
         try:
             for name in migrate(client, settings.warehouse):
                 log.info("applied migration %s", name)
+            if embedded is not None or settings.warehouse.is_embedded:
+                _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database))
         finally:
             client.close()
         if workers > 1:
@@ -59,3 +63,21 @@ def _share_metrics_between_workers(data_dir: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)  # counters of an earlier run would add to this one's
     directory.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def _first_admin_key(client: Client) -> None:
+    """On a local warehouse with no keys at all, make an admin key and print it (once)."""
+    store = KeyStore(client)
+    try:
+        if store.list():
+            return
+        key, record = store.create({Scope.ADMIN}, name="local admin (first start)")
+    finally:
+        client.close()
+    banner = "=" * 72
+    print(  # noqa: T201 - shown to the person who ran `make run`, once
+        f"{banner}\nA local admin API key was made on this first start (id {record.key_id}); it is shown once:\n\n"
+        f"    {key}\n\nSend it as `X-API-Key: <key>`. More keys: `uv run tickettoken keys create --scope ...`"
+        f"\n{banner}",
+        flush=True,
+    )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tickettoken.settings import get_settings
+
+if TYPE_CHECKING:
+    from api.auth.keys import KeyStore
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +67,56 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     api = get_settings().api
     sys.exit(run_api(host or api.host, port or api.port, workers or api.workers))
+
+
+@main.group()
+def keys() -> None:
+    """API keys: scopes ingest, read and admin, optionally bound to one organizer."""
+
+
+@keys.command("create")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "read", "admin"]))
+@click.option("--organizer", default=None, help="Bind the key to one organizer's events.")
+@click.option("--name", default="", help="What the key is for.")
+def keys_create(scopes: tuple[str, ...], organizer: str | None, name: str) -> None:
+    """Make a key. It is printed once, as the last line; only its hash is stored."""
+    from api.auth.keys import Scope
+
+    store = _key_store()
+    key, record = store.create({Scope(s) for s in scopes}, organizer_id=organizer, name=name)
+    click.echo(f"key id {record.key_id}: scopes {', '.join(sorted(record.scopes))}; organizer {organizer or 'any'}")
+    click.echo("store it now, it cannot be shown again:")
+    click.echo(key)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id (workers notice within a few seconds)."""
+    from api.auth.keys import KeyRefused
+
+    try:
+        _key_store().revoke(key_id)
+    except KeyRefused as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"revoked {key_id}")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (ids, scopes, organizer, state); never the secrets."""
+    for key in _key_store().list():
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        scopes = ",".join(sorted(key.scopes))
+        click.echo(f"{key.key_id}  {scopes:<20} {key.organizer_id or '*':<16} {state:<24} {key.name}")
+
+
+def _key_store() -> KeyStore:
+    from api.auth.keys import KeyStore
+    from warehouse.client import connect
+
+    settings = get_settings().warehouse
+    return KeyStore(connect(settings, database=settings.database))
 
 
 @main.command("sql")

@@ -73,7 +73,6 @@ class ApiSettings:
     host: str
     port: int
     workers: int
-    metrics_token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +110,6 @@ def load_settings() -> Settings:
         host=_env("HOST", "127.0.0.1"),
         port=_env_int("PORT", 3009),
         workers=_env_int("WORKERS", 1),
-        metrics_token=_env("METRICS_TOKEN", ""),
     )
     redis = RedisSettings(url=_env("REDIS_URL", "") or None)
     return Settings(warehouse=warehouse, api=api, redis=redis)

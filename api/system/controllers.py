@@ -8,7 +8,8 @@ from litestar.plugins.prometheus import PrometheusController
 from litestar.response import Response
 from redis import Redis
 
-from api.security import require_metrics_token
+from api.auth.guards import require
+from api.auth.keys import Scope
 from api.system.deps import provide_redis, provide_warehouse
 from api.system.schemas import Health, Readiness
 from api.system.services import check_readiness
@@ -37,8 +38,8 @@ class SystemController(Controller):
 
 
 class MetricsController(PrometheusController):
-    """Prometheus metrics; needs the metrics token (Authorization: Bearer ...)."""
+    """Prometheus metrics; needs an admin key (a scraper sends it as `Authorization: Bearer <key>`)."""
 
     path = "/metrics"
-    guards = [require_metrics_token]
+    guards = [require(Scope.ADMIN)]
     include_in_schema = False

@@ -21,8 +21,6 @@ from tests.support import ROOT, WarehouseServer, cli_env, free_port, stop_proces
 from tickettoken.settings import RedisSettings, load_settings
 from warehouse.migrate import migrate
 
-METRICS_TOKEN = "metrics-token-for-tests"
-
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback test URL
@@ -43,7 +41,6 @@ def api_with_embedded_warehouse(
         {
             "TICKETTOKEN_DATA_DIR": str(tmp_path / "data"),
             "TICKETTOKEN_CLICKHOUSE_URL": f"http://127.0.0.1:{warehouse_port}",
-            "TICKETTOKEN_METRICS_TOKEN": METRICS_TOKEN,
         }
     )
     log = (tmp_path / "api.log").open("wb")
@@ -58,6 +55,12 @@ def api_with_embedded_warehouse(
     wait_for_http(api + "/health", timeout=90, process=process)
     yield api, f"http://127.0.0.1:{warehouse_port}", process
     stop_process(process)
+
+
+def _printed_admin_key(log: Path) -> str:
+    keys = [line.strip() for line in log.read_text().splitlines() if line.startswith("    tt_")]
+    assert len(keys) == 1, "the first start prints exactly one admin key"
+    return keys[0]
 
 
 @pytest.mark.parametrize("api_with_embedded_warehouse", [1, 2], indirect=True)
@@ -105,7 +108,9 @@ def test_serve_runs_the_requested_number_of_workers(
     assert {_get(api + "/health")[0] for _ in range(20)} == {200}
 
 
-def test_openapi_and_metrics(api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]]) -> None:
+def test_openapi_and_metrics(
+    api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
     api, _, _ = api_with_embedded_warehouse
     status, body = _get(api + "/schema/openapi.json")
     assert status == 200
@@ -114,7 +119,7 @@ def test_openapi_and_metrics(api_with_embedded_warehouse: tuple[str, str, subpro
     assert _get(api + "/metrics")[0] == 401
     assert _get(api + "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
     _get(api + "/health")
-    status, body = _get(api + "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+    status, body = _get(api + "/metrics", {"Authorization": f"Bearer {_printed_admin_key(tmp_path / 'api.log')}"})
     assert status == 200
     assert b"tickettoken_requests_total" in body
 

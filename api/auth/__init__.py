@@ -1,0 +1,1 @@
+"""API keys: scopes (ingest, read, admin), optionally bound to one organizer."""

@@ -1,0 +1,65 @@
+"""Litestar guards: every endpoint but health, readiness and the docs needs an API key of a scope."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ServiceUnavailableException
+from litestar.handlers.base import BaseRouteHandler
+
+from api.auth.keys import ApiKey, KeyStore, Scope
+from api.warehouse_handle import WarehouseHandle
+
+Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]  # type: ignore[type-arg]
+RETRY_AFTER_SECONDS = "5"
+
+
+def presented_key(connection: ASGIConnection) -> str | None:  # type: ignore[type-arg]
+    """The key from `X-API-Key`, or from `Authorization: Bearer <key>`."""
+    if key := connection.headers.get("x-api-key"):
+        return key
+    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def key_store(state: State) -> KeyStore:
+    """The worker's key store, made on first use (the warehouse may come up after the API)."""
+    store: KeyStore | None = getattr(state, "key_store", None)
+    if store is None:
+        handle: WarehouseHandle = state.warehouse
+        store = KeyStore(handle.client())
+        state.key_store = store
+    return store
+
+
+async def authenticate(connection: ASGIConnection) -> ApiKey:  # type: ignore[type-arg]
+    presented = presented_key(connection)
+    if presented is None:
+        raise NotAuthorizedException("an API key is required: send it as X-API-Key or Authorization: Bearer")
+    try:
+        store = key_store(connection.app.state)
+        found = store.authenticate_cached(presented)
+        if found is True:
+            found = await anyio.to_thread.run_sync(store.authenticate, presented)
+    except Exception as error:
+        raise ServiceUnavailableException(
+            f"cannot check API keys now: {type(error).__name__}", headers={"Retry-After": RETRY_AFTER_SECONDS}
+        ) from error
+    if not isinstance(found, ApiKey):
+        raise NotAuthorizedException("invalid or revoked API key")
+    return found
+
+
+def require(scope: Scope) -> Guard:
+    """A guard admitting keys with `scope` (or admin); the key is left in `connection.scope["api_key"]`."""
+
+    async def guard(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        key = await authenticate(connection)
+        if not key.allows(scope):
+            raise PermissionDeniedException(f"this API key lacks the '{scope}' scope")
+        connection.scope["api_key"] = key  # type: ignore[typeddict-unknown-key]
+
+    return guard

@@ -1,0 +1,86 @@
+"""API keys end to end: the CLI makes and revokes them, the API admits them by scope."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import replace
+
+from clickhouse_connect.driver.client import Client
+from litestar.testing import TestClient
+
+from api.app import create_app
+from tests.support import ROOT, WarehouseServer, tickettoken
+from tickettoken.settings import Settings, load_settings
+
+
+def _cli(warehouse: WarehouseServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        tickettoken("keys", *args),
+        env=warehouse.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _create(warehouse: WarehouseServer, *args: str) -> str:
+    result = _cli(warehouse, "create", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _settings(warehouse: WarehouseServer) -> Settings:
+    base = load_settings()
+    env = warehouse.env()
+    return replace(
+        base,
+        warehouse=replace(
+            base.warehouse, clickhouse_url=warehouse.url, password=env["TICKETTOKEN_CLICKHOUSE_PASSWORD"]
+        ),
+    )
+
+
+def test_keys_are_printed_once_and_stored_hashed(warehouse: WarehouseServer, client: Client) -> None:
+    key = _create(warehouse, "--scope", "ingest", "--organizer", "org-1", "--name", "box office feed")
+    prefix, key_id, secret = key.split("_")
+    assert prefix == "tt"
+    stored = client.query(
+        "SELECT secret_hash, scopes, organizer_id FROM tickettoken.api_keys FINAL WHERE key_id = {k:String}",
+        parameters={"k": key_id},
+    ).result_rows
+    assert stored == [(hashlib.sha256(secret.encode()).hexdigest(), ["ingest"], "org-1")]
+    listing = _cli(warehouse, "list").stdout
+    assert key_id in listing
+    assert secret not in listing
+
+
+def test_scopes_on_an_admin_endpoint(warehouse: WarehouseServer) -> None:
+    admin = _create(warehouse, "--scope", "admin")
+    ingest = _create(warehouse, "--scope", "ingest")
+    with TestClient(app=create_app(_settings(warehouse))) as api:
+        assert api.get("/metrics").status_code == 401
+        assert api.get("/metrics", headers={"X-API-Key": "tt_nothing_here"}).status_code == 401
+        assert api.get("/metrics", headers={"X-API-Key": "not-a-key"}).status_code == 401
+        forbidden = api.get("/metrics", headers={"X-API-Key": ingest})
+        assert forbidden.status_code == 403
+        assert "'admin' scope" in forbidden.text
+        assert api.get("/metrics", headers={"X-API-Key": admin}).status_code == 200
+        assert api.get("/metrics", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+        wrong_secret = admin.rsplit("_", 1)[0] + "_wrongsecret"
+        assert api.get("/metrics", headers={"X-API-Key": wrong_secret}).status_code == 401
+        # Health, readiness and the docs need no key.
+        assert api.get("/health").status_code == 200
+        assert api.get("/schema/openapi.json").status_code == 200
+
+
+def test_a_revoked_key_is_refused(warehouse: WarehouseServer) -> None:
+    admin = _create(warehouse, "--scope", "admin")
+    key_id = admin.split("_")[1]
+    revoked = _cli(warehouse, "revoke", key_id)
+    assert revoked.returncode == 0, revoked.stderr
+    with TestClient(app=create_app(_settings(warehouse))) as api:
+        assert api.get("/metrics", headers={"X-API-Key": admin}).status_code == 401
+    assert _cli(warehouse, "revoke", "no-such-key").returncode != 0
