@@ -73,6 +73,7 @@ class ApiSettings:
     host: str
     port: int
     workers: int
+    max_body_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ def load_settings() -> Settings:
         host=_env("HOST", "127.0.0.1"),
         port=_env_int("PORT", 3009),
         workers=_env_int("WORKERS", 1),
+        max_body_bytes=_env_int("MAX_BODY_BYTES", 32 * 1024 * 1024),
     )
     redis = RedisSettings(url=_env("REDIS_URL", "") or None)
     return Settings(warehouse=warehouse, api=api, redis=redis)

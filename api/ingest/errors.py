@@ -1,0 +1,60 @@
+"""How ingest failures reach clients: 400, 403, 422, 429 and 503, each saying what to do."""
+
+from __future__ import annotations
+
+import logging
+
+from clickhouse_connect.driver.exceptions import DatabaseError
+from litestar import Request, Response
+from litestar.types import ExceptionHandlersMap
+
+from api.ingest.decoding import MalformedBody
+from api.ingest.schemas import IngestRejected
+from api.ingest.services import ForeignOrganizer, InvalidRecords
+from api.ingest.writer import Overloaded
+
+log = logging.getLogger("tickettoken.ingest")
+RETRY_AFTER_SECONDS = "1"
+
+
+def _detail(status: int, detail: str, headers: dict[str, str] | None = None) -> Response[dict[str, object]]:
+    return Response({"status_code": status, "detail": detail}, status_code=status, headers=headers)
+
+
+def _invalid(_: Request, error: InvalidRecords) -> Response[IngestRejected]:  # type: ignore[type-arg]
+    result = error.result
+    body = IngestRejected(
+        status_code=422,
+        detail=f"{result.rejected} invalid record(s); nothing was written (use ?partial=true to write the rest)",
+        accepted=0,
+        duplicates=0,
+        rejected=result.rejected,
+        errors=result.errors,
+    )
+    return Response(body, status_code=422)
+
+
+def _malformed(_: Request, error: MalformedBody) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return _detail(400, f"the body is not valid JSON: {error}")
+
+
+def _foreign(_: Request, error: ForeignOrganizer) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return _detail(403, f"{error}; nothing was written")
+
+
+def _overloaded(_: Request, error: Overloaded) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return _detail(429, f"too busy: {error}; retry later", {"Retry-After": RETRY_AFTER_SECONDS})
+
+
+def _warehouse_down(_: Request, error: DatabaseError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    log.warning("warehouse unavailable: %s", error)
+    return _detail(503, "the warehouse is unavailable; nothing was acknowledged, retry later", {"Retry-After": "5"})
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    InvalidRecords: _invalid,
+    MalformedBody: _malformed,
+    ForeignOrganizer: _foreign,
+    Overloaded: _overloaded,
+    DatabaseError: _warehouse_down,
+}

@@ -1,0 +1,196 @@
+"""What the platform sends (the ingest contract of ARCHITECTURE.md) and what ingest answers.
+
+Types and bounds msgspec can check live here; rules that need more (Decimal places, ISO codes, time
+windows, the catalog) are in `rules.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, description="Chosen by the platform, often a UUID.")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+Short = Annotated[str, msgspec.Meta(max_length=128)]
+Time = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with an offset; stored as UTC.")]
+Money = Annotated[Decimal, msgspec.Meta(description="JSON number or string, at most 2 decimal places.")]
+Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3, description="ISO 4217, e.g. EUR.")]
+Country = Annotated[str, msgspec.Meta(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE.")]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Capacity = Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    APP = "app"
+    BOX_OFFICE = "box_office"
+    PARTNER = "partner"
+    RESALE = "resale"
+
+
+class Direction(StrEnum):
+    ENTRY = "entry"
+    EXIT = "exit"
+
+
+class RevenueCategory(StrEnum):
+    TICKETS = "tickets"
+    FEES = "fees"
+    MERCHANDISE = "merchandise"
+    FOOD_BEVERAGE = "food_beverage"
+    PARKING = "parking"
+    SPONSORSHIP = "sponsorship"
+    REFUND = "refund"
+
+
+class Platform(StrEnum):
+    X = "x"
+    INSTAGRAM = "instagram"
+    TIKTOK = "tiktok"
+    FACEBOOK = "facebook"
+    YOUTUBE = "youtube"
+    REDDIT = "reddit"
+    OTHER = "other"
+
+
+class SocialKind(StrEnum):
+    POST = "post"
+    MENTION = "mention"
+    SHARE = "share"
+    LIKE = "like"
+    COMMENT = "comment"
+
+
+class EventStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    POSTPONED = "postponed"
+    CANCELLED = "cancelled"
+
+
+class Record(msgspec.Struct, forbid_unknown_fields=False, kw_only=True):
+    """Base of every ingested record: unknown extra fields are ignored (more optional fields welcome)."""
+
+
+class Venue(Record):
+    venue_id: Id
+    name: Name
+    city: Name
+    region: Short
+    country: Country
+    lat: Latitude
+    lon: Longitude
+    capacity: Capacity
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="IANA name.")]
+    updated_at: Time | None = None
+
+
+class Tier(msgspec.Struct, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    price: Money
+    capacity: Capacity
+
+
+class Event(Record):
+    event_id: Id
+    organizer_id: Id
+    name: Name
+    artist: Name
+    genre: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    venue_id: Id
+    starts_at: Time
+    on_sale_at: Time
+    capacity: Capacity
+    tiers: Annotated[list[Tier], msgspec.Meta(min_length=1, max_length=64)]
+    status: EventStatus
+    updated_at: Time
+    currency: Currency | None = None
+
+
+class Buyer(msgspec.Struct, kw_only=True):
+    birth_year: Annotated[int, msgspec.Meta(ge=1900, le=2100)] | None = None
+    gender: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    postal_code: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    city: Short = ""
+    region: Short = ""
+    country: Country | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+
+class Sale(Record):
+    sale_id: Id
+    event_id: Id
+    customer_id: Id
+    purchased_at: Time
+    tier: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    unit_price: Money
+    currency: Currency
+    channel: Channel
+    promo_code: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    buyer: Buyer | None = None
+
+
+class Attendance(Record):
+    scan_id: Id
+    event_id: Id
+    ticket_id: Id
+    gate: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    direction: Direction
+    scanned_at: Time
+
+
+class Revenue(Record):
+    revenue_id: Id
+    event_id: Id
+    category: RevenueCategory
+    amount: Money
+    currency: Currency
+    recorded_at: Time
+
+
+class Social(Record):
+    post_id: Id
+    event_id: Id
+    platform: Platform
+    kind: SocialKind
+    posted_at: Time
+    reach: Count
+    engagement: Count
+    sentiment: Annotated[float, msgspec.Meta(ge=-1, le=1)] | None = None
+    author_followers: Count | None = None
+
+
+class RecordError(msgspec.Struct, frozen=True):
+    """One problem with one record."""
+
+    index: int = msgspec.field(name="index")
+    field: str
+    message: str
+
+
+class IngestResult(msgspec.Struct, frozen=True):
+    """How a request went: every record is accepted, a duplicate of one already stored, or rejected."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    errors: list[RecordError] = msgspec.field(default_factory=list)
+    quarantined: int = 0
+
+
+class IngestRejected(msgspec.Struct, frozen=True):
+    """A request refused whole: nothing of it was written."""
+
+    status_code: int
+    detail: str
+    accepted: int
+    duplicates: int
+    rejected: int
+    errors: list[RecordError]

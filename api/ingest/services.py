@@ -1,0 +1,178 @@
+"""Ingest: decode, validate, check against the catalog and the key, then commit or quarantine. No HTTP here."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from clickhouse_connect.driver.client import Client
+
+from api.auth.keys import ApiKey
+from api.ingest.catalog import Catalog
+from api.ingest.decoding import MAX_LISTED_ERRORS, Decoded, decode_json, decode_ndjson
+from api.ingest.rules import CHECKS, TimeWindow, utc_now
+from api.ingest.schemas import IngestResult, RecordError
+from api.ingest.streams import STREAMS, Stream
+from api.ingest.writer import CommittedBatch, StreamWriter
+
+INLINE_DECODE_BYTES = 64 * 1024  # larger bodies are decoded in a worker thread, off the event loop
+DEFAULT_WINDOW = TimeWindow(
+    max_past=timedelta(days=3650), max_future_facts=timedelta(hours=24), max_future_catalog=timedelta(days=3 * 365)
+)
+_QUARANTINE_COLUMNS = ["stream", "request_id", "record_index", "record", "reason"]
+
+
+class InvalidRecords(Exception):
+    """Some records broke the contract; without `partial`, nothing was written."""
+
+    def __init__(self, result: IngestResult) -> None:
+        super().__init__(f"{result.rejected} of {result.rejected + result.accepted} records are invalid")
+        self.result = result
+
+
+class ForeignOrganizer(Exception):
+    """An organizer-bound key tried to write another organizer's events."""
+
+
+@dataclass
+class IngestService:
+    client: Any  # Callable[[], Client]: the worker's shared warehouse client, made on first use
+    catalog: Catalog
+    writers: dict[str, StreamWriter]
+    window: TimeWindow = DEFAULT_WINDOW
+
+    @classmethod
+    def create(cls, client: Any, on_commit: Any = None, window: TimeWindow = DEFAULT_WINDOW) -> IngestService:
+        writers = {name: StreamWriter(stream, client, on_commit) for name, stream in STREAMS.items()}
+        return cls(client=client, catalog=Catalog(client), writers=writers, window=window)
+
+    async def ingest(
+        self, stream_name: str, body: bytes, content_type: str, key: ApiKey, *, partial: bool
+    ) -> IngestResult:
+        stream = STREAMS[stream_name]
+        decoded = await self._decode(stream, body, content_type)
+        errors = list(decoded.errors)
+        valid = await asyncio.to_thread(self._validate, stream, decoded, key, errors)
+        rejected = {error.index for error in errors}
+        if rejected and not partial:
+            raise InvalidRecords(IngestResult(0, 0, len(rejected), _listed(errors)))
+        if rejected:
+            # Quarantined before the valid ones are written: a failure after it loses nothing on a retry.
+            await asyncio.to_thread(self._quarantine, stream, decoded, errors)
+        flags = await self.writers[stream.name].submit([record for _, record in valid])
+        if stream.name == "event":
+            self.catalog.forget_events(record.event_id for _, record in valid)
+        accepted = sum(flags)
+        return IngestResult(
+            accepted=accepted,
+            duplicates=len(flags) - accepted,
+            rejected=len(rejected),
+            errors=_listed(errors),
+            quarantined=len(rejected),
+        )
+
+    async def _decode(self, stream: Stream, body: bytes, content_type: str) -> Decoded[Any]:
+        decode = decode_ndjson if "ndjson" in content_type or "jsonl" in content_type else decode_json
+        if len(body) <= INLINE_DECODE_BYTES:
+            return decode(body, stream.record_type)
+        return await asyncio.to_thread(decode, body, stream.record_type)
+
+    def _validate(
+        self, stream: Stream, decoded: Decoded[Any], key: ApiKey, errors: list[RecordError]
+    ) -> list[tuple[int, Any]]:
+        """Records that pass every rule; the others' problems are appended to `errors`. Blocking."""
+        now = utc_now()
+        check = CHECKS[stream.record_type]
+        passed: list[tuple[int, Any]] = []
+        for index, record in decoded.records:
+            problems = check(record, self.window, now)
+            errors.extend(RecordError(index, name, message) for name, message in problems)
+            if not problems:
+                passed.append((index, record))
+        if stream.is_fact:
+            return self._check_facts(stream, passed, key, errors)
+        if stream.name == "event":
+            return self._check_events(passed, key, errors)
+        if key.organizer_id is not None:
+            raise ForeignOrganizer("venues are shared by every organizer: an organizer-bound key cannot write them")
+        return passed
+
+    def _check_facts(
+        self, stream: Stream, records: list[tuple[int, Any]], key: ApiKey, errors: list[RecordError]
+    ) -> list[tuple[int, Any]]:
+        events = self.catalog.events(record.event_id for _, record in records)
+        if stream.name == "sale":
+            unknown_tier = {
+                r.event_id for _, r in records if r.event_id in events and r.tier not in events[r.event_id].tiers
+            }
+            if unknown_tier:
+                events.update(self.catalog.events(unknown_tier, fresh=True))
+        passed: list[tuple[int, Any]] = []
+        for index, record in records:
+            info = events.get(record.event_id)
+            if info is None:
+                errors.append(
+                    RecordError(index, "event_id", f"unknown event {record.event_id!r}: send the event first")
+                )
+                continue
+            if not key.allows_organizer(info.organizer_id):
+                raise ForeignOrganizer(f"event {record.event_id!r} belongs to another organizer")
+            if stream.name == "sale" and record.tier not in info.tiers:
+                known = ", ".join(sorted(info.tiers))
+                errors.append(
+                    RecordError(index, "tier", f"{record.tier!r} is not a tier of event {record.event_id!r} ({known})")
+                )
+                continue
+            passed.append((index, record))
+        return passed
+
+    def _check_events(
+        self, records: list[tuple[int, Any]], key: ApiKey, errors: list[RecordError]
+    ) -> list[tuple[int, Any]]:
+        existing = self.catalog.events(record.event_id for _, record in records)
+        venues = self.catalog.venues(record.venue_id for _, record in records)
+        passed: list[tuple[int, Any]] = []
+        for index, record in records:
+            owner = existing.get(record.event_id)
+            if not key.allows_organizer(record.organizer_id) or (
+                owner is not None and not key.allows_organizer(owner.organizer_id)
+            ):
+                raise ForeignOrganizer(f"event {record.event_id!r} belongs to another organizer")
+            if record.venue_id not in venues:
+                errors.append(
+                    RecordError(index, "venue_id", f"unknown venue {record.venue_id!r}: send the venue first")
+                )
+                continue
+            passed.append((index, record))
+        return passed
+
+    def _quarantine(self, stream: Stream, decoded: Decoded[Any], errors: list[RecordError]) -> None:
+        reasons: dict[int, list[str]] = {}
+        for error in errors:
+            reasons.setdefault(error.index, []).append(
+                f"{error.field}: {error.message}" if error.field else error.message
+            )
+        request_id = str(uuid.uuid4())
+        rows = [
+            [stream.name, request_id, index, decoded.raw[index].decode("utf-8", "replace"), "; ".join(messages)]
+            for index, messages in sorted(reasons.items())
+        ]
+        client: Client = self.client()
+        client.insert("ingest_quarantine", rows, column_names=_QUARANTINE_COLUMNS)
+
+
+def _listed(errors: list[RecordError]) -> list[RecordError]:
+    return sorted(errors, key=lambda e: (e.index, e.field))[:MAX_LISTED_ERRORS]
+
+
+def publishable(batch: CommittedBatch) -> bytes:
+    """A committed batch as the bus carries it: per event, how many records of which stream."""
+    counts: dict[str, int] = {}
+    for row in batch.rows:
+        scope = str(getattr(row, "event_id", None) or getattr(row, "venue_id", ""))
+        counts[scope] = counts.get(scope, 0) + 1
+    return msgspec.json.encode({"stream": batch.stream, "counts": counts})
