@@ -6,14 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.memory import MemoryChannelsBackend
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
+from api.bus import make_bus
 from api.ingest.controllers import IngestController
 from api.ingest.errors import EXCEPTION_HANDLERS
 from api.ingest.services import IngestService, publishable
@@ -33,24 +30,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the app; `settings` defaults to the environment's."""
     settings = settings or get_settings()
 
-    channels = ChannelsPlugin(
-        backend=RedisChannelsPubSubBackend(redis=AsyncRedis.from_url(settings.redis.url))
-        if settings.redis.url
-        else MemoryChannelsBackend(),
-        channels=[INGEST_CHANNEL],
-    )
-
-    async def publish(batch: CommittedBatch) -> None:
-        channels.publish(publishable(batch), channels=[INGEST_CHANNEL])
-
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.warehouse = WarehouseHandle(settings.warehouse)
         app.state.redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+        app.state.bus = bus = make_bus(settings.redis.url)
+
+        async def publish(batch: CommittedBatch) -> None:
+            await bus.publish(INGEST_CHANNEL, publishable(batch))
+
         app.state.ingest = IngestService.create(app.state.warehouse.client, publish)
         try:
             yield
         finally:
+            await bus.close()
             app.state.warehouse.close()
             if app.state.redis is not None:
                 app.state.redis.close()
@@ -58,7 +51,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     prometheus = PrometheusConfig(app_name="tickettoken", prefix="tickettoken", exclude=["/metrics"])
     return Litestar(
         route_handlers=[SystemController, MetricsController, IngestController],
-        plugins=[channels],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
         lifespan=[lifespan],

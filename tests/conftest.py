@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from tests.support import WarehouseServer, free_port, redis_server_binary, stop_process, wait_for_redis
+from api.auth.keys import KeyStore, Scope
+from tests.support import ApiServer, WarehouseServer, free_port, redis_server_binary, stop_process, wait_for_redis
 from tickettoken.settings import load_settings
 from warehouse.migrate import migrate
 
@@ -47,3 +49,31 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     wait_for_redis(port, process)
     yield f"redis://127.0.0.1:{port}/0"
     stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def keys(warehouse: WarehouseServer) -> dict[str, str]:
+    """Keys by role: admin, ingest (any organizer), read, and ingest bound to org-1 / org-2."""
+    store = KeyStore(warehouse.client(database="tickettoken"))
+    made = {
+        "admin": store.create({Scope.ADMIN}),
+        "ingest": store.create({Scope.INGEST}),
+        "read": store.create({Scope.READ}),
+        "org1": store.create({Scope.INGEST}, organizer_id="org-1"),
+        "org2": store.create({Scope.INGEST}, organizer_id="org-2"),
+    }
+    return {role: key for role, (key, _) in made.items()}
+
+
+@pytest.fixture(scope="session")
+def api_server(warehouse: WarehouseServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The real API (uvicorn, one worker) on the shared warehouse."""
+    server = ApiServer(warehouse, free_port(), tmp_path_factory.mktemp("api") / "api.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def http(api_server: ApiServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_server.url, timeout=60) as client:
+        yield client

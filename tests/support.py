@@ -137,3 +137,33 @@ def wait_for_redis(port: int, process: subprocess.Popen[bytes], timeout: float =
         except OSError:
             time.sleep(0.05)
     raise TimeoutError("redis-server did not answer PING")
+
+
+@dataclass
+class ApiServer:
+    """A real `tickettoken serve` (uvicorn) in front of a warehouse server."""
+
+    warehouse: WarehouseServer
+    port: int
+    log_path: Path
+    extra_env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiServer:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            tickettoken("serve", "--port", str(self.port)),
+            env={**self.warehouse.env(), **(self.extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        wait_for_http(self.url + "/health", process=self.process)
+        return self
+
+    def stop(self) -> int:
+        return stop_process(self.process) if self.process else 0

@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tickettoken.settings import WarehouseSettings
-from warehouse.body import ClientGone, decoded_pieces, read_statement
+from warehouse.body import MAX_QUERY_BODY_BYTES, ClientGone, decoded_pieces, read_statement
 from warehouse.codecs import BodyDecoder, ResponseEncoder
 from warehouse.connection import EngineConnection
-from warehouse.errors import QUERY_WAS_CANCELLED, UNKNOWN_EXCEPTION, WarehouseError
+from warehouse.errors import BAD_ARGUMENTS, QUERY_WAS_CANCELLED, UNKNOWN_EXCEPTION, WarehouseError
+from warehouse.form import is_form, parse_form
 from warehouse.framing import ChunkFramer
 from warehouse.pool import Engine
 from warehouse.request import QueryRequest, parse_params, read_request
@@ -156,6 +157,9 @@ class WarehouseApp:
         try:
             user = self.users.authenticate(headers, params)
             user_name = user.name
+            if is_form(headers.get("content-type", "")):
+                params.update(await _form_fields(headers, receive))
+                receive = _body_already_read(receive)
             req = read_request(method, params, headers, user)
             query_id = req.query_id
             outcome, sent_bytes = await self._run(req, user, receive, send, started)
@@ -336,6 +340,31 @@ class WarehouseApp:
         if error.http_status == 401:
             headers.append((b"www-authenticate", b'Basic realm="ClickHouse server HTTP API"'))
         await _reply(send, error.http_status, headers, error.body().encode())
+
+
+async def _form_fields(headers: dict[str, str], receive: Receive) -> dict[str, str]:
+    parts: list[bytes] = []
+    size = 0
+    async for piece in decoded_pieces(receive, BodyDecoder(headers.get("content-encoding", ""))):
+        size += len(piece)
+        if size > MAX_QUERY_BODY_BYTES:
+            raise WarehouseError(BAD_ARGUMENTS, f"Form body over {MAX_QUERY_BODY_BYTES} bytes", http_status=413)
+        parts.append(piece)
+    return await asyncio.to_thread(parse_form, headers["content-type"], b"".join(parts))
+
+
+def _body_already_read(receive: Receive) -> Receive:
+    """A receive whose body is empty (it was read already); later calls still report a disconnect."""
+    first = True
+
+    async def wrapped() -> Message:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()
+
+    return wrapped
 
 
 async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, post
-from litestar.di import Provide
-from litestar.params import Dependency, Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter, SkipValidation
 
 from api.auth.guards import require
 from api.auth.keys import ApiKey, Scope
@@ -16,12 +16,14 @@ from api.ingest.services import IngestService
 
 AnyRequest = Request[Any, Any, Any]
 # The service is ours, not input: Litestar must not try to validate (convert) it.
-Ingest = Annotated[IngestService, Dependency(skip_validation=True)]
-PARTIAL = Parameter(
-    query="partial",
-    default=False,
-    description="Write the valid records and quarantine the rest, instead of refusing the whole request.",
-)
+Ingest = NamedDependency[SkipValidation[IngestService]]
+Partial = Annotated[
+    bool,
+    QueryParameter(
+        name="partial",
+        description="Write the valid records and quarantine the rest, instead of refusing the whole request.",
+    ),
+]
 _BODY = (
     " Body: one JSON object, a JSON array, or NDJSON (`Content-Type: application/x-ndjson`), at most the"
     " configured size (413 beyond). 200: every record committed and visible, counted as accepted, duplicates"
@@ -47,7 +49,7 @@ class IngestController(Controller):
         self,
         request: AnyRequest,
         ingest: Ingest,
-        partial: bool = PARTIAL,
+        partial: Partial = False,
     ) -> IngestResult:
         """Ingest ticket sales."""
         return await _ingest(request, ingest, "sale", partial)
@@ -57,7 +59,7 @@ class IngestController(Controller):
         self,
         request: AnyRequest,
         ingest: Ingest,
-        partial: bool = PARTIAL,
+        partial: Partial = False,
     ) -> IngestResult:
         """Ingest gate scans (entries and exits)."""
         return await _ingest(request, ingest, "attendance", partial)
@@ -67,7 +69,7 @@ class IngestController(Controller):
         self,
         request: AnyRequest,
         ingest: Ingest,
-        partial: bool = PARTIAL,
+        partial: Partial = False,
     ) -> IngestResult:
         """Ingest revenue lines (refunds negative)."""
         return await _ingest(request, ingest, "revenue", partial)
@@ -77,7 +79,7 @@ class IngestController(Controller):
         self,
         request: AnyRequest,
         ingest: Ingest,
-        partial: bool = PARTIAL,
+        partial: Partial = False,
     ) -> IngestResult:
         """Ingest social activity."""
         return await _ingest(request, ingest, "social", partial)
@@ -87,7 +89,7 @@ class IngestController(Controller):
         self,
         request: AnyRequest,
         ingest: Ingest,
-        partial: bool = PARTIAL,
+        partial: Partial = False,
     ) -> IngestResult:
         """Upsert events: the version with the latest updated_at wins."""
         return await _ingest(request, ingest, "event", partial)
@@ -97,7 +99,7 @@ class IngestController(Controller):
         self,
         request: AnyRequest,
         ingest: Ingest,
-        partial: bool = PARTIAL,
+        partial: Partial = False,
     ) -> IngestResult:
         """Upsert venues (keys bound to an organizer cannot: venues are shared)."""
         return await _ingest(request, ingest, "venue", partial)

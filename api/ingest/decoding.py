@@ -50,10 +50,15 @@ _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 def error_of(index: int, error: msgspec.ValidationError) -> RecordError:
     """`Expected int >= 1 - at $.quantity` -> field `quantity`, message `Expected int >= 1`."""
     text = str(error)
-    message, _, path = text.rpartition(" - at `$")
-    if not message:
-        return RecordError(index=index, field="", message=text)
-    return RecordError(index=index, field=path.rstrip("`").lstrip("."), message=message)
+    message, found, path = text.rpartition(" - at `$")
+    if not found:
+        message, path = text, ""
+    field_path = path.rstrip("`").lstrip(".")
+    missing = "Object missing required field `"
+    if message.startswith(missing):  # msgspec names the object; the field is the one missing in it
+        name = message[len(missing) :].rstrip("`")
+        field_path = f"{field_path}.{name}" if field_path else name
+    return RecordError(index=index, field=field_path, message=message)
 
 
 def _syntax_error(error: msgspec.DecodeError, body_length: int, offset: int = 0) -> MalformedBody:

@@ -294,3 +294,14 @@ def test_an_error_mid_stream_fails_the_read(client: Client) -> None:
             received += len(block[0])
     assert "Code: 395" in str(raised.value)
     assert received < 300000
+
+
+@pytest.mark.parametrize("always_form", [False, True])
+def test_large_parameters_sent_as_a_form(warehouse: WarehouseServer, always_form: bool) -> None:
+    # clickhouse-connect sends a query with bound parameters as a multipart form (and always, with
+    # form_encode_query_params); real ClickHouse reads `query` and `param_*` from it.
+    client = warehouse.client(form_encode_query_params=always_form)
+    ids = [f"id-{n}" for n in range(20_000)]
+    sql = "SELECT count() FROM numbers(30000) WHERE concat('id-', toString(number)) IN {ids:Array(String)}"
+    assert client.query(sql, parameters={"ids": ids}).result_rows == [(20_000,)]
+    client.close()

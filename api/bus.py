@@ -1,0 +1,86 @@
+"""The internal bus: committed ingest batches, for the live views. In-process by default; Redis pub/sub when
+TICKETTOKEN_REDIS_URL is set, so that every API worker hears what any worker committed.
+
+Publishing is best effort: the data is committed before it is announced, and a lost announcement only
+delays a live view until its next refresh. Neither a slow subscriber nor an unreachable Redis holds up ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("tickettoken.bus")
+QUEUE_SIZE = 1000  # messages a slow in-process subscriber may lag behind before the oldest are dropped
+
+
+class Bus(Protocol):
+    async def publish(self, channel: str, message: bytes) -> None: ...
+
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryBus:
+    """Subscribers in this process only."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, set[asyncio.Queue[bytes]]] = {}
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        for queue in self._queues.get(channel, ()):
+            if queue.full():
+                queue.get_nowait()  # drop the oldest: a live view wants the latest
+            queue.put_nowait(message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_SIZE)
+        self._queues.setdefault(channel, set()).add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.get(channel, set()).discard(queue)
+
+    async def close(self) -> None:
+        self._queues.clear()
+
+
+class RedisBus:
+    """Redis pub/sub: every worker's subscribers hear every worker's messages."""
+
+    def __init__(self, url: str) -> None:
+        self._redis: Redis = Redis.from_url(url)
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        try:
+            await self._redis.publish(channel, message)
+        except (RedisError, OSError) as error:
+            log.warning("bus: could not publish on %s: %s", channel, error)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(channel)
+        try:
+            async for message in pubsub.listen():
+                data = message.get("data")
+                if isinstance(data, bytes):
+                    yield data
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(channel)
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def make_bus(redis_url: str | None) -> Bus:
+    return RedisBus(redis_url) if redis_url else MemoryBus()

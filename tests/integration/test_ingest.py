@@ -1,0 +1,253 @@
+"""Ingest through the real API process and the real warehouse: validation, idempotency, partial, auth."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from tests import factories as f
+from tests.support import WarehouseServer
+
+
+def _post(http: httpx.Client, key: str, stream: str, body: Any, **params: str) -> httpx.Response:
+    return http.post(f"/api/ingest/{stream}", json=body, headers={"X-API-Key": key}, params=params)
+
+
+@pytest.fixture(scope="module")
+def catalog(http: httpx.Client, keys: dict[str, str]) -> dict[str, str]:
+    """One venue and one event of org-1, and one event of org-2."""
+    venue = f.venue()
+    assert _post(http, keys["ingest"], "venue", venue).status_code == 200
+    mine = f.event(venue["venue_id"], organizer_id="org-1")
+    theirs = f.event(venue["venue_id"], organizer_id="org-2")
+    response = _post(http, keys["ingest"], "event", [mine, theirs])
+    assert response.json() == {"accepted": 2, "duplicates": 0, "rejected": 0, "errors": [], "quarantined": 0}
+    return {"venue": venue["venue_id"], "event": mine["event_id"], "other_event": theirs["event_id"]}
+
+
+@pytest.fixture
+def tt(warehouse: WarehouseServer) -> Client:
+    return warehouse.client(database="tickettoken")
+
+
+def _count(tt: Client, table: str, id_field: str, ids: list[str]) -> int:
+    sql = f"SELECT count() FROM {table} FINAL WHERE {id_field} IN {{ids:Array(String)}}"
+    return int(tt.command(sql, parameters={"ids": ids}))  # type: ignore[arg-type]
+
+
+def _without(record: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != name}
+
+
+def _days_ahead(days: int) -> str:
+    return (f.now() + timedelta(days=days)).isoformat()
+
+
+# (stream, case, record maker, the field the error must name)
+BAD_VALUES: list[tuple[str, str, Callable[[dict[str, str]], dict[str, Any]], str]] = [
+    ("sale", "quantity", lambda c: f.sale(c["event"], quantity=0), "quantity"),
+    ("sale", "quantity as text", lambda c: f.sale(c["event"], quantity="2"), "quantity"),
+    ("sale", "price with 3 places", lambda c: f.sale(c["event"], unit_price="1.234"), "unit_price"),
+    ("sale", "negative price", lambda c: f.sale(c["event"], unit_price=-5), "unit_price"),
+    ("sale", "currency not ISO", lambda c: f.sale(c["event"], currency="XYZ"), "currency"),
+    ("sale", "currency too long", lambda c: f.sale(c["event"], currency="EURO"), "currency"),
+    ("sale", "channel", lambda c: f.sale(c["event"], channel="fax"), "channel"),
+    ("sale", "time without zone", lambda c: f.sale(c["event"], purchased_at="2026-01-01T10:00:00"), "purchased_at"),
+    ("sale", "time years ahead", lambda c: f.sale(c["event"], purchased_at="2031-01-01T10:00:00Z"), "purchased_at"),
+    ("sale", "tier of no event", lambda c: f.sale(c["event"], tier="Balcony"), "tier"),
+    ("sale", "unknown event", lambda c: f.sale("event-that-never-was"), "event_id"),
+    ("sale", "empty id", lambda c: f.sale(c["event"], sale_id=""), "sale_id"),
+    ("sale", "missing field", lambda c: _without(f.sale(c["event"]), "customer_id"), "customer_id"),
+    ("sale", "buyer country", lambda c: f.sale(c["event"], buyer={"country": "Germany"}), "buyer.country"),
+    ("sale", "buyer birth year", lambda c: f.sale(c["event"], buyer={"birth_year": 1800}), "buyer.birth_year"),
+    ("attendance", "direction", lambda c: f.scan(c["event"], direction="sideways"), "direction"),
+    ("attendance", "time without zone", lambda c: f.scan(c["event"], scanned_at="2026-05-01 20:00:00"), "scanned_at"),
+    ("revenue", "category", lambda c: f.revenue(c["event"], category="tips"), "category"),
+    ("revenue", "positive refund", lambda c: f.revenue(c["event"], category="refund", amount="10.00"), "amount"),
+    ("revenue", "negative sale", lambda c: f.revenue(c["event"], amount="-10.00"), "amount"),
+    ("social", "platform", lambda c: f.social(c["event"], platform="myspace"), "platform"),
+    ("social", "sentiment", lambda c: f.social(c["event"], sentiment=2), "sentiment"),
+    ("social", "reach", lambda c: f.social(c["event"], reach=-1), "reach"),
+    ("event", "no tiers", lambda c: f.event(c["venue"], tiers=[]), "tiers"),
+    ("event", "on sale after start", lambda c: f.event(c["venue"], on_sale_at=_days_ahead(31)), "on_sale_at"),
+    ("event", "status", lambda c: f.event(c["venue"], status="done"), "status"),
+    ("event", "unknown venue", lambda c: f.event("venue-that-never-was"), "venue_id"),
+    ("event", "tier price", lambda c: f.event(c["venue"], tiers=[{"name": "A", "price": "1.001", "capacity": 5}]),
+     "tiers[0].price"),
+    ("venue", "country", lambda c: f.venue(country="XX"), "country"),
+    ("venue", "time zone", lambda c: f.venue(timezone="Mars/Olympus_Mons"), "timezone"),
+    ("venue", "latitude", lambda c: f.venue(lat=100), "lat"),
+]  # fmt: skip
+ID_FIELDS = {
+    "sale": ("sales", "sale_id"), "attendance": ("scans", "scan_id"), "revenue": ("revenue", "revenue_id"),
+    "social": ("social", "post_id"), "event": ("events", "event_id"), "venue": ("venues", "venue_id"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("bad_value"), BAD_VALUES, ids=[f"{s}-{c}" for s, c, _, _ in BAD_VALUES])
+def test_each_bad_value_is_refused_naming_its_field_and_nothing_is_written(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client,
+    bad_value: tuple[str, str, Callable[[dict[str, str]], dict[str, Any]], str],
+) -> None:  # fmt: skip
+    stream, case, make, field = bad_value
+    table, id_field = ID_FIELDS[stream]
+    good = {"sale": f.sale, "attendance": f.scan, "revenue": f.revenue, "social": f.social}.get(stream)
+    bad = make(catalog)
+    batch = [good(catalog["event"]), bad] if good else [bad]
+    response = _post(http, keys["ingest"], stream, batch)
+    assert response.status_code == 422, (case, response.text)
+    body = response.json()
+    assert body["rejected"] == 1
+    assert body["accepted"] == 0
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(len(batch) - 1, field)], case
+    ids = [record[id_field] for record in batch if record.get(id_field)]
+    assert _count(tt, table, id_field, ids) == 0, "a refused request wrote something"
+
+
+def test_a_batch_sent_twice_counts_once(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    sales = [f.sale(catalog["event"]) for _ in range(50)]
+    first = _post(http, keys["ingest"], "sale", sales).json()
+    second = _post(http, keys["ingest"], "sale", sales).json()
+    assert (first["accepted"], first["duplicates"]) == (50, 0)
+    assert (second["accepted"], second["duplicates"]) == (0, 50)
+    assert _count(tt, "sales", "sale_id", [s["sale_id"] for s in sales]) == 50
+    physical = tt.command("SELECT count() FROM sales WHERE sale_id IN {ids:Array(String)}",
+                          parameters={"ids": [s["sale_id"] for s in sales]})  # fmt: skip
+    assert physical == 50, "the retry wrote rows again"
+
+
+def test_duplicates_within_one_request(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    sale = f.sale(catalog["event"])
+    result = _post(http, keys["ingest"], "sale", [sale, sale, sale]).json()
+    assert (result["accepted"], result["duplicates"]) == (1, 2)
+    assert _count(tt, "sales", "sale_id", [sale["sale_id"]]) == 1
+
+
+def test_a_batch_retried_from_several_threads_at_once(
+    api_server: Any, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    sales = [f.sale(catalog["event"]) for _ in range(200)]
+    results: list[dict[str, int]] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=api_server.url, timeout=60) as client:
+            results.append(_post(client, keys["ingest"], "sale", sales).json())
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8
+    assert sum(r["accepted"] for r in results) == 200
+    assert sum(r["duplicates"] for r in results) == 200 * 7
+    assert _count(tt, "sales", "sale_id", [s["sale_id"] for s in sales]) == 200
+
+
+def test_partial_quarantines_exactly_the_bad_records(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    good = [f.sale(catalog["event"]) for _ in range(3)]
+    bad = [f.sale(catalog["event"], quantity=0), f.sale(catalog["event"], tier="Balcony")]
+    response = _post(http, keys["ingest"], "sale", [good[0], bad[0], good[1], bad[1], good[2]], partial="true")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], body["rejected"], body["quarantined"]) == (3, 2, 2)
+    assert [e["index"] for e in body["errors"]] == [1, 3]
+    assert _count(tt, "sales", "sale_id", [s["sale_id"] for s in good + bad]) == 3
+    rows = tt.query(
+        "SELECT record_index, JSONExtractString(record, 'sale_id'), reason FROM ingest_quarantine "
+        "WHERE JSONExtractString(record, 'sale_id') IN {ids:Array(String)} ORDER BY record_index",
+        parameters={"ids": [s["sale_id"] for s in good + bad]},
+    ).result_rows
+    assert [(r[0], r[1]) for r in rows] == [(1, bad[0]["sale_id"]), (3, bad[1]["sale_id"])]
+    assert rows[0][2].startswith("quantity:")
+    assert rows[1][2].startswith("tier:")
+
+
+def test_ndjson_and_money_as_number_or_text(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    sales = [f.sale(catalog["event"], unit_price=price) for price in (49.9, "49.90", 12, "0.05")]
+    body = "\n".join(json.dumps(s) for s in sales) + "\n"
+    response = http.post(
+        "/api/ingest/sale", content=body, headers={"X-API-Key": keys["ingest"], "Content-Type": "application/x-ndjson"}
+    )
+    assert response.json()["accepted"] == 4
+    total = tt.command("SELECT sum(unit_price) FROM sales WHERE sale_id IN {ids:Array(String)}",
+                       parameters={"ids": [s["sale_id"] for s in sales]})  # fmt: skip
+    assert Decimal(str(total)) == Decimal("111.85")
+
+
+def test_times_are_stored_as_utc(http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client) -> None:
+    moment = f.now() - timedelta(hours=2)
+    local = moment.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    sale = f.sale(catalog["event"], purchased_at=local.isoformat())
+    assert _post(http, keys["ingest"], "sale", sale).json()["accepted"] == 1
+    stored = tt.command("SELECT toString(purchased_at) FROM sales WHERE sale_id = {id:String}",
+                        parameters={"id": sale["sale_id"]})  # fmt: skip
+    assert stored == moment.strftime("%Y-%m-%d %H:%M:%S.000")
+
+
+def test_malformed_json_names_the_byte(http: httpx.Client, keys: dict[str, str]) -> None:
+    response = http.post("/api/ingest/sale", content=b'[{"sale_id": "a",, }]', headers={"X-API-Key": keys["ingest"]})
+    assert response.status_code == 400
+    assert "byte 17" in response.json()["detail"]
+    response = http.post(
+        "/api/ingest/sale",
+        content=b'{"a": 1}\n{"b": \n',
+        headers={"X-API-Key": keys["ingest"], "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 400
+    assert "byte" in response.json()["detail"]
+
+
+def test_auth_matrix(http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client) -> None:
+    sale = f.sale(catalog["event"])
+    assert http.post("/api/ingest/sale", json=sale).status_code == 401
+    assert _post(http, "tt_bogus_key", "sale", sale).status_code == 401
+    assert _post(http, keys["read"], "sale", sale).status_code == 403
+    # An organizer-bound key writes its own events, and nothing of another organizer's.
+    assert _post(http, keys["org2"], "sale", sale).status_code == 403
+    mixed = [f.sale(catalog["event"]), f.sale(catalog["other_event"])]
+    assert _post(http, keys["org1"], "sale", mixed).status_code == 403
+    assert _count(tt, "sales", "sale_id", [sale["sale_id"]] + [s["sale_id"] for s in mixed]) == 0
+    assert _post(http, keys["org1"], "sale", sale).json()["accepted"] == 1
+    takeover = f.event(catalog["venue"], organizer_id="org-1", event_id=catalog["other_event"])
+    assert _post(http, keys["org1"], "event", takeover).status_code == 403
+    assert _post(http, keys["org1"], "event", f.event(catalog["venue"], organizer_id="org-2")).status_code == 403
+    assert _post(http, keys["org1"], "venue", f.venue()).status_code == 403
+
+
+def test_a_later_event_version_replaces_the_earlier(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    now = f.now()
+    first = f.event(catalog["venue"], updated_at=(now - timedelta(hours=1)).isoformat())
+    newer = {**first, "name": "moved", "status": "postponed", "updated_at": now.isoformat()}
+    older = {**first, "name": "stale", "updated_at": (now - timedelta(days=400)).isoformat()}
+    results = [_post(http, keys["ingest"], "event", e).json() for e in (first, newer, older, newer)]
+    assert [(r["accepted"], r["duplicates"]) for r in results] == [(1, 0), (1, 0), (1, 0), (0, 1)]
+    rows = tt.query("SELECT name, status FROM events FINAL WHERE event_id = {id:String}",
+                    parameters={"id": first["event_id"]}).result_rows  # fmt: skip
+    assert rows == [("moved", "postponed")]
+
+
+def test_body_over_the_limit_is_413(api_server: Any, keys: dict[str, str]) -> None:
+    with httpx.Client(base_url=api_server.url, timeout=60) as client:
+        response = client.post(
+            "/api/ingest/sale", content=b"[" + b" " * (33 * 1024 * 1024) + b"]", headers={"X-API-Key": keys["ingest"]}
+        )
+    assert response.status_code == 413

@@ -1,0 +1,126 @@
+"""Committed batches on the internal bus, in-process and through a real redis-server; warehouse outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from api.app import INGEST_CHANNEL, create_app
+from api.auth.keys import KeyStore, Scope
+from tests import factories as f
+from tests.support import ApiServer, WarehouseServer, free_port
+from tickettoken.settings import RedisSettings, Settings, load_settings
+from warehouse.migrate import migrate
+
+
+def _settings(warehouse: WarehouseServer, redis_url: str | None = None) -> Settings:
+    base = load_settings()
+    password = warehouse.env()["TICKETTOKEN_CLICKHOUSE_PASSWORD"]
+    return replace(
+        base,
+        warehouse=replace(base.warehouse, clickhouse_url=warehouse.url, password=password),
+        redis=RedisSettings(url=redis_url),
+    )
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _seed(api: Any, key: str) -> str:
+    venue = f.venue()
+    event = f.event(venue["venue_id"])
+    assert (await api.post("/api/ingest/venue", json=venue, headers={"X-API-Key": key})).status_code == 200
+    assert (await api.post("/api/ingest/event", json=event, headers={"X-API-Key": key})).status_code == 200
+    return str(event["event_id"])
+
+
+async def _first_sale_message(subscription: AsyncIterator[bytes]) -> dict[str, Any]:
+    while True:
+        message = json.loads(await asyncio.wait_for(anext(subscription), 10))
+        if message["stream"] == "sale":
+            return dict(message)
+
+
+@pytest.mark.anyio
+async def test_committed_sales_are_announced_in_process(warehouse: WarehouseServer, keys: dict[str, str]) -> None:
+    async with AsyncTestClient(app=create_app(_settings(warehouse))) as api:
+        event_id = await _seed(api, keys["ingest"])
+        subscription = api.app.state.bus.subscribe(INGEST_CHANNEL)
+        waiting = asyncio.ensure_future(_first_sale_message(subscription))
+        await asyncio.sleep(0.05)
+        sales = [f.sale(event_id) for _ in range(3)]
+        response = await api.post("/api/ingest/sale", json=sales, headers={"X-API-Key": keys["ingest"]})
+        assert response.json()["accepted"] == 3
+        assert await waiting == {"stream": "sale", "counts": {event_id: 3}}
+
+
+@pytest.mark.anyio
+async def test_committed_sales_reach_other_processes_through_redis(
+    warehouse: WarehouseServer, keys: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    api = ApiServer(warehouse, free_port(), tmp_path / "api.log", {"TICKETTOKEN_REDIS_URL": redis_url}).start()
+    redis = Redis.from_url(redis_url)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(INGEST_CHANNEL)
+    try:
+        async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+            event_id = await _seed(http, keys["ingest"])
+            sales = [f.sale(event_id) for _ in range(4)]
+            response = await http.post("/api/ingest/sale", json=sales, headers={"X-API-Key": keys["ingest"]})
+            assert response.json()["accepted"] == 4
+
+            async def messages() -> AsyncIterator[bytes]:
+                async for message in pubsub.listen():
+                    yield message["data"]
+
+            assert await _first_sale_message(messages()) == {"stream": "sale", "counts": {event_id: 4}}
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await redis.aclose()
+        api.stop()
+
+
+def test_warehouse_stopped_gives_503_and_nothing_is_lost(tmp_path: Path) -> None:
+    warehouse = WarehouseServer(tmp_path / "data", free_port(), tmp_path / "warehouse.log").start()
+    client = warehouse.client()
+    settings = _settings(warehouse)
+    migrate(client, settings.warehouse)
+    key, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.INGEST})
+    api = ApiServer(warehouse, free_port(), tmp_path / "api.log").start()
+    try:
+        with httpx.Client(base_url=api.url, timeout=60, headers={"X-API-Key": key}) as http:
+            venue = f.venue()
+            event = f.event(venue["venue_id"])
+            assert http.post("/api/ingest/venue", json=venue).status_code == 200
+            assert http.post("/api/ingest/event", json=event).status_code == 200
+            before = [f.sale(event["event_id"]) for _ in range(5)]
+            assert http.post("/api/ingest/sale", json=before).json()["accepted"] == 5
+
+            warehouse.stop()
+            during = [f.sale(event["event_id"]) for _ in range(5)]
+            refused = http.post("/api/ingest/sale", json=during)
+            assert refused.status_code == 503
+            assert refused.headers["Retry-After"]
+
+            warehouse.start()
+            retried = http.post("/api/ingest/sale", json=during)
+            assert retried.json()["accepted"] == 5
+            ids = [s["sale_id"] for s in before + during]
+            count = warehouse.client(database="tickettoken").command(
+                "SELECT count() FROM sales FINAL WHERE sale_id IN {ids:Array(String)}", parameters={"ids": ids}
+            )
+            assert count == 10
+    finally:
+        api.stop()
+        warehouse.stop()
