@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig
 from redis import Redis
@@ -53,6 +54,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[SystemController, MetricsController, IngestController],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
+        logging_config=LoggingConfig(
+            loggers={"tickettoken": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False}},
+            log_exceptions="always",
+        ),
         lifespan=[lifespan],
         middleware=[prometheus.middleware],
         openapi_config=OpenAPIConfig(

@@ -56,6 +56,16 @@ class Catalog:
                     found[str(event_id)] = info
         return found
 
+    def all_cached(self, event_ids: Iterable[str]) -> bool:
+        """True when every one of these events is known from the cache (so `events` would not query)."""
+        now = time.monotonic()
+        with self._lock:
+            for event_id in event_ids:
+                hit = self._events.get(event_id)
+                if hit is None or now - hit[0] >= CACHE_SECONDS:
+                    return False
+        return True
+
     def venues(self, venue_ids: Iterable[str]) -> set[str]:
         """The known venues among `venue_ids` (blocking)."""
         wanted = set(venue_ids)

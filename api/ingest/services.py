@@ -56,7 +56,14 @@ class IngestService:
         stream = STREAMS[stream_name]
         decoded = await self._decode(stream, body, content_type)
         errors = list(decoded.errors)
-        valid = await asyncio.to_thread(self._validate, stream, decoded, key, errors)
+        if (
+            len(body) <= INLINE_DECODE_BYTES
+            and stream.is_fact
+            and self.catalog.all_cached(record.event_id for _, record in decoded.records)
+        ):
+            valid = self._validate(stream, decoded, key, errors)  # no warehouse query: not worth a thread hop
+        else:
+            valid = await asyncio.to_thread(self._validate, stream, decoded, key, errors)
         rejected = {error.index for error in errors}
         if rejected and not partial:
             raise InvalidRecords(IngestResult(0, 0, len(rejected), _listed(errors)))

@@ -80,12 +80,16 @@ class StreamWriter:
         return await done
 
     async def _run(self) -> None:
+        idle = True
         while True:
             await self._wake.wait()
-            if self._pending < self.max_batch:
-                await asyncio.sleep(self.max_delay)  # a few milliseconds for other requests to join
+            if idle and self._pending < self.max_batch:
+                # After a quiet spell, wait a few milliseconds for other requests to join. Under load there is
+                # no wait: requests gather in the queue while the previous batch is being written.
+                await asyncio.sleep(self.max_delay)
             batch, self._queue = self._queue, []
             self._wake.clear()
+            idle = not batch
             if not batch:
                 continue
             rows = [record for pending in batch for record in pending.records]
