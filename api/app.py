@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async def publish(batch: CommittedBatch) -> None:
             await bus.publish(INGEST_CHANNEL, publishable(batch))
 
-        app.state.ingest = IngestService.create(app.state.warehouse.client, publish)
+        app.state.ingest = IngestService.create(app.state.warehouse.client, settings.ingest, publish)
         try:
             yield
         finally:

@@ -77,6 +77,16 @@ class ApiSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """Ingest limits: the time window records may carry, and how many records may wait to be written."""
+
+    max_past_days: int
+    max_future_hours: int
+    catalog_max_future_days: int
+    max_pending_records: int
+
+
+@dataclass(frozen=True, slots=True)
 class RedisSettings:
     """Cache and pub/sub: in-process backends unless a Redis URL is set."""
 
@@ -88,6 +98,7 @@ class Settings:
     warehouse: WarehouseSettings
     api: ApiSettings
     redis: RedisSettings
+    ingest: IngestSettings
 
 
 def load_settings() -> Settings:
@@ -114,7 +125,13 @@ def load_settings() -> Settings:
         max_body_bytes=_env_int("MAX_BODY_BYTES", 32 * 1024 * 1024),
     )
     redis = RedisSettings(url=_env("REDIS_URL", "") or None)
-    return Settings(warehouse=warehouse, api=api, redis=redis)
+    ingest = IngestSettings(
+        max_past_days=_env_int("INGEST_MAX_PAST_DAYS", 3650),
+        max_future_hours=_env_int("INGEST_MAX_FUTURE_HOURS", 24),
+        catalog_max_future_days=_env_int("INGEST_CATALOG_MAX_FUTURE_DAYS", 3 * 365),
+        max_pending_records=_env_int("INGEST_MAX_PENDING_RECORDS", 200_000),
+    )
+    return Settings(warehouse=warehouse, api=api, redis=redis, ingest=ingest)
 
 
 @lru_cache(maxsize=1)

@@ -18,11 +18,9 @@ from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
 from api.ingest.streams import STREAMS, Stream
 from api.ingest.writer import CommittedBatch, StreamWriter
+from tickettoken.settings import IngestSettings
 
 INLINE_DECODE_BYTES = 64 * 1024  # larger bodies are decoded in a worker thread, off the event loop
-DEFAULT_WINDOW = TimeWindow(
-    max_past=timedelta(days=3650), max_future_facts=timedelta(hours=24), max_future_catalog=timedelta(days=3 * 365)
-)
 _QUARANTINE_COLUMNS = ["stream", "request_id", "record_index", "record", "reason"]
 
 
@@ -43,11 +41,19 @@ class IngestService:
     client: Any  # Callable[[], Client]: the worker's shared warehouse client, made on first use
     catalog: Catalog
     writers: dict[str, StreamWriter]
-    window: TimeWindow = DEFAULT_WINDOW
+    window: TimeWindow
 
     @classmethod
-    def create(cls, client: Any, on_commit: Any = None, window: TimeWindow = DEFAULT_WINDOW) -> IngestService:
-        writers = {name: StreamWriter(stream, client, on_commit) for name, stream in STREAMS.items()}
+    def create(cls, client: Any, settings: IngestSettings, on_commit: Any = None) -> IngestService:
+        window = TimeWindow(
+            max_past=timedelta(days=settings.max_past_days),
+            max_future_facts=timedelta(hours=settings.max_future_hours),
+            max_future_catalog=timedelta(days=settings.catalog_max_future_days),
+        )
+        writers = {
+            name: StreamWriter(stream, client, on_commit, max_pending=settings.max_pending_records)
+            for name, stream in STREAMS.items()
+        }
         return cls(client=client, catalog=Catalog(client), writers=writers, window=window)
 
     async def ingest(
