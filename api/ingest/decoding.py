@@ -6,11 +6,15 @@ that fails is each record decoded on its own, to name every bad record and field
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
 
 import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from api.ingest.schemas import Record, RecordError
 
@@ -28,15 +32,17 @@ class MalformedBody(Exception):
 
 @dataclass
 class Decoded(Generic[R]):
-    """Records by their index in the request, the raw text of each, and what was wrong with the others."""
+    """Records by their index in the request, what was wrong with the others, and each one's raw form
+    (its JSON text, for the quarantine)."""
 
     records: list[tuple[int, R]]
-    raw: list[bytes]
+    total: int
+    raw_of: Callable[[int], bytes]
     errors: list[RecordError] = field(default_factory=list)
 
-    @property
-    def total(self) -> int:
-        return len(self.raw)
+
+def _raw_list(raws: list[bytes]) -> Callable[[int], bytes]:
+    return raws.__getitem__
 
 
 @cache
@@ -84,8 +90,7 @@ def decode_json(body: bytes, record_type: type[R]) -> Decoded[R]:
         raise _syntax_error(error, len(body)) from None
     else:
         records = decoded if many else [decoded]
-        raw = msgspec.json.decode(body, type=list[msgspec.Raw]) if many else [msgspec.Raw(body)]
-        return Decoded(list(enumerate(records)), [bytes(r) for r in raw])
+        return Decoded(list(enumerate(records)), len(records), _lazy_raws(body, many))
     raws = _RAW_LIST.decode(body) if many else [msgspec.Raw(body)]
     return _one_by_one([bytes(r) for r in raws], record_type)
 
@@ -103,9 +108,23 @@ def decode_ndjson(body: bytes, record_type: type[R]) -> Decoded[R]:
     return _one_by_one(lines, record_type, offsets)
 
 
+def _lazy_raws(body: bytes, many: bool) -> Callable[[int], bytes]:
+    """Each record's text, split out of the body only if someone asks (the quarantine, rarely)."""
+    raws: list[bytes] = []
+
+    def raw_of(index: int) -> bytes:
+        if not many:
+            return body
+        if not raws:
+            raws.extend(bytes(raw) for raw in _RAW_LIST.decode(body))
+        return raws[index]
+
+    return raw_of
+
+
 def _one_by_one(raws: list[bytes], record_type: type[R], offsets: list[int] | None = None) -> Decoded[R]:
     decoder = _decoder(record_type, False)
-    result: Decoded[R] = Decoded(records=[], raw=raws)
+    result: Decoded[R] = Decoded(records=[], total=len(raws), raw_of=_raw_list(raws))
     for index, raw in enumerate(raws):
         try:
             result.records.append((index, decoder.decode(raw)))
@@ -114,3 +133,35 @@ def _one_by_one(raws: list[bytes], record_type: type[R], offsets: list[int] | No
         except msgspec.DecodeError as error:  # only NDJSON lines get here: arrays were parsed already
             raise _syntax_error(error, len(raw), offsets[index] if offsets else 0) from None
     return result
+
+
+class UnreadableTable(Exception):
+    """An Arrow or Parquet body that cannot be read as a table: a 400."""
+
+
+def read_table(body: bytes, content_type: str) -> pa.Table:
+    """An Arrow IPC stream or a Parquet file, as one table."""
+    try:
+        if "parquet" in content_type:
+            return pq.read_table(io.BytesIO(body))
+        return pa.ipc.open_stream(body).read_all()
+    except (pa.ArrowInvalid, OSError) as error:
+        kind = "Parquet" if "parquet" in content_type else "Arrow IPC stream"
+        raise UnreadableTable(f"the body is not a readable {kind}: {error}") from None
+
+
+def decode_table(table: pa.Table, record_type: type[R]) -> Decoded[R]:
+    """Rows of an Arrow table, checked against the same contract as JSON (same column names)."""
+    rows: list[dict[str, Any]] = table.to_pylist()
+    converted: list[R]
+    try:
+        converted = msgspec.convert(rows, list[record_type])  # type: ignore[valid-type]
+    except msgspec.ValidationError:
+        result: Decoded[R] = Decoded(records=[], total=len(rows), raw_of=lambda index: msgspec.json.encode(rows[index]))
+        for index, row in enumerate(rows):
+            try:
+                result.records.append((index, msgspec.convert(row, record_type)))
+            except msgspec.ValidationError as error:
+                result.errors.append(error_of(index, error))
+        return result
+    return Decoded(list(enumerate(converted)), len(rows), lambda index: msgspec.json.encode(rows[index]))

@@ -8,7 +8,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from litestar import Request, Response
 from litestar.types import ExceptionHandlersMap
 
-from api.ingest.decoding import MalformedBody
+from api.ingest.decoding import MalformedBody, UnreadableTable
 from api.ingest.schemas import IngestRejected
 from api.ingest.services import ForeignOrganizer, InvalidRecords
 from api.ingest.writer import Overloaded
@@ -38,6 +38,10 @@ def _malformed(_: Request, error: MalformedBody) -> Response[dict[str, object]]:
     return _detail(400, f"the body is not valid JSON: {error}")
 
 
+def _unreadable(_: Request, error: UnreadableTable) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return _detail(400, str(error))
+
+
 def _foreign(_: Request, error: ForeignOrganizer) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     return _detail(403, f"{error}; nothing was written")
 
@@ -54,6 +58,7 @@ def _warehouse_down(_: Request, error: DatabaseError) -> Response[dict[str, obje
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidRecords: _invalid,
     MalformedBody: _malformed,
+    UnreadableTable: _unreadable,
     ForeignOrganizer: _foreign,
     Overloaded: _overloaded,
     DatabaseError: _warehouse_down,

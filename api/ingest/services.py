@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import ApiKey
 from api.ingest.catalog import Catalog
-from api.ingest.decoding import MAX_LISTED_ERRORS, Decoded, decode_json, decode_ndjson
+from api.ingest.decoding import MAX_LISTED_ERRORS, Decoded, decode_json, decode_ndjson, decode_table, read_table
 from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
 from api.ingest.streams import STREAMS, Stream
@@ -89,6 +89,8 @@ class IngestService:
         )
 
     async def _decode(self, stream: Stream, body: bytes, content_type: str) -> Decoded[Any]:
+        if "arrow" in content_type or "parquet" in content_type:
+            return await asyncio.to_thread(lambda: decode_table(read_table(body, content_type), stream.record_type))
         decode = decode_ndjson if "ndjson" in content_type or "jsonl" in content_type else decode_json
         if len(body) <= INLINE_DECODE_BYTES:
             return decode(body, stream.record_type)
@@ -171,7 +173,7 @@ class IngestService:
             )
         request_id = str(uuid.uuid4())
         rows = [
-            [stream.name, request_id, index, decoded.raw[index].decode("utf-8", "replace"), "; ".join(messages)]
+            [stream.name, request_id, index, decoded.raw_of(index).decode("utf-8", "replace"), "; ".join(messages)]
             for index, messages in sorted(reasons.items())
         ]
         client: Client = self.client()

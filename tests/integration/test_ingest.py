@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -40,7 +43,7 @@ def tt(warehouse: WarehouseServer) -> Client:
 
 def _count(tt: Client, table: str, id_field: str, ids: list[str]) -> int:
     sql = f"SELECT count() FROM {table} FINAL WHERE {id_field} IN {{ids:Array(String)}}"
-    return int(tt.command(sql, parameters={"ids": ids}))  # type: ignore[arg-type]
+    return int(tt.query(sql, parameters={"ids": ids}).result_rows[0][0])
 
 
 def _without(record: dict[str, Any], name: str) -> dict[str, Any]:
@@ -251,3 +254,74 @@ def test_body_over_the_limit_is_413(api_server: Any, keys: dict[str, str]) -> No
             "/api/ingest/sale", content=b"[" + b" " * (33 * 1024 * 1024) + b"]", headers={"X-API-Key": keys["ingest"]}
         )
     assert response.status_code == 413
+
+
+def _arrow_stream(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+COLUMNAR = [("application/vnd.apache.arrow.stream", _arrow_stream), ("application/vnd.apache.parquet", _parquet)]
+
+
+@pytest.mark.parametrize("columnar", COLUMNAR, ids=["arrow", "parquet"])
+def test_arrow_and_parquet_bodies_load(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client,
+    columnar: tuple[str, Callable[[pa.Table], bytes]],
+) -> None:  # fmt: skip
+    media_type, encode = columnar
+    count = 5000
+    ids = [f.new_id("columnar") for _ in range(count)]
+    moment = datetime.now(UTC) - timedelta(hours=1)
+    table = pa.table({
+        "sale_id": ids,
+        "event_id": [catalog["event"]] * count,
+        "customer_id": [f"c{n % 300}" for n in range(count)],
+        "purchased_at": pa.array([moment] * count, pa.timestamp("ms", tz="UTC")),
+        "tier": ["GA", "VIP"] * (count // 2),
+        "quantity": pa.array([1 + n % 4 for n in range(count)], pa.int16()),
+        "unit_price": pa.array([Decimal("49.90"), Decimal("129.00")] * (count // 2), pa.decimal128(12, 2)),
+        "currency": ["EUR"] * count,
+        "channel": ["app"] * count,
+    })  # fmt: skip
+    headers = {"X-API-Key": keys["ingest"], "Content-Type": media_type}
+    response = http.post("/api/ingest/sale", content=encode(table), headers=headers)
+    assert response.json() == {"accepted": count, "duplicates": 0, "rejected": 0, "errors": [], "quarantined": 0}
+    again = http.post("/api/ingest/sale", content=encode(table), headers=headers).json()
+    assert (again["accepted"], again["duplicates"]) == (0, count)
+    total = tt.query("SELECT sum(quantity * unit_price) FROM sales FINAL WHERE sale_id IN {ids:Array(String)}",
+                     parameters={"ids": ids}).result_rows[0][0]  # fmt: skip
+    expected = sum((1 + n % 4) * (Decimal("49.90") if n % 2 == 0 else Decimal("129.00")) for n in range(count))
+    assert Decimal(str(total)) == expected
+
+
+def test_a_columnar_body_is_checked_row_by_row(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str]
+) -> None:
+    naive = pa.table({
+        "sale_id": [f.new_id("naive")], "event_id": [catalog["event"]], "customer_id": ["c"],
+        "purchased_at": pa.array([datetime(2026, 1, 1)], pa.timestamp("ms")), "tier": ["GA"],
+        "quantity": pa.array([0], pa.int16()), "unit_price": ["1.00"], "currency": ["EUR"], "channel": ["web"],
+    })  # fmt: skip
+    response = http.post(
+        "/api/ingest/sale",
+        content=_arrow_stream(naive),
+        headers={"X-API-Key": keys["ingest"], "Content-Type": "application/vnd.apache.arrow.stream"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["index"] == 0
+    garbage = http.post(
+        "/api/ingest/sale",
+        content=b"not arrow at all",
+        headers={"X-API-Key": keys["ingest"], "Content-Type": "application/vnd.apache.arrow.stream"},
+    )
+    assert garbage.status_code == 400
+    assert "Arrow IPC stream" in garbage.json()["detail"]
