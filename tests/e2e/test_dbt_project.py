@@ -1,29 +1,58 @@
-"""The project's own dbt project builds against the migrated warehouse, with the service's settings."""
+"""The project's own dbt project builds on a migrated warehouse, with the service's settings, and its staging
+models count a record sent twice once."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
 from tests.support import ROOT, WarehouseServer
+from tickettoken.settings import load_settings
+from warehouse.migrate import migrate
 
 PROJECT = ROOT / "dbt_project"
+SALE_COLUMNS = [
+    "sale_id",
+    "event_id",
+    "customer_id",
+    "purchased_at",
+    "tier",
+    "quantity",
+    "unit_price",
+    "currency",
+    "channel",
+]
 
 
-def test_staging_builds_and_tests_pass(warehouse: WarehouseServer, client: Client, tmp_path: Path) -> None:
+def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, client: Client, tmp_path: Path) -> None:
+    database = f"dbtp_{uuid.uuid4().hex[:8]}"
+    migrate(client, replace(load_settings().warehouse, clickhouse_url=warehouse.url, database=database))
+    now = datetime.now(UTC)
+    client.insert(
+        f"{database}.events",
+        [["e1", "org-1", "Gig", "Band", "rock", "v1", now, now, 100, "EUR", [("GA", Decimal(10), 100)], "scheduled", now]],
+        column_names=["event_id", "organizer_id", "name", "artist", "genre", "venue_id", "starts_at", "on_sale_at",
+                      "capacity", "currency", "tiers", "status", "updated_at"],
+    )  # fmt: skip
+    sales = [[f"s{n}", "e1", "c1", now, "GA", 1, Decimal("10.00"), "EUR", "web"] for n in range(5)]
+    # Two copies of every sale, as two API workers racing on the same retry could leave them.
+    client.insert(f"{database}.sales", sales, column_names=SALE_COLUMNS)
+    client.insert(f"{database}.sales", sales, column_names=SALE_COLUMNS)
+    assert client.command(f"SELECT count() FROM {database}.sales") == 10
+
     command = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT)]
     command += ["--profiles-dir", str(PROJECT), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path)]
-    result = subprocess.run(
-        command,
-        env={**warehouse.env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    env = {**warehouse.env(), "TICKETTOKEN_CLICKHOUSE_DATABASE": database, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    views = {row[0] for row in client.query("SHOW TABLES FROM tickettoken_analytics").result_rows}
+    assert "unique_stg_sales_sale_id" in result.stdout
+    views = {row[0] for row in client.query(f"SHOW TABLES FROM {database}_analytics").result_rows}
     assert {"stg_sales", "stg_scans", "stg_revenue", "stg_social", "stg_events", "stg_venues"} <= views
+    assert client.command(f"SELECT count() FROM {database}_analytics.stg_sales") == 5

@@ -1,7 +1,8 @@
 with
 
 source as (
-    select * from {{ source('raw', 'sales') }}
+    -- FINAL: one row per key however often the platform re-sent it (see docs/ingest.md)
+    select * from {{ source('raw', 'sales') }} final
 ),
 
 final as (
