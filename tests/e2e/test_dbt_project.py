@@ -37,7 +37,8 @@ def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, clie
     now = datetime.now(UTC)
     client.insert(
         f"{database}.events",
-        [["e1", "org-1", "Gig", "Band", "rock", "v1", now, now, 100, "EUR", [("GA", Decimal(10), 100)], "scheduled", now]],
+        [["e1", "org-1", "Gig", "Band", "rock", "v1", now, now, 100, "EUR", [("GA", Decimal(10), 100)], "scheduled",
+          now]],
         column_names=["event_id", "organizer_id", "name", "artist", "genre", "venue_id", "starts_at", "on_sale_at",
                       "capacity", "currency", "tiers", "status", "updated_at"],
     )  # fmt: skip
