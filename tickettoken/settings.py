@@ -74,6 +74,7 @@ class ApiSettings:
     port: int
     workers: int
     max_body_bytes: int
+    access_log: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,7 @@ def load_settings() -> Settings:
         port=_env_int("PORT", 3009),
         workers=_env_int("WORKERS", 1),
         max_body_bytes=_env_int("MAX_BODY_BYTES", 32 * 1024 * 1024),
+        access_log=_env("ACCESS_LOG", "0") == "1",
     )
     redis = RedisSettings(url=_env("REDIS_URL", "") or None)
     ingest = IngestSettings(

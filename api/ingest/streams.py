@@ -138,8 +138,9 @@ class Stream:
         """(scope, id): facts are scoped by their event, catalog rows by their version."""
         if self.is_fact:
             return record.event_id, getattr(record, self.id_field)
-        version = record.updated_at.astimezone(UTC).isoformat(timespec="milliseconds") if record.updated_at else ""
-        return version, getattr(record, self.id_field)
+        if record.updated_at is None:  # versioned by its arrival (venues may omit updated_at): never a copy
+            return f"unversioned-{id(record)}", getattr(record, self.id_field)
+        return record.updated_at.astimezone(UTC).isoformat(timespec="milliseconds"), getattr(record, self.id_field)
 
     def table_of(self, rows: Sequence[Any]) -> pa.Table:
         return pa.table(self.columns(rows))

@@ -1,10 +1,14 @@
 """Group commit: concurrent requests of one stream share one INSERT, and each waits for its commit.
 
-A request's records join the stream's queue; a flusher takes everything queued (after waiting a few
-milliseconds for company, or at once when a batch is full), finds which records are already stored,
-inserts the rest in one INSERT, and only then answers every request of the batch. Flushes of a stream run one
-at a time, so within a worker the check and the insert cannot interleave with a concurrent retry; between
-workers, the tables' ReplacingMergeTree key folds any copy that slips through, and readers deduplicate.
+A request's records join the stream's queue; the writer takes everything queued (after waiting a few
+milliseconds for company when it was idle, or at once under load), finds which records are already stored,
+inserts the rest in one INSERT, and only then answers every request of the batch.
+
+Up to `max_flushes` batches are written at once, so the next batch's check overlaps the previous batch's
+insert. Within a worker no retry can slip through between the two: a batch does not check or write the ids of
+an earlier batch still in flight; it waits for that batch instead, and its copies are duplicates if that
+batch committed (or fail with it if it did not). Between workers, the tables' ReplacingMergeTree key folds any
+copy that slips through, and readers deduplicate (docs/ingest.md).
 
 The queue is bounded: past `max_pending` records a request is refused at once (429) instead of waiting.
 """
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +27,7 @@ from api.ingest.streams import Stream
 
 log = logging.getLogger("tickettoken.ingest")
 
+Identity = tuple[str, str]
 _EXISTING_FACTS_SQL = (
     "SELECT event_id, {id_field:Identifier} FROM {table:Identifier} "
     "WHERE event_id IN {scopes:Array(String)} AND {id_field:Identifier} IN {ids:Array(String)}"
@@ -60,10 +64,12 @@ class StreamWriter:
     max_batch: int = 50_000
     max_delay: float = 0.004
     max_pending: int = 200_000
+    max_flushes: int = 2
     _queue: list[_Pending] = field(default_factory=list)
     _pending: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
+    _in_flight: dict[Identity, asyncio.Future[None]] = field(default_factory=dict)
 
     async def submit(self, records: Sequence[Any]) -> list[bool]:
         """Commit `records`; for each, True when it is new, False when it was already stored."""
@@ -80,45 +86,63 @@ class StreamWriter:
         return await done
 
     async def _run(self) -> None:
+        slots = asyncio.Semaphore(self.max_flushes)
+        flushes: set[asyncio.Task[None]] = set()
         idle = True
         while True:
             await self._wake.wait()
             if idle and self._pending < self.max_batch:
                 # After a quiet spell, wait a few milliseconds for other requests to join. Under load there is
-                # no wait: requests gather in the queue while the previous batch is being written.
+                # no wait: requests gather in the queue while earlier batches are being written.
                 await asyncio.sleep(self.max_delay)
+            await slots.acquire()
             batch, self._queue = self._queue, []
             self._wake.clear()
             idle = not batch
             if not batch:
+                slots.release()
                 continue
-            rows = [record for pending in batch for record in pending.records]
-            try:
-                flags = await asyncio.to_thread(self._write, rows)
-            except Exception as error:  # noqa: BLE001 - every waiting request gets the failure, none a commit
-                for pending in batch:
-                    if not pending.done.done():
-                        pending.done.set_exception(error)
-            else:
-                start = 0
-                for pending in batch:
-                    end = start + len(pending.records)
-                    if not pending.done.done():
-                        pending.done.set_result(flags[start:end])
-                    start = end
-                if self.on_commit is not None:
-                    accepted = [row for row, new in zip(rows, flags, strict=True) if new]
-                    if accepted:
-                        await self.on_commit(CommittedBatch(self.stream.name, accepted))
-            finally:
-                self._pending -= len(rows)
+            task = asyncio.create_task(self._flush(batch))
+            flushes.add(task)
+            task.add_done_callback(flushes.discard)
+            task.add_done_callback(lambda _: slots.release())
 
-    def _write(self, rows: list[Any]) -> list[bool]:
-        """Mark duplicates (of stored rows and within the batch) and insert the rest. Blocking."""
-        started = time.perf_counter()
+    async def _flush(self, batch: list[_Pending]) -> None:
+        rows = [record for pending in batch for record in pending.records]
         identities = [self.stream.identity(row) for row in rows]
-        stored = self._stored(identities)
-        seen: set[tuple[str, str]] = set()
+        earlier = {identity: self._in_flight[identity] for identity in identities if identity in self._in_flight}
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        mine.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)  # seen: never "unretrieved"
+        claimed = [identity for identity in dict.fromkeys(identities) if identity not in earlier]
+        for identity in claimed:
+            self._in_flight[identity] = mine
+        try:
+            flags = await asyncio.to_thread(self._write, rows, identities, set(earlier))
+            mine.set_result(None)
+            # Copies of records an earlier batch is writing: duplicates once it commits; its failure is theirs.
+            for waiting in {id(f): f for f in earlier.values()}.values():
+                await asyncio.shield(waiting)
+        except Exception as error:  # noqa: BLE001 - every waiting request gets the failure, none a commit
+            if not mine.done():
+                mine.set_exception(error)
+            _answer(batch, error)
+            return
+        finally:
+            for identity in claimed:
+                if self._in_flight.get(identity) is mine:
+                    del self._in_flight[identity]
+            self._pending -= len(rows)
+        _answer(batch, flags)
+        if self.on_commit is not None:
+            accepted = [row for row, new in zip(rows, flags, strict=True) if new]
+            if accepted:
+                await self.on_commit(CommittedBatch(self.stream.name, accepted))
+
+    def _write(self, rows: list[Any], identities: list[Identity], elsewhere: set[Identity]) -> list[bool]:
+        """Mark duplicates (of stored rows, of rows in flight elsewhere, within the batch); insert the rest."""
+        to_check = [identity for identity in identities if identity not in elsewhere]
+        stored = self._stored(to_check) if to_check else set()
+        seen: set[Identity] = set(elsewhere)
         flags: list[bool] = []
         for identity in identities:
             new = identity not in stored and identity not in seen
@@ -127,16 +151,9 @@ class StreamWriter:
         fresh = [row for row, new in zip(rows, flags, strict=True) if new]
         if fresh:
             self.client().insert_arrow(self.stream.table, self.stream.table_of(fresh))
-        log.debug(
-            "%s: %d rows, %d new, %.1f ms",
-            self.stream.name,
-            len(rows),
-            len(fresh),
-            (time.perf_counter() - started) * 1e3,
-        )
         return flags
 
-    def _stored(self, identities: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    def _stored(self, identities: list[Identity]) -> set[Identity]:
         scopes = sorted({scope for scope, _ in identities})
         ids = sorted({record_id for _, record_id in identities})
         sql = _EXISTING_FACTS_SQL if self.stream.is_fact else _EXISTING_CATALOG_SQL
@@ -145,6 +162,19 @@ class StreamWriter:
         if self.stream.is_fact:
             return {(str(scope), str(record_id)) for scope, record_id in rows}
         return {(_iso_ms(str(version)), str(record_id)) for version, record_id in rows}
+
+
+def _answer(batch: list[_Pending], outcome: list[bool] | Exception) -> None:
+    """Give each request of a batch its flags (its slice of `outcome`), or the batch's failure."""
+    start = 0
+    for pending in batch:
+        end = start + len(pending.records)
+        if not pending.done.done():  # a request whose client went away has nobody to answer
+            if isinstance(outcome, Exception):
+                pending.done.set_exception(outcome)
+            else:
+                pending.done.set_result(outcome[start:end])
+        start = end
 
 
 def _iso_ms(text: str) -> str:
