@@ -28,6 +28,9 @@ from api.ingest.streams import Stream
 log = logging.getLogger("tickettoken.ingest")
 
 Identity = tuple[str, str]
+# Ids per existence query: the engine's time for `IN <array parameter>` grows much faster than the array
+# (measured here: 10,000 ids 0.06 s, 100,000 ids 86 s), so large batches ask in pieces.
+CHECK_CHUNK = 10_000
 _EXISTING_FACTS_SQL = (
     "SELECT event_id, {id_field:Identifier} FROM {table:Identifier} "
     "WHERE event_id IN {scopes:Array(String)} AND {id_field:Identifier} IN {ids:Array(String)}"
@@ -154,8 +157,16 @@ class StreamWriter:
         return flags
 
     def _stored(self, identities: list[Identity]) -> set[Identity]:
+        """The identities already in the table, asked CHECK_CHUNK ids at a time."""
+        ordered = sorted(set(identities), key=lambda identity: identity[1])
+        found: set[Identity] = set()
+        for start in range(0, len(ordered), CHECK_CHUNK):
+            found |= self._stored_chunk(ordered[start : start + CHECK_CHUNK])
+        return found
+
+    def _stored_chunk(self, identities: list[Identity]) -> set[Identity]:
         scopes = sorted({scope for scope, _ in identities})
-        ids = sorted({record_id for _, record_id in identities})
+        ids = [record_id for _, record_id in identities]
         sql = _EXISTING_FACTS_SQL if self.stream.is_fact else _EXISTING_CATALOG_SQL
         parameters = {"table": self.stream.table, "id_field": self.stream.id_field, "scopes": scopes, "ids": ids}
         rows = self.client().query(sql, parameters=parameters).result_rows
