@@ -45,6 +45,7 @@ class Figures:
     arrow: LoadResult
     bare: LoadResult
     direct_rows_per_second: float
+    direct_arrow_rows_per_second: float
     stored: int
 
 
@@ -69,11 +70,10 @@ def arrow_bodies(events: list[str], count: int, start: int) -> list[bytes]:
     return bodies
 
 
-def direct_insert_rate(warehouse: WarehouseServer, bodies: list[bytes]) -> float:
-    """The ceiling for (a): the same rows into a copy of `sales` with clickhouse-connect, no API."""
-    tables = [STREAMS["sale"].table_of(msgspec.json.decode(body, type=list[Sale])) for body in bodies]
+def direct_insert_rate(warehouse: WarehouseServer, tables: list[pa.Table]) -> float:
+    """A ceiling: the same rows into a copy of `sales` with clickhouse-connect, no API."""
     client = warehouse.client(database="tickettoken")
-    client.command("CREATE TABLE ceiling_sales AS sales")
+    client.command("CREATE TABLE IF NOT EXISTS ceiling_sales AS sales")
     started = time.perf_counter()
     for table in tables:
         client.insert_arrow("ceiling_sales", table)
@@ -107,7 +107,12 @@ def measure(args: argparse.Namespace, base: Path) -> Figures:
 
         arrow = arrow_bodies(event_ids, args.arrow_bodies, args.batches * 1000 + args.singles)
 
-        direct = direct_insert_rate(warehouse, batch_bodies[: max(1, args.batches // 4)])
+        json_tables = [
+            STREAMS["sale"].table_of(msgspec.json.decode(body, type=list[Sale]))
+            for body in batch_bodies[: max(1, args.batches // 4)]
+        ]
+        direct = direct_insert_rate(warehouse, json_tables)
+        direct_arrow = direct_insert_rate(warehouse, [pa.ipc.open_stream(body).read_all() for body in arrow[:2]])
         batches = load(api.port, "/api/ingest/sale", batch_bodies, 4)
         single = load(api.port, "/api/ingest/sale", single_bodies, 64)
         arrow_headers = {**headers, "Content-Type": "application/vnd.apache.arrow.stream"}
@@ -120,7 +125,7 @@ def measure(args: argparse.Namespace, base: Path) -> Figures:
         bare.terminate()
         api.stop()
         warehouse.stop()
-    return Figures(batches, single, arrow_load, bare_load, direct, stored)
+    return Figures(batches, single, arrow_load, bare_load, direct, direct_arrow, stored)
 
 
 def line(label: str, result: LoadResult, events: int) -> float:
@@ -147,7 +152,8 @@ def main() -> None:
     b = line("(b) single sales, 64 clients", figures.singles, args.singles)
     c = line(f"(c) Arrow bodies of {ARROW_ROWS:,} sales, 2 clients", figures.arrow, args.arrow_bodies * ARROW_ROWS)
     print("ceilings measured in the same run:")
-    print(f"  {'clickhouse-connect insert_arrow, same rows':<46} {figures.direct_rows_per_second:>10,.0f}/s")
+    print(f"  {'clickhouse-connect insert_arrow, 1,000-row batches':<46} {figures.direct_rows_per_second:>10,.0f}/s")
+    print(f"  {'clickhouse-connect insert_arrow, 100,000 rows':<46} {figures.direct_arrow_rows_per_second:>10,.0f}/s")
     bare = line("bare Litestar endpoint, 64 clients (requests)", figures.bare, args.singles)
     p99 = figures.singles.percentile(0.99)
     met_a = "met" if a >= GOAL_BATCHES else "NOT met"
@@ -157,7 +163,7 @@ def main() -> None:
     goal_b = f"{GOAL_SINGLES:,}/s at p99 <= {GOAL_SINGLES_P99_MS:g} ms"
     print(f"  (b) {b / bare:.2f} of the bare endpoint; goal {goal_b}: {met_b}")
     met_c = "met" if c >= GOAL_ARROW else "NOT met"
-    print(f"  (c) {c / figures.direct_rows_per_second:.2f} of the direct insert; goal {GOAL_ARROW:,}/s: {met_c}")
+    print(f"  (c) {c / figures.direct_arrow_rows_per_second:.2f} of the direct insert; goal {GOAL_ARROW:,}/s: {met_c}")
     expected = args.batches * 1000 + args.singles + args.arrow_bodies * ARROW_ROWS
     print(f"  sales stored: {figures.stored:,} (sent {expected:,}, each once)")
     if figures.stored != expected:
