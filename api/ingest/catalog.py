@@ -56,15 +56,17 @@ class Catalog:
                     found[str(event_id)] = info
         return found
 
-    def all_cached(self, event_ids: Iterable[str]) -> bool:
-        """True when every one of these events is known from the cache (so `events` would not query)."""
+    def cached_events(self, event_ids: Iterable[str]) -> dict[str, EventInfo] | None:
+        """These events from the cache alone, or None when any of them is not there (then use `events`)."""
         now = time.monotonic()
+        found: dict[str, EventInfo] = {}
         with self._lock:
             for event_id in event_ids:
                 hit = self._events.get(event_id)
                 if hit is None or now - hit[0] >= CACHE_SECONDS:
-                    return False
-        return True
+                    return None
+                found[event_id] = hit[1]
+        return found
 
     def venues(self, venue_ids: Iterable[str]) -> set[str]:
         """The known venues among `venue_ids` (blocking)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,13 +39,18 @@ class ForeignOrganizer(Exception):
 
 @dataclass
 class IngestService:
-    client: Any  # Callable[[], Client]: the worker's shared warehouse client, made on first use
+    client: Callable[[], Client]  # the worker's shared warehouse client, made on first use
     catalog: Catalog
     writers: dict[str, StreamWriter]
     window: TimeWindow
 
     @classmethod
-    def create(cls, client: Any, settings: IngestSettings, on_commit: Any = None) -> IngestService:
+    def create(
+        cls,
+        client: Callable[[], Client],
+        settings: IngestSettings,
+        on_commit: Callable[[CommittedBatch], Awaitable[None]] | None = None,
+    ) -> IngestService:
         window = TimeWindow(
             max_past=timedelta(days=settings.max_past_days),
             max_future_facts=timedelta(hours=settings.max_future_hours),
@@ -62,11 +68,7 @@ class IngestService:
         stream = STREAMS[stream_name]
         decoded = await self._decode(stream, body, content_type)
         errors = list(decoded.errors)
-        if (
-            len(body) <= INLINE_DECODE_BYTES
-            and stream.is_fact
-            and self.catalog.all_cached(record.event_id for _, record in decoded.records)
-        ):
+        if len(body) <= INLINE_DECODE_BYTES and self._cache_suffices(stream, decoded):
             valid = self._validate(stream, decoded, key, errors)  # no warehouse query: not worth a thread hop
         else:
             valid = await asyncio.to_thread(self._validate, stream, decoded, key, errors)
@@ -87,6 +89,15 @@ class IngestService:
             errors=_listed(errors),
             quarantined=len(rejected),
         )
+
+    def _cache_suffices(self, stream: Stream, decoded: Decoded[Any]) -> bool:
+        """True when validating needs no warehouse query: every event (and, for sales, tier) is cached."""
+        if not stream.is_fact:
+            return False
+        cached = self.catalog.cached_events(record.event_id for _, record in decoded.records)
+        if cached is None:
+            return False
+        return stream.name != "sale" or all(r.tier in cached[r.event_id].tiers for _, r in decoded.records)
 
     async def _decode(self, stream: Stream, body: bytes, content_type: str) -> Decoded[Any]:
         if "arrow" in content_type or "parquet" in content_type:
