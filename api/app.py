@@ -12,7 +12,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from redis import Redis
 
 from api.bus import make_bus
-from api.ingest.controllers import IngestController
+from api.ingest.controllers import ingest_router
 from api.ingest.errors import EXCEPTION_HANDLERS
 from api.ingest.services import IngestService, publishable
 from api.ingest.writer import CommittedBatch
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     prometheus = PrometheusConfig(app_name="tickettoken", prefix="tickettoken", exclude=["/metrics"])
     return Litestar(
-        route_handlers=[SystemController, MetricsController, IngestController],
+        route_handlers=[SystemController, MetricsController, ingest_router],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
         logging_config=LoggingConfig(

@@ -113,6 +113,12 @@ class WarehouseServer:
     def analyst(self, **kwargs: Any) -> Client:
         return self.client(username="analyst", password=ANALYST_PASSWORD, **kwargs)
 
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`tickettoken <args>` configured for this server, as an operator would run it."""
+        return subprocess.run(
+            tickettoken(*args), env=self.env(), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        )
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 

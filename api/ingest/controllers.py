@@ -1,11 +1,16 @@
-"""POST /api/ingest/<stream>: a JSON object, a JSON array, or NDJSON of the stream's records."""
+"""POST /api/ingest/<stream>: JSON, NDJSON, Arrow or Parquet bodies of one stream's records.
+
+The six endpoints differ only in their stream, so one factory makes them (with their own operation ids and
+descriptions for the OpenAPI document) instead of six copies of the same handler.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, post
+from litestar import Request, Router, post
 from litestar.di import NamedDependency, Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter, SkipValidation
 
 from api.auth.guards import require
@@ -25,81 +30,42 @@ Partial = Annotated[
     ),
 ]
 _BODY = (
-    " Body: one JSON object, a JSON array, or NDJSON (`Content-Type: application/x-ndjson`), at most the"
-    " configured size (413 beyond). 200: every record committed and visible, counted as accepted, duplicates"
-    " (already stored) or rejected. 422: invalid records, listed (index, field, message; at most 100), and"
-    " nothing written. 400: not JSON (with the byte position). 429/503: try again after Retry-After."
+    " Body: one JSON object, a JSON array, NDJSON (`application/x-ndjson`), an Arrow IPC stream"
+    " (`application/vnd.apache.arrow.stream`) or Parquet (`application/vnd.apache.parquet`) with the same"
+    " column names; at most the configured size (413 beyond). 200: every record committed and visible, counted"
+    " as accepted, duplicates (already stored) or rejected. 422: invalid records, listed (index, field, message;"
+    " at most 100), and nothing written. 400: not JSON (with the byte position), or an unreadable table."
+    " 403: another organizer's events. 429/503: try again after Retry-After."
 )
 
+# stream -> (operation id, what the records are)
+ENDPOINTS = {
+    "sale": ("ingestSales", "Ticket sales."),
+    "attendance": ("ingestAttendance", "Gate scans (entries and exits)."),
+    "revenue": ("ingestRevenue", "Revenue lines (refunds negative)."),
+    "social": ("ingestSocial", "Social activity."),
+    "event": ("ingestEvents", "Events (upserts: the latest updated_at wins)."),
+    "venue": ("ingestVenues", "Venues (upserts; keys bound to an organizer cannot write them: venues are shared)."),
+}
 
-async def _ingest(request: AnyRequest, ingest: IngestService, stream: str, partial: bool) -> IngestResult:
-    key: ApiKey = request.scope["api_key"]  # type: ignore[typeddict-item]
-    body = await request.body()
-    return await ingest.ingest(stream, body, request.headers.get("content-type", ""), key, partial=partial)
+
+def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
+    @post(
+        f"/{stream}", operation_id=operation_id, summary=f"Ingest {stream}", description=what + _BODY, status_code=200
+    )
+    async def ingest(request: AnyRequest, ingest: Ingest, partial: Partial = False) -> IngestResult:
+        key: ApiKey = request.scope["api_key"]  # type: ignore[typeddict-item]
+        body = await request.body()
+        content_type = request.headers.get("content-type", "")
+        return await ingest.ingest(stream, body, content_type, key, partial=partial)
+
+    return ingest
 
 
-class IngestController(Controller):
-    path = "/api/ingest"
-    tags = ["ingest"]
-    guards = [require(Scope.INGEST)]
-    dependencies = {"ingest": Provide(provide_ingest, sync_to_thread=False)}
-
-    @post("/sale", operation_id="ingestSales", status_code=200, description="Ticket sales." + _BODY)
-    async def sale(
-        self,
-        request: AnyRequest,
-        ingest: Ingest,
-        partial: Partial = False,
-    ) -> IngestResult:
-        """Ingest ticket sales."""
-        return await _ingest(request, ingest, "sale", partial)
-
-    @post("/attendance", operation_id="ingestAttendance", status_code=200, description="Gate scans." + _BODY)
-    async def attendance(
-        self,
-        request: AnyRequest,
-        ingest: Ingest,
-        partial: Partial = False,
-    ) -> IngestResult:
-        """Ingest gate scans (entries and exits)."""
-        return await _ingest(request, ingest, "attendance", partial)
-
-    @post("/revenue", operation_id="ingestRevenue", status_code=200, description="Revenue lines." + _BODY)
-    async def revenue(
-        self,
-        request: AnyRequest,
-        ingest: Ingest,
-        partial: Partial = False,
-    ) -> IngestResult:
-        """Ingest revenue lines (refunds negative)."""
-        return await _ingest(request, ingest, "revenue", partial)
-
-    @post("/social", operation_id="ingestSocial", status_code=200, description="Social activity." + _BODY)
-    async def social(
-        self,
-        request: AnyRequest,
-        ingest: Ingest,
-        partial: Partial = False,
-    ) -> IngestResult:
-        """Ingest social activity."""
-        return await _ingest(request, ingest, "social", partial)
-
-    @post("/event", operation_id="ingestEvents", status_code=200, description="Events (upserts)." + _BODY)
-    async def event(
-        self,
-        request: AnyRequest,
-        ingest: Ingest,
-        partial: Partial = False,
-    ) -> IngestResult:
-        """Upsert events: the version with the latest updated_at wins."""
-        return await _ingest(request, ingest, "event", partial)
-
-    @post("/venue", operation_id="ingestVenues", status_code=200, description="Venues (upserts)." + _BODY)
-    async def venue(
-        self,
-        request: AnyRequest,
-        ingest: Ingest,
-        partial: Partial = False,
-    ) -> IngestResult:
-        """Upsert venues (keys bound to an organizer cannot: venues are shared)."""
-        return await _ingest(request, ingest, "venue", partial)
+ingest_router = Router(
+    path="/api/ingest",
+    tags=["ingest"],
+    guards=[require(Scope.INGEST)],
+    dependencies={"ingest": Provide(provide_ingest, sync_to_thread=False)},
+    route_handlers=[_endpoint(stream, *spec) for stream, spec in ENDPOINTS.items()],
+)

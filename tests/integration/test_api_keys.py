@@ -10,20 +10,12 @@ from clickhouse_connect.driver.client import Client
 from litestar.testing import TestClient
 
 from api.app import create_app
-from tests.support import ROOT, WarehouseServer, tickettoken
+from tests.support import WarehouseServer
 from tickettoken.settings import Settings, load_settings
 
 
 def _cli(warehouse: WarehouseServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        tickettoken("keys", *args),
-        env=warehouse.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return warehouse.run_cli("keys", *args)
 
 
 def _create(warehouse: WarehouseServer, *args: str) -> str:

@@ -116,6 +116,12 @@ def test_openapi_and_metrics(
     assert status == 200
     schema = json.loads(body)
     assert {"/health", "/ready"} <= set(schema["paths"])
+    ingest = {path: spec["post"]["operationId"] for path, spec in schema["paths"].items() if "/ingest/" in path}
+    assert ingest == {
+        "/api/ingest/sale": "ingestSales", "/api/ingest/attendance": "ingestAttendance",
+        "/api/ingest/revenue": "ingestRevenue", "/api/ingest/social": "ingestSocial",
+        "/api/ingest/event": "ingestEvents", "/api/ingest/venue": "ingestVenues",
+    }  # fmt: skip
     assert _get(api + "/metrics")[0] == 401
     assert _get(api + "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
     _get(api + "/health")

@@ -5,19 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.support import ROOT, WarehouseServer, tickettoken
+from tests.support import WarehouseServer
 
 
 def _sql(warehouse: WarehouseServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        tickettoken("sql", *args),
-        env=warehouse.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return warehouse.run_cli("sql", *args)
 
 
 def test_table_csv_and_json_output(warehouse: WarehouseServer) -> None:
