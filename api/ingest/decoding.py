@@ -91,7 +91,10 @@ def decode_json(body: bytes, record_type: type[R]) -> Decoded[R]:
     else:
         records = decoded if many else [decoded]
         return Decoded(list(enumerate(records)), len(records), _lazy_raws(body, many))
-    raws = _RAW_LIST.decode(body) if many else [msgspec.Raw(body)]
+    try:  # the typed decoder may stop at a bad record before reaching a syntax error further on
+        raws = _RAW_LIST.decode(body) if many else [msgspec.Raw(body)]
+    except msgspec.DecodeError as error:
+        raise _syntax_error(error, len(body)) from None
     return _one_by_one([bytes(r) for r in raws], record_type)
 
 

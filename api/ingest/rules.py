@@ -19,6 +19,8 @@ import pycountry
 from api.ingest.schemas import Attendance, Event, Record, Revenue, RevenueCategory, Sale, Social, Venue
 
 Problems = list[tuple[str, str]]
+CENT = Decimal("0.01")
+MONEY_LIMIT = Decimal("1e10")  # Decimal(12, 2) holds up to 10 digits before the point
 
 
 @cache
@@ -61,13 +63,12 @@ def _span(delta: timedelta) -> str:
 def money(name: str, value: Decimal, *, allow_negative: bool = False) -> Problems:
     if not value.is_finite():
         return [(name, "must be a finite amount")]
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
+    if abs(value) >= MONEY_LIMIT:  # before quantize, which fails on numbers this large
+        return [(name, "is out of range")]
+    if value != value.quantize(CENT):
         return [(name, "has more than 2 decimal places")]
     if value < 0 and not allow_negative:
         return [(name, "must not be negative")]
-    if abs(value) >= Decimal("1e10"):
-        return [(name, "is out of range")]
     return []
 
 
