@@ -57,6 +57,14 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 45.0) -> int
     return process.returncode
 
 
+def start_logged(command: list[str], env: dict[str, str], log_path: Path, ready_url: str) -> subprocess.Popen[bytes]:
+    """Start a server process with its output appended to `log_path`; return once `ready_url` answers."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    wait_for_http(ready_url, process=process)
+    return process
+
+
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETTOKEN_")}
     env.update(extra or {})
@@ -92,15 +100,9 @@ class WarehouseServer:
         )
 
     def start(self) -> WarehouseServer:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            tickettoken("warehouse", "serve", "--port", str(self.port)),
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
+        self.process = start_logged(
+            tickettoken("warehouse", "serve", "--port", str(self.port)), self.env(), self.log_path, self.url + "/ping"
         )
-        wait_for_http(self.url + "/ping", process=self.process)
         return self
 
     def stop(self) -> int:
@@ -160,15 +162,10 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ApiServer:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            tickettoken("serve", "--port", str(self.port)),
-            env={**self.warehouse.env(), **(self.extra_env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
+        env = {**self.warehouse.env(), **(self.extra_env or {})}
+        self.process = start_logged(
+            tickettoken("serve", "--port", str(self.port)), env, self.log_path, self.url + "/health"
         )
-        wait_for_http(self.url + "/health", process=self.process)
         return self
 
     def stop(self) -> int:
