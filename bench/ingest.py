@@ -63,6 +63,9 @@ def arrow_bodies(events: list[str], count: int, start: int) -> list[bytes]:
             .table_of(msgspec.convert(sales, list[Sale], strict=False))
             .drop_columns([name for name in STREAMS["sale"].table_of([]).column_names if name.startswith("buyer_")])
         )
+        # Money as a platform would send it in Arrow: decimal128(12, 2).
+        price = table.schema.get_field_index("unit_price")
+        table = table.set_column(price, "unit_price", table["unit_price"].cast(pa.decimal128(12, 2)))
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)

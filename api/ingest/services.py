@@ -10,10 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import ApiKey
-from api.ingest.catalog import Catalog
+from api.ingest.catalog import Catalog, EventInfo
+from api.ingest.columnar import clean_facts
 from api.ingest.decoding import MAX_LISTED_ERRORS, Decoded, decode_json, decode_ndjson, decode_table, read_table
 from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
@@ -66,6 +69,12 @@ class IngestService:
         self, stream_name: str, body: bytes, content_type: str, key: ApiKey, *, partial: bool
     ) -> IngestResult:
         stream = STREAMS[stream_name]
+        if stream.is_fact and _is_columnar(content_type):
+            fast = await asyncio.to_thread(self._clean_table, stream, body, content_type, key)
+            if fast is not None:
+                flags = await self.writers[stream.name].submit_table(*fast)
+                accepted = sum(flags)
+                return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=0)
         decoded = await self._decode(stream, body, content_type)
         errors = list(decoded.errors)
         if len(body) <= INLINE_DECODE_BYTES and self._cache_suffices(stream, decoded):
@@ -99,8 +108,37 @@ class IngestService:
             return False
         return stream.name != "sale" or all(r.tier in cached[r.event_id].tiers for _, r in decoded.records)
 
+    def _clean_table(
+        self, stream: Stream, body: bytes, content_type: str, key: ApiKey
+    ) -> tuple[pa.Table, list[tuple[str, str]]] | None:
+        """A columnar body ready to write, with its identities, when every row is certainly valid; else None
+        (then the record path checks it and names each problem). Blocking."""
+        clean = clean_facts(stream.name, read_table(body, content_type), self.window, utc_now())
+        if clean is None:
+            return None
+        event_ids = clean.column("event_id")
+        events = self.catalog.events(pc.unique(event_ids).to_pylist())
+        if len(events) != len(pc.unique(event_ids)) or not all(
+            key.allows_organizer(e.organizer_id) for e in events.values()
+        ):
+            return None
+        if stream.name == "sale" and not self._tiers_known(clean, events):
+            return None
+        identities = list(zip(event_ids.to_pylist(), clean.column(stream.id_field).to_pylist(), strict=True))
+        return clean, identities
+
+    def _tiers_known(self, table: pa.Table, events: dict[str, EventInfo]) -> bool:
+        pairs = pc.binary_join_element_wise(table.column("event_id"), table.column("tier"), "\x1f")
+        for attempt in range(2):  # the second time with fresh events: their tiers may have just changed
+            known = pa.array([f"{event_id}\x1f{tier}" for event_id, info in events.items() for tier in info.tiers])
+            if bool(pc.all(pc.is_in(pairs, value_set=known)).as_py()):
+                return True
+            if attempt == 0:
+                events = self.catalog.events(events, fresh=True)
+        return False
+
     async def _decode(self, stream: Stream, body: bytes, content_type: str) -> Decoded[Any]:
-        if "arrow" in content_type or "parquet" in content_type:
+        if _is_columnar(content_type):
             return await asyncio.to_thread(lambda: decode_table(read_table(body, content_type), stream.record_type))
         decode = decode_ndjson if "ndjson" in content_type or "jsonl" in content_type else decode_json
         if len(body) <= INLINE_DECODE_BYTES:
@@ -191,6 +229,10 @@ class IngestService:
         client.insert("ingest_quarantine", rows, column_names=_QUARANTINE_COLUMNS)
 
 
+def _is_columnar(content_type: str) -> bool:
+    return "arrow" in content_type or "parquet" in content_type
+
+
 def _listed(errors: list[RecordError]) -> list[RecordError]:
     return sorted(errors, key=lambda e: (e.index, e.field))[:MAX_LISTED_ERRORS]
 
@@ -198,7 +240,6 @@ def _listed(errors: list[RecordError]) -> list[RecordError]:
 def publishable(batch: CommittedBatch) -> bytes:
     """A committed batch as the bus carries it: per event, how many records of which stream."""
     counts: dict[str, int] = {}
-    for row in batch.rows:
-        scope = str(getattr(row, "event_id", None) or getattr(row, "venue_id", ""))
+    for scope in batch.scopes:
         counts[scope] = counts.get(scope, 0) + 1
     return msgspec.json.encode({"stream": batch.stream, "counts": counts})

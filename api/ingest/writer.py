@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from api.ingest.streams import Stream
@@ -47,16 +48,24 @@ class Overloaded(Exception):
 
 @dataclass
 class _Pending:
+    """One request's records: decoded records, or a table already in the warehouse's columns (Arrow bodies)."""
+
     records: Sequence[Any]
+    table: pa.Table | None
+    identities: list[Identity] | None
     done: asyncio.Future[list[bool]]
+
+    @property
+    def size(self) -> int:
+        return self.table.num_rows if self.table is not None else len(self.records)
 
 
 @dataclass
 class CommittedBatch:
-    """What one INSERT committed: published for the live views."""
+    """What one INSERT committed, published for the live views: the event (or venue) of each new row."""
 
     stream: str
-    rows: list[Any]
+    scopes: list[str]
 
 
 @dataclass
@@ -76,15 +85,23 @@ class StreamWriter:
 
     async def submit(self, records: Sequence[Any]) -> list[bool]:
         """Commit `records`; for each, True when it is new, False when it was already stored."""
-        if not records:
-            return []
-        if self._pending + len(records) > self.max_pending:
+        return await self._enqueue(records, None, None) if records else []
+
+    async def submit_table(self, table: pa.Table, identities: list[Identity]) -> list[bool]:
+        """Commit a table already in the warehouse's columns (one identity per row); flags as for `submit`."""
+        return await self._enqueue((), table, identities) if table.num_rows else []
+
+    async def _enqueue(
+        self, records: Sequence[Any], table: pa.Table | None, identities: list[Identity] | None
+    ) -> list[bool]:
+        size = table.num_rows if table is not None else len(records)
+        if self._pending + size > self.max_pending:
             raise Overloaded(f"{self._pending} {self.stream.name} records are waiting to be written")
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"ingest-writer-{self.stream.name}")
         done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(records, done))
-        self._pending += len(records)
+        self._queue.append(_Pending(records, table, identities, done))
+        self._pending += size
         self._wake.set()
         return await done
 
@@ -111,8 +128,16 @@ class StreamWriter:
             task.add_done_callback(lambda _: slots.release())
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        rows = [record for pending in batch for record in pending.records]
-        identities = [self.stream.identity(row) for row in rows]
+        batch.sort(key=lambda pending: pending.table is not None)  # records first: their table is built whole
+        identities = [
+            identity
+            for pending in batch
+            for identity in (
+                pending.identities
+                if pending.identities is not None
+                else [self.stream.identity(record) for record in pending.records]
+            )
+        ]
         earlier = {identity: self._in_flight[identity] for identity in identities if identity in self._in_flight}
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         mine.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)  # seen: never "unretrieved"
@@ -120,7 +145,7 @@ class StreamWriter:
         for identity in claimed:
             self._in_flight[identity] = mine
         try:
-            flags = await asyncio.to_thread(self._write, rows, identities, set(earlier))
+            flags = await asyncio.to_thread(self._write, batch, identities, set(earlier))
             mine.set_result(None)
             # Copies of records an earlier batch is writing: duplicates once it commits; its failure is theirs.
             for waiting in {id(f): f for f in earlier.values()}.values():
@@ -134,14 +159,15 @@ class StreamWriter:
             for identity in claimed:
                 if self._in_flight.get(identity) is mine:
                     del self._in_flight[identity]
-            self._pending -= len(rows)
+            self._pending -= len(identities)
         _answer(batch, flags)
         if self.on_commit is not None:
-            accepted = [row for row, new in zip(rows, flags, strict=True) if new]
-            if accepted:
-                await self.on_commit(CommittedBatch(self.stream.name, accepted))
+            where = 0 if self.stream.is_fact else 1  # a fact's event; a catalog row's own id
+            scopes = [identity[where] for identity, new in zip(identities, flags, strict=True) if new]
+            if scopes:
+                await self.on_commit(CommittedBatch(self.stream.name, scopes))
 
-    def _write(self, rows: list[Any], identities: list[Identity], elsewhere: set[Identity]) -> list[bool]:
+    def _write(self, batch: list[_Pending], identities: list[Identity], elsewhere: set[Identity]) -> list[bool]:
         """Mark duplicates (of stored rows, of rows in flight elsewhere, within the batch); insert the rest."""
         to_check = [identity for identity in identities if identity not in elsewhere]
         stored = self._stored(to_check) if to_check else set()
@@ -151,9 +177,12 @@ class StreamWriter:
             new = identity not in stored and identity not in seen
             flags.append(new)
             seen.add(identity)
-        fresh = [row for row, new in zip(rows, flags, strict=True) if new]
-        if fresh:
-            self.client().insert_arrow(self.stream.table, self.stream.table_of(fresh))
+        if any(flags):
+            records = [record for pending in batch for record in pending.records]
+            parts = [self.stream.table_of(records)] if records else []
+            parts += [pending.table for pending in batch if pending.table is not None]
+            table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            self.client().insert_arrow(self.stream.table, table.filter(pa.array(flags)))
         return flags
 
     def _stored(self, identities: list[Identity]) -> set[Identity]:
@@ -179,7 +208,7 @@ def _answer(batch: list[_Pending], outcome: list[bool] | Exception) -> None:
     """Give each request of a batch its flags (its slice of `outcome`), or the batch's failure."""
     start = 0
     for pending in batch:
-        end = start + len(pending.records)
+        end = start + pending.size
         if not pending.done.done():  # a request whose client went away has nobody to answer
             if isinstance(outcome, Exception):
                 pending.done.set_exception(outcome)

@@ -325,3 +325,74 @@ def test_a_columnar_body_is_checked_row_by_row(
     )
     assert garbage.status_code == 400
     assert "Arrow IPC stream" in garbage.json()["detail"]
+
+
+def _columnar_sales(event: str, count: int, **columns: Any) -> pa.Table:
+    base: dict[str, Any] = {
+        "sale_id": [f.new_id("col") for _ in range(count)],
+        "event_id": [event] * count,
+        "customer_id": ["c1"] * count,
+        "purchased_at": pa.array([datetime.now(UTC) - timedelta(hours=1)] * count, pa.timestamp("us", tz="UTC")),
+        "tier": ["GA"] * count,
+        "quantity": pa.array([2] * count, pa.int64()),
+        "unit_price": pa.array([Decimal("49.90")] * count, pa.decimal128(12, 2)),
+        "currency": ["EUR"] * count,
+        "channel": ["web"] * count,
+    }
+    return pa.table({**base, **columns})
+
+
+# (case, column overrides, the field the error must name); the last row of 3 is the bad one
+COLUMNAR_BAD: list[tuple[str, Callable[[str], dict[str, Any]], str]] = [
+    ("money with 3 places as text", lambda e: {"unit_price": ["1.00", "2.00", "1.234"]}, "unit_price"),
+    ("negative money", lambda e: {"unit_price": pa.array([Decimal(1), Decimal(1), Decimal(-1)], pa.decimal128(12, 2))},
+     "unit_price"),
+    ("null promo code", lambda e: {"promo_code": ["a", "b", None]}, "promo_code"),
+    ("tier of no event", lambda e: {"tier": ["GA", "VIP", "Balcony"]}, "tier"),
+    ("unknown event", lambda e: {"event_id": [e, e, "event-that-never-was"]}, "event_id"),
+    ("quantity", lambda e: {"quantity": pa.array([1, 2, 0], pa.int64())}, "quantity"),
+    ("channel", lambda e: {"channel": ["web", "app", "fax"]}, "channel"),
+    ("currency", lambda e: {"currency": ["EUR", "EUR", "XYZ"]}, "currency"),
+    ("time years ahead", lambda e: {"purchased_at": pa.array(
+        [datetime.now(UTC), datetime.now(UTC), datetime(2031, 1, 1, tzinfo=UTC)], pa.timestamp("us", tz="UTC"))},
+     "purchased_at"),
+    ("buyer country", lambda e: {"buyer": pa.array([{"country": "DE"}, {"country": None}, {"country": "XX"}])},
+     "buyer.country"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", COLUMNAR_BAD, ids=[case for case, _, _ in COLUMNAR_BAD])
+def test_columnar_bodies_follow_the_same_contract(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client,
+    bad: tuple[str, Callable[[str], dict[str, Any]], str],
+) -> None:  # fmt: skip
+    case, overrides, field = bad
+    table = _columnar_sales(catalog["event"], 3, **overrides(catalog["event"]))
+    headers = {"X-API-Key": keys["ingest"], "Content-Type": "application/vnd.apache.arrow.stream"}
+    response = http.post("/api/ingest/sale", content=_arrow_stream(table), headers=headers)
+    assert response.status_code == 422, (case, response.text)
+    assert [(e["index"], e["field"]) for e in response.json()["errors"]] == [(2, field)], case
+    assert _count(tt, "sales", "sale_id", table.column("sale_id").to_pylist()) == 0
+
+
+def test_clean_columnar_bodies_with_buyers_and_duplicates(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    buyers = pa.array([{"birth_year": 1990, "gender": "f", "postal_code": "10115", "city": "Berlin", "region": "BE",
+                        "country": "DE", "lat": 52.5, "lon": 13.4}] * 4)  # fmt: skip
+    table = _columnar_sales(catalog["event"], 4, buyer=buyers, unit_price=["1.5", "2", "3.25", "0"])
+    headers = {"X-API-Key": keys["ingest"], "Content-Type": "application/vnd.apache.arrow.stream"}
+    first = http.post("/api/ingest/sale", content=_arrow_stream(table), headers=headers).json()
+    assert (first["accepted"], first["duplicates"]) == (4, 0)
+    # Half old, half new: the old half are duplicates.
+    newer = _columnar_sales(catalog["event"], 2, buyer=buyers.slice(0, 2), unit_price=["1", "1"])
+    mixed = pa.concat_tables([table.slice(0, 2), newer])
+    second = http.post("/api/ingest/sale", content=_arrow_stream(mixed), headers=headers).json()
+    assert (second["accepted"], second["duplicates"]) == (2, 2)
+    rows = tt.query(
+        "SELECT unit_price, buyer_country, buyer_birth_year FROM sales FINAL WHERE sale_id IN {ids:Array(String)} "
+        "ORDER BY unit_price",
+        parameters={"ids": table.column("sale_id").to_pylist()},
+    ).result_rows
+    assert rows == [(Decimal("0"), "DE", 1990), (Decimal("1.5"), "DE", 1990), (Decimal("2"), "DE", 1990),
+                    (Decimal("3.25"), "DE", 1990)]  # fmt: skip

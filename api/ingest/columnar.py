@@ -1,0 +1,249 @@
+"""The fast path for Arrow and Parquet bodies of facts: the contract checked column by column.
+
+It is conservative by design: it accepts a table only when every row passes every rule the record path
+applies (`schemas.py`, `rules.py`), and answers None otherwise (a column of an unexpected type, a missing
+column, any bad value). The caller then takes the record-by-record path, which names every problem exactly
+as for JSON. So both paths accept the same rows, and only clean tables (the usual backfill) go fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from api.ingest.rules import TimeWindow, countries, currencies
+from api.ingest.schemas import Channel, Direction, Platform, RevenueCategory, SocialKind
+from api.ingest.streams import TIMESTAMP
+
+Columns = dict[str, pa.Array]
+
+
+class NotClean(Exception):
+    """Some row or column is not certainly valid: leave the table to the record path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    table: pa.Table
+    window: TimeWindow
+    now: datetime
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        if name not in self.table.column_names:
+            raise NotClean(name)
+        return self.table.column(name)
+
+
+def _require(condition: pa.Scalar | bool) -> None:
+    if not (condition.as_py() if isinstance(condition, pa.Scalar) else condition):
+        raise NotClean
+
+
+def _all(mask: pa.ChunkedArray | pa.Array) -> bool:
+    return bool(pc.all(mask).as_py()) if len(mask) else True
+
+
+def _strings(ctx: Context, name: str) -> pa.ChunkedArray:
+    column = ctx.column(name)
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise NotClean(name)
+    return column.cast(pa.string())
+
+
+def _text(ctx: Context, name: str, *, low: int = 0, high: int = 128, optional: bool = False) -> pa.Array:
+    """A string field; `optional` ones may be absent (then ""), but never null (JSON refuses null there too)."""
+    if optional and name not in ctx.table.column_names:
+        return pa.array([""] * ctx.table.num_rows, pa.string())
+    column = _strings(ctx, name)
+    if column.null_count:
+        raise NotClean(name)
+    lengths = pc.utf8_length(column)
+    _require(_all(pc.and_(pc.greater_equal(lengths, low), pc.less_equal(lengths, high))))
+    return column.combine_chunks()
+
+
+def _enum(ctx: Context, name: str, values: frozenset[str]) -> pa.Array:
+    column = _text(ctx, name, low=1)
+    _require(_all(pc.is_in(column, value_set=pa.array(sorted(values)))))
+    return column
+
+
+def _integer(ctx: Context, name: str, low: int, high: int, target: pa.DataType, *, optional: bool = False) -> pa.Array:
+    if optional and name not in ctx.table.column_names:
+        return pa.nulls(ctx.table.num_rows, target)
+    column = ctx.column(name)
+    if not pa.types.is_integer(column.type) or (column.null_count and not optional):
+        raise NotClean(name)
+    valid = pc.and_(pc.greater_equal(column, low), pc.less_equal(column, high))
+    _require(_all(pc.fill_null(valid, True)))
+    return column.cast(target).combine_chunks()
+
+
+def _float(ctx: Context, name: str, low: float, high: float, target: pa.DataType) -> pa.Array:
+    if name not in ctx.table.column_names:
+        return pa.nulls(ctx.table.num_rows, target)
+    column = ctx.column(name)
+    if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        raise NotClean(name)
+    valid = pc.and_(pc.greater_equal(column, low), pc.less_equal(column, high))
+    _require(_all(pc.fill_null(valid, True)))
+    return column.cast(target).combine_chunks()
+
+
+def _money(ctx: Context, name: str, *, sign: Callable[[pa.Array], pa.Array] | None = None) -> pa.Array:
+    column = ctx.column(name)
+    if column.null_count:
+        raise NotClean(name)
+    if pa.types.is_integer(column.type):
+        column = column.cast(pa.decimal128(18, 0))
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        column = column.cast(pa.decimal128(12, 2))  # a safe cast: any value it would change raises: NotClean
+    if not pa.types.is_decimal(column.type) or column.type.scale > 2 or column.type.scale < 0:
+        raise NotClean(name)
+    _require(_all(pc.less(pc.abs(column.cast(pa.float64())), 1e10)))
+    if sign is not None:
+        _require(_all(sign(column)))
+    return column.cast(pa.string()).combine_chunks()
+
+
+def _not_negative(column: pa.Array) -> pa.Array:
+    return pc.greater_equal(column, pa.scalar(Decimal(0), column.type))
+
+
+def _code(ctx: Context, name: str, codes: frozenset[str]) -> pa.Array:
+    column = _text(ctx, name, low=2, high=3)
+    _require(_all(pc.is_in(column, value_set=_codes(codes))))
+    return column
+
+
+@cache
+def _codes(codes: frozenset[str]) -> pa.Array:
+    return pa.array(sorted(codes))
+
+
+def _time(ctx: Context, name: str) -> pa.Array:
+    column = ctx.column(name)
+    if not pa.types.is_timestamp(column.type) or column.type.tz is None or column.null_count:
+        raise NotClean(name)  # times without a zone are refused, as for JSON: the record path says so
+    utc = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+    earliest = pa.scalar(ctx.now - ctx.window.max_past, utc.type)
+    latest = pa.scalar(ctx.now + ctx.window.max_future_facts, utc.type)
+    _require(_all(pc.and_(pc.greater_equal(utc, earliest), pc.less_equal(utc, latest))))
+    return utc.cast(TIMESTAMP, safe=False).combine_chunks()
+
+
+def _buyer(ctx: Context) -> Columns:
+    rows = ctx.table.num_rows
+    if "buyer" not in ctx.table.column_names:
+        empty = pa.array([""] * rows, pa.string())
+        return {
+            "buyer_birth_year": pa.nulls(rows, pa.uint16()), "buyer_gender": empty, "buyer_postal_code": empty,
+            "buyer_city": empty, "buyer_region": empty, "buyer_country": empty,
+            "buyer_lat": pa.nulls(rows, pa.float64()), "buyer_lon": pa.nulls(rows, pa.float64()),
+        }  # fmt: skip
+    buyer = ctx.table.column("buyer")
+    if not pa.types.is_struct(buyer.type):
+        raise NotClean("buyer")
+    fields = {buyer.type.field(i).name for i in range(buyer.type.num_fields)}
+    flat = pa.table({name: pc.struct_field(buyer, name) for name in fields}) if fields else pa.table({})
+    sub = Context(flat, ctx.window, ctx.now)
+    country = _strings(sub, "country") if "country" in fields else pa.nulls(rows, pa.string())
+    _require(_all(pc.or_(pc.is_null(country), pc.is_in(country, value_set=_codes(countries())))))  # null: none
+    return {
+        "buyer_birth_year": _integer(sub, "birth_year", 1900, ctx.now.year, pa.uint16(), optional=True),
+        "buyer_gender": _text(sub, "gender", high=32, optional=True),
+        "buyer_postal_code": _text(sub, "postal_code", high=32, optional=True),
+        "buyer_city": _text(sub, "city", optional=True),
+        "buyer_region": _text(sub, "region", optional=True),
+        "buyer_country": pc.fill_null(country, "").combine_chunks()
+        if isinstance(country, pa.ChunkedArray)
+        else pc.fill_null(country, ""),
+        "buyer_lat": _float(sub, "lat", -90, 90, pa.float64()),
+        "buyer_lon": _float(sub, "lon", -180, 180, pa.float64()),
+    }
+
+
+def _sales(ctx: Context) -> Columns:
+    return {
+        "sale_id": _text(ctx, "sale_id", low=1),
+        "event_id": _text(ctx, "event_id", low=1),
+        "customer_id": _text(ctx, "customer_id", low=1),
+        "purchased_at": _time(ctx, "purchased_at"),
+        "tier": _text(ctx, "tier", low=1, high=64),
+        "quantity": _integer(ctx, "quantity", 1, 1000, pa.uint16()),
+        "unit_price": _money(ctx, "unit_price", sign=_not_negative),
+        "currency": _code(ctx, "currency", currencies()),
+        "channel": _enum(ctx, "channel", frozenset(c.value for c in Channel)),
+        "promo_code": _text(ctx, "promo_code", high=64, optional=True),
+        **_buyer(ctx),
+    }
+
+
+def _scans(ctx: Context) -> Columns:
+    return {
+        "scan_id": _text(ctx, "scan_id", low=1),
+        "event_id": _text(ctx, "event_id", low=1),
+        "ticket_id": _text(ctx, "ticket_id", low=1),
+        "gate": _text(ctx, "gate", low=1, high=64),
+        "direction": _enum(ctx, "direction", frozenset(d.value for d in Direction)),
+        "scanned_at": _time(ctx, "scanned_at"),
+    }
+
+
+def _revenue(ctx: Context) -> Columns:
+    category = _enum(ctx, "category", frozenset(c.value for c in RevenueCategory))
+    refund = pc.equal(category, RevenueCategory.REFUND.value)
+
+    def sign(amount: pa.Array) -> pa.Array:  # refunds are negative or zero, everything else not negative
+        zero = pa.scalar(Decimal(0), amount.type)
+        return pc.if_else(refund, pc.less_equal(amount, zero), pc.greater_equal(amount, zero))
+
+    return {
+        "revenue_id": _text(ctx, "revenue_id", low=1),
+        "event_id": _text(ctx, "event_id", low=1),
+        "category": category,
+        "amount": _money(ctx, "amount", sign=sign),
+        "currency": _code(ctx, "currency", currencies()),
+        "recorded_at": _time(ctx, "recorded_at"),
+    }
+
+
+def _social(ctx: Context) -> Columns:
+    return {
+        "post_id": _text(ctx, "post_id", low=1),
+        "event_id": _text(ctx, "event_id", low=1),
+        "platform": _enum(ctx, "platform", frozenset(p.value for p in Platform)),
+        "kind": _enum(ctx, "kind", frozenset(k.value for k in SocialKind)),
+        "posted_at": _time(ctx, "posted_at"),
+        "reach": _integer(ctx, "reach", 0, 2**63 - 1, pa.uint64()),
+        "engagement": _integer(ctx, "engagement", 0, 2**63 - 1, pa.uint64()),
+        "sentiment": _float(ctx, "sentiment", -1, 1, pa.float32()),
+        "author_followers": _integer(ctx, "author_followers", 0, 2**63 - 1, pa.uint64(), optional=True),
+    }
+
+
+_SHAPERS: dict[str, Callable[[Context], Columns]] = {
+    "sale": _sales,
+    "attendance": _scans,
+    "revenue": _revenue,
+    "social": _social,
+}
+
+
+def clean_facts(stream: str, table: pa.Table, window: TimeWindow, now: datetime) -> pa.Table | None:
+    """The table in the warehouse's columns when every row is certainly valid, else None."""
+    shaper = _SHAPERS.get(stream)
+    if shaper is None or table.num_rows == 0:
+        return None
+    try:
+        return pa.table(shaper(Context(table, window, now)))
+    except (NotClean, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None

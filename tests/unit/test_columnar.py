@@ -1,0 +1,69 @@
+"""The columnar fast path accepts only tables the record path would accept whole, shaped as it would write them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from api.ingest.columnar import clean_facts
+from api.ingest.rules import TimeWindow
+from api.ingest.streams import STREAMS
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+WINDOW = TimeWindow(timedelta(days=10), timedelta(hours=1), timedelta(days=100))
+
+
+def _sales(**columns: Any) -> pa.Table:
+    base: dict[str, Any] = {
+        "sale_id": ["s1", "s2"], "event_id": ["e1", "e1"], "customer_id": ["c1", "c2"],
+        "purchased_at": pa.array([NOW, NOW - timedelta(days=1)], pa.timestamp("us", tz="Europe/Berlin")),
+        "tier": ["GA", "VIP"], "quantity": pa.array([1, 3], pa.int8()),
+        "unit_price": pa.array([Decimal("49.90"), Decimal(129)], pa.decimal128(10, 2)),
+        "currency": pa.array(["EUR", "EUR"]).dictionary_encode(), "channel": ["web", "app"],
+        "buyer": pa.array([{"country": "DE", "birth_year": 1990}, {"country": None, "birth_year": None}]),
+    }  # fmt: skip
+    return pa.table({**base, **columns})
+
+
+def test_a_clean_table_comes_out_as_the_record_path_writes_it() -> None:
+    clean = clean_facts("sale", _sales(), WINDOW, NOW)
+    assert clean is not None
+    assert clean.schema == STREAMS["sale"].table_of([]).schema
+    assert clean.column("unit_price").to_pylist() == ["49.90", "129.00"]
+    assert clean.column("purchased_at").type == pa.timestamp("ms", tz="UTC")
+    assert clean.column("buyer_country").to_pylist() == ["DE", ""]
+    assert clean.column("promo_code").to_pylist() == ["", ""]
+
+
+def test_anything_doubtful_goes_to_the_record_path() -> None:
+    doubtful = [
+        {"purchased_at": pa.array([NOW, NOW], pa.timestamp("us"))},  # no time zone
+        {"quantity": pa.array([1.0, 2.0])},  # not integers
+        {"unit_price": pa.array([Decimal("1.001"), Decimal(1)], pa.decimal128(10, 3))},
+        {"unit_price": ["1.5", "one"]},
+        {"currency": ["EUR", None]},
+        {"sale_id": ["s1", ""]},
+        {"channel": ["web", "fax"]},
+        {"purchased_at": pa.array([NOW, NOW + timedelta(hours=2)], pa.timestamp("us", tz="UTC"))},
+        {"buyer": pa.array([{"country": "XX"}, {"country": "DE"}])},
+    ]
+    for columns in doubtful:
+        assert clean_facts("sale", _sales(**columns), WINDOW, NOW) is None, columns
+    assert clean_facts("sale", _sales().drop_columns(["customer_id"]), WINDOW, NOW) is None
+    assert clean_facts("event", _sales(), WINDOW, NOW) is None
+
+
+def test_revenue_signs() -> None:
+    def revenue(category: str, amount: str) -> pa.Table:
+        return pa.table({
+            "revenue_id": ["r1"], "event_id": ["e1"], "category": [category],
+            "amount": pa.array([Decimal(amount)], pa.decimal128(12, 2)), "currency": ["EUR"],
+            "recorded_at": pa.array([NOW], pa.timestamp("ms", tz="UTC")),
+        })  # fmt: skip
+
+    assert clean_facts("revenue", revenue("refund", "-5"), WINDOW, NOW) is not None
+    assert clean_facts("revenue", revenue("refund", "5"), WINDOW, NOW) is None
+    assert clean_facts("revenue", revenue("merchandise", "-5"), WINDOW, NOW) is None
