@@ -23,10 +23,13 @@ from typing import Any
 
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
+from prometheus_client import Counter
 
 from api.ingest.streams import Stream
 
 log = logging.getLogger("tickettoken.ingest")
+BATCHES = Counter("tickettoken_ingest_batches", "Group-committed batches written (one INSERT each)", ["stream"])
+RECORDS = Counter("tickettoken_ingest_records", "Records in written batches, by outcome", ["stream", "outcome"])
 
 Identity = tuple[str, str]
 # Ids per existence query: the engine's time for `IN <array parameter>` grows much faster than the array
@@ -161,6 +164,10 @@ class StreamWriter:
                     del self._in_flight[identity]
             self._pending -= len(identities)
         _answer(batch, flags)
+        accepted = sum(flags)
+        BATCHES.labels(self.stream.name).inc()
+        RECORDS.labels(self.stream.name, "accepted").inc(accepted)
+        RECORDS.labels(self.stream.name, "duplicate").inc(len(flags) - accepted)
         if self.on_commit is not None:
             where = 0 if self.stream.is_fact else 1  # a fact's event; a catalog row's own id
             scopes = [identity[where] for identity, new in zip(identities, flags, strict=True) if new]

@@ -396,3 +396,37 @@ def test_clean_columnar_bodies_with_buyers_and_duplicates(
     ).result_rows
     assert rows == [(Decimal("0"), "DE", 1990), (Decimal("1.5"), "DE", 1990), (Decimal("2"), "DE", 1990),
                     (Decimal("3.25"), "DE", 1990)]  # fmt: skip
+
+
+def _metric(http: httpx.Client, admin: str, name: str, **labels: str) -> float:
+    for line in http.get("/metrics", headers={"X-API-Key": admin}).text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_concurrent_single_sales_share_inserts(
+    api_server: Any, http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    batches_before = _metric(http, keys["admin"], "tickettoken_ingest_batches_total", stream="sale")
+    records_before = _metric(http, keys["admin"], "tickettoken_ingest_records_total", stream="sale", outcome="accepted")
+    sales = [f.sale(catalog["event"]) for _ in range(40)]
+    start = threading.Barrier(len(sales))
+    answers: list[int] = []
+
+    def send(sale: dict[str, Any]) -> None:
+        with httpx.Client(base_url=api_server.url, timeout=60) as client:
+            start.wait()
+            answers.append(_post(client, keys["ingest"], "sale", sale).status_code)
+
+    threads = [threading.Thread(target=send, args=(sale,)) for sale in sales]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * len(sales)
+    batches = _metric(http, keys["admin"], "tickettoken_ingest_batches_total", stream="sale") - batches_before
+    records = _metric(http, keys["admin"], "tickettoken_ingest_records_total", stream="sale", outcome="accepted")
+    assert records - records_before == len(sales)
+    assert batches < len(sales) / 2, f"{batches:g} INSERTs for {len(sales)} concurrent requests: not shared"
+    assert _count(tt, "sales", "sale_id", [s["sale_id"] for s in sales]) == len(sales)
