@@ -45,6 +45,7 @@ test: install services lint types pytest ## Install everything, then lint, type-
 .PHONY: bench
 bench: install ## Benchmarks (bench/): each prints its figure beside a ceiling from the same run
 	$(UV) run --locked python -m bench.warehouse
+	$(UV) run --locked python -m bench.ingest
 
 .PHONY: format
 format: install ## Reformat and apply safe lint fixes
