@@ -48,6 +48,18 @@ async def decoded_pieces(receive: Receive, decoder: BodyDecoder) -> AsyncIterato
         yield tail
 
 
+async def read_limited(pieces: AsyncIterator[bytes], what: str, head: bytes = b"") -> bytes:
+    """The rest of a body that must be held whole (a query, a form): 413 past MAX_QUERY_BODY_BYTES."""
+    parts = [head]
+    size = len(head)
+    async for piece in pieces:
+        size += len(piece)
+        if size > MAX_QUERY_BODY_BYTES:
+            raise WarehouseError(BAD_ARGUMENTS, f"{what} over {MAX_QUERY_BODY_BYTES} bytes", http_status=413)
+        parts.append(piece)
+    return b"".join(parts)
+
+
 @dataclass
 class BodyStatement:
     """What a request body holds: a statement with rows to stream after it, or a statement alone."""
@@ -77,15 +89,9 @@ async def read_statement(query_param: str | None, pieces: AsyncIterator[bytes]) 
                 head += await anext(pieces)
             except StopAsyncIteration:
                 complete = True
-    parts = [head]
-    size = len(head)
-    async for piece in pieces:
-        size += len(piece)
-        if size > MAX_QUERY_BODY_BYTES:
-            raise WarehouseError(BAD_ARGUMENTS, f"Query body over {MAX_QUERY_BODY_BYTES} bytes", http_status=413)
-        parts.append(piece)
+    raw = await read_limited(pieces, "Query body", head)
     try:
-        body = b"".join(parts).decode("utf-8")
+        body = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise WarehouseError(BAD_ARGUMENTS, f"Query text is not UTF-8 (byte {error.start})") from None
     sql = query_param + "\n" + body if query_param and body else query_param or body

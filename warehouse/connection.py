@@ -13,7 +13,7 @@ from typing import Any
 import chdb
 from chdb.state.sqlitelike import StreamingInserter
 
-from warehouse.errors import UNKNOWN_SETTING, WarehouseError
+from warehouse.errors import UNKNOWN_SETTING, WarehouseError, engine_errors
 from warehouse.sql_text import quote_literal
 
 _SETTING_VALUES_SQL = "SELECT name, value, changed FROM system.settings WHERE has({names:Array(String)}, name)"
@@ -99,31 +99,22 @@ class EngineConnection:
 
     # -- execution -----------------------------------------------------------------------------------
     def _run(self, sql: str) -> Any:
-        try:
-            return self._conn.query(sql, "TabSeparated")
-        except RuntimeError as error:
-            raise WarehouseError.from_engine(error) from None
+        return self.query(sql, "TabSeparated", {})
 
     def query(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
         """Run a statement to completion; the result holds all its output."""
-        try:
+        with engine_errors():
             return self._conn.query(sql, fmt, params=dict(params))
-        except RuntimeError as error:
-            raise WarehouseError.from_engine(error) from None
 
     def stream(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
         """Start a streaming query; read it with `fetch` until None, or stop it with `cancel`."""
-        try:
+        with engine_errors():
             return self._conn._conn.send_query(sql, fmt, params=dict(params))
-        except RuntimeError as error:
-            raise WarehouseError.from_engine(error) from None
 
     def fetch(self, handle: Any) -> tuple[bytes, int] | None:
         """The next chunk of a stream as (bytes, rows), or None at its end."""
-        try:
+        with engine_errors():
             result = self._conn._conn.streaming_fetch_result(handle)
-        except RuntimeError as error:
-            raise WarehouseError.from_engine(error) from None
         if result is None:
             return None
         data, rows = result.bytes(), result.rows_read()
@@ -132,16 +123,12 @@ class EngineConnection:
         return data, rows
 
     def cancel(self, handle: Any) -> None:
-        try:
+        with engine_errors():
             self._conn._conn.streaming_cancel_query(handle)
-        except RuntimeError as error:
-            raise WarehouseError.from_engine(error) from None
 
     def insert(self, statement: str, fmt: str) -> StreamingInserter:
-        try:
+        with engine_errors():
             return self._conn.send_insert(statement, fmt)
-        except RuntimeError as error:
-            raise WarehouseError.from_engine(error) from None
 
     def classify(self, sql: str) -> dict[str, Any]:
         result: dict[str, Any] = self._conn._conn.classify_query(sql)

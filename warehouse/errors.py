@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 # The codes this server raises itself; the engine's own codes pass through unchanged.
 UNKNOWN_SETTING = 115
 READONLY = 164
@@ -105,3 +108,12 @@ class WarehouseError(Exception):
             if digits.isdigit():
                 return cls(int(digits), text)
         return cls(UNKNOWN_EXCEPTION, text or type(error).__name__)
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """Turn chDB's RuntimeErrors (ChdbError is one) into WarehouseErrors with the engine's code and text."""
+    try:
+        yield
+    except RuntimeError as error:
+        raise WarehouseError.from_engine(error) from None

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tickettoken.settings import WarehouseSettings
-from warehouse.body import MAX_QUERY_BODY_BYTES, ClientGone, decoded_pieces, read_statement
+from warehouse.body import ClientGone, decoded_pieces, read_limited, read_statement
 from warehouse.codecs import BodyDecoder, ResponseEncoder
 from warehouse.connection import EngineConnection
-from warehouse.errors import BAD_ARGUMENTS, QUERY_WAS_CANCELLED, UNKNOWN_EXCEPTION, WarehouseError
+from warehouse.errors import QUERY_WAS_CANCELLED, UNKNOWN_EXCEPTION, WarehouseError
 from warehouse.form import is_form, parse_form
 from warehouse.framing import ChunkFramer
 from warehouse.pool import Engine
@@ -343,14 +343,9 @@ class WarehouseApp:
 
 
 async def _form_fields(headers: dict[str, str], receive: Receive) -> dict[str, str]:
-    parts: list[bytes] = []
-    size = 0
-    async for piece in decoded_pieces(receive, BodyDecoder(headers.get("content-encoding", ""))):
-        size += len(piece)
-        if size > MAX_QUERY_BODY_BYTES:
-            raise WarehouseError(BAD_ARGUMENTS, f"Form body over {MAX_QUERY_BODY_BYTES} bytes", http_status=413)
-        parts.append(piece)
-    return await asyncio.to_thread(parse_form, headers["content-type"], b"".join(parts))
+    pieces = decoded_pieces(receive, BodyDecoder(headers.get("content-encoding", "")))
+    body = await read_limited(pieces, "Form body")
+    return await asyncio.to_thread(parse_form, headers["content-type"], body)
 
 
 def _body_already_read(receive: Receive) -> Receive:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warehouse.connection import EngineConnection
-from warehouse.errors import READONLY, SYNTAX_ERROR, WarehouseError
+from warehouse.errors import READONLY, SYNTAX_ERROR, WarehouseError, engine_errors
 from warehouse.framing import is_streamable
 from warehouse.request import QueryRequest
 from warehouse.sql_text import first_keyword, mentions_format, trailing_format
@@ -131,16 +131,15 @@ class InsertProgress:
 
     def append(self, data: bytes) -> None:
         try:
-            self.inserter.append(data)
-        except RuntimeError as error:
+            with engine_errors():
+                self.inserter.append(data)
+        except WarehouseError:
             self.abort()
-            raise WarehouseError.from_engine(error) from None
+            raise
 
     def finish(self) -> Outcome:
-        try:
+        with engine_errors():
             result = self.inserter.finish()
-        except RuntimeError as error:
-            raise WarehouseError.from_engine(error) from None
         return Outcome(returns_rows=False, written_rows=result.rows_written, written_bytes=result.bytes_written)
 
     def abort(self) -> None:
