@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -28,7 +28,6 @@ from api.ingest.streams import STREAMS
 from bench.loadgen import LoadResult, run_load
 from tests import factories as f
 from tests.support import ApiServer, WarehouseServer, free_port, wait_for_http
-from tickettoken.settings import load_settings
 from warehouse.migrate import migrate
 
 GOAL_BATCHES = 150_000  # events/s
@@ -86,8 +85,7 @@ def direct_insert_rate(warehouse: WarehouseServer, tables: list[pa.Table]) -> fl
 
 def measure(args: argparse.Namespace, base: Path) -> Figures:
     warehouse = WarehouseServer(base / "data", free_port(), base / "warehouse.log").start()
-    password = warehouse.env()["TICKETTOKEN_CLICKHOUSE_PASSWORD"]
-    migrate(warehouse.client(), replace(load_settings().warehouse, clickhouse_url=warehouse.url, password=password))
+    migrate(warehouse.client(), warehouse.settings().warehouse)
     key, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.INGEST})
     api = ApiServer(warehouse, free_port(), base / "api.log").start()
     bare_port = free_port()

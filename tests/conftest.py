@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,6 @@ from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import KeyStore, Scope
 from tests.support import ApiServer, WarehouseServer, free_port, redis_server_binary, stop_process, wait_for_redis
-from tickettoken.settings import load_settings
 from warehouse.migrate import migrate
 
 
@@ -23,7 +21,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseSer
     base = tmp_path_factory.mktemp("warehouse")
     server = WarehouseServer(data_dir=base / "data", port=free_port(), log_path=base / "server.log").start()
     client = server.client()
-    migrate(client, replace(load_settings().warehouse, clickhouse_url=server.url))
+    migrate(client, server.settings().warehouse)
     client.close()
     yield server
     server.stop()

@@ -12,12 +12,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+
+from tickettoken.settings import RedisSettings, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RW_PASSWORD = "rw-secret"
@@ -114,6 +116,15 @@ class WarehouseServer:
 
     def analyst(self, **kwargs: Any) -> Client:
         return self.client(username="analyst", password=ANALYST_PASSWORD, **kwargs)
+
+    def settings(self, *, redis_url: str | None = None, **warehouse: Any) -> Settings:
+        """The service's settings pointed at this server (as its read-write user), with any overrides."""
+        base = load_settings()
+        return replace(
+            base,
+            warehouse=replace(base.warehouse, clickhouse_url=self.url, password=RW_PASSWORD, **warehouse),
+            redis=RedisSettings(url=redis_url),
+        )
 
     def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`tickettoken <args>` configured for this server, as an operator would run it."""

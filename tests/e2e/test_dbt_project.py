@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from tests.support import ROOT, WarehouseServer
-from tickettoken.settings import load_settings
 from warehouse.migrate import migrate
 
 PROJECT = ROOT / "dbt_project"
@@ -33,7 +31,7 @@ SALE_COLUMNS = [
 
 def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, client: Client, tmp_path: Path) -> None:
     database = f"dbtp_{uuid.uuid4().hex[:8]}"
-    migrate(client, replace(load_settings().warehouse, clickhouse_url=warehouse.url, database=database))
+    migrate(client, warehouse.settings(database=database).warehouse)
     now = datetime.now(UTC)
     client.insert(
         f"{database}.events",

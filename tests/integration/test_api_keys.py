@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from dataclasses import replace
 
 from clickhouse_connect.driver.client import Client
 from litestar.testing import TestClient
 
 from api.app import create_app
 from tests.support import WarehouseServer
-from tickettoken.settings import Settings, load_settings
 
 
 def _cli(warehouse: WarehouseServer, *args: str) -> subprocess.CompletedProcess[str]:
@@ -22,17 +20,6 @@ def _create(warehouse: WarehouseServer, *args: str) -> str:
     result = _cli(warehouse, "create", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
-
-
-def _settings(warehouse: WarehouseServer) -> Settings:
-    base = load_settings()
-    env = warehouse.env()
-    return replace(
-        base,
-        warehouse=replace(
-            base.warehouse, clickhouse_url=warehouse.url, password=env["TICKETTOKEN_CLICKHOUSE_PASSWORD"]
-        ),
-    )
 
 
 def test_keys_are_printed_once_and_stored_hashed(warehouse: WarehouseServer, client: Client) -> None:
@@ -52,7 +39,7 @@ def test_keys_are_printed_once_and_stored_hashed(warehouse: WarehouseServer, cli
 def test_scopes_on_an_admin_endpoint(warehouse: WarehouseServer) -> None:
     admin = _create(warehouse, "--scope", "admin")
     ingest = _create(warehouse, "--scope", "ingest")
-    with TestClient(app=create_app(_settings(warehouse))) as api:
+    with TestClient(app=create_app(warehouse.settings())) as api:
         assert api.get("/metrics").status_code == 401
         assert api.get("/metrics", headers={"X-API-Key": "tt_nothing_here"}).status_code == 401
         assert api.get("/metrics", headers={"X-API-Key": "not-a-key"}).status_code == 401
@@ -73,6 +60,6 @@ def test_a_revoked_key_is_refused(warehouse: WarehouseServer) -> None:
     key_id = admin.split("_")[1]
     revoked = _cli(warehouse, "revoke", key_id)
     assert revoked.returncode == 0, revoked.stderr
-    with TestClient(app=create_app(_settings(warehouse))) as api:
+    with TestClient(app=create_app(warehouse.settings())) as api:
         assert api.get("/metrics", headers={"X-API-Key": admin}).status_code == 401
     assert _cli(warehouse, "revoke", "no-such-key").returncode != 0

@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from tests.support import ROOT, WarehouseServer, cli_env, free_port, stop_process, tickettoken, wait_for_http
-from tickettoken.settings import RedisSettings, load_settings
+from tickettoken.settings import RedisSettings
 from warehouse.migrate import migrate
 
 
@@ -131,17 +131,7 @@ def test_openapi_and_metrics(
 
 
 def test_ready_checks_redis_when_configured(warehouse: WarehouseServer, redis_url: str) -> None:
-    base = load_settings()
-    settings = replace(
-        base,
-        warehouse=replace(
-            base.warehouse,
-            clickhouse_url=warehouse.url,
-            password=warehouse.env()["TICKETTOKEN_CLICKHOUSE_PASSWORD"],
-            database=f"ready_{uuid.uuid4().hex[:8]}",
-        ),
-        redis=RedisSettings(url=redis_url),
-    )
+    settings = warehouse.settings(redis_url=redis_url, database=f"ready_{uuid.uuid4().hex[:8]}")
     with TestClient(app=create_app(settings)) as client:
         response = client.get("/ready")
         assert response.status_code == 503, "ready before the warehouse was migrated"

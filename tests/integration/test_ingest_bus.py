@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,7 @@ from api.app import INGEST_CHANNEL, create_app
 from api.auth.keys import KeyStore, Scope
 from tests import factories as f
 from tests.support import ApiServer, WarehouseServer, free_port
-from tickettoken.settings import RedisSettings, Settings, load_settings
 from warehouse.migrate import migrate
-
-
-def _settings(warehouse: WarehouseServer, redis_url: str | None = None) -> Settings:
-    base = load_settings()
-    password = warehouse.env()["TICKETTOKEN_CLICKHOUSE_PASSWORD"]
-    return replace(
-        base,
-        warehouse=replace(base.warehouse, clickhouse_url=warehouse.url, password=password),
-        redis=RedisSettings(url=redis_url),
-    )
 
 
 @pytest.fixture
@@ -54,7 +42,7 @@ async def _first_sale_message(subscription: AsyncIterator[bytes]) -> dict[str, A
 
 @pytest.mark.anyio
 async def test_committed_sales_are_announced_in_process(warehouse: WarehouseServer, keys: dict[str, str]) -> None:
-    async with AsyncTestClient(app=create_app(_settings(warehouse))) as api:
+    async with AsyncTestClient(app=create_app(warehouse.settings())) as api:
         event_id = await _seed(api, keys["ingest"])
         subscription = api.app.state.bus.subscribe(INGEST_CHANNEL)
         waiting = asyncio.ensure_future(_first_sale_message(subscription))
@@ -94,7 +82,7 @@ async def test_committed_sales_reach_other_processes_through_redis(
 def test_warehouse_stopped_gives_503_and_nothing_is_lost(tmp_path: Path) -> None:
     warehouse = WarehouseServer(tmp_path / "data", free_port(), tmp_path / "warehouse.log").start()
     client = warehouse.client()
-    settings = _settings(warehouse)
+    settings = warehouse.settings()
     migrate(client, settings.warehouse)
     key, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.INGEST})
     api = ApiServer(warehouse, free_port(), tmp_path / "api.log").start()

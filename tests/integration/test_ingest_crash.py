@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -13,14 +12,12 @@ import httpx
 from api.auth.keys import KeyStore, Scope
 from tests import factories as f
 from tests.support import ApiServer, WarehouseServer, free_port
-from tickettoken.settings import load_settings
 from warehouse.migrate import migrate
 
 
 def _ready_warehouse(tmp_path: Path) -> tuple[WarehouseServer, str]:
     warehouse = WarehouseServer(tmp_path / "data", free_port(), tmp_path / "warehouse.log").start()
-    password = warehouse.env()["TICKETTOKEN_CLICKHOUSE_PASSWORD"]
-    migrate(warehouse.client(), replace(load_settings().warehouse, clickhouse_url=warehouse.url, password=password))
+    migrate(warehouse.client(), warehouse.settings().warehouse)
     key, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.INGEST})
     return warehouse, key
 

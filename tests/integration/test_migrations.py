@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from tests.support import WarehouseServer
-from tickettoken.settings import WarehouseSettings, load_settings
+from tickettoken.settings import WarehouseSettings
 from warehouse.migrate import MIGRATIONS_DIR, MigrationError, migrate
 
 RAW_TABLES = {"sales", "scans", "revenue", "social", "events", "venues", "ingest_quarantine"}
 
 
 def _settings(server: WarehouseServer, database: str) -> WarehouseSettings:
-    return replace(load_settings().warehouse, clickhouse_url=server.url, database=database)
+    return server.settings(database=database).warehouse
 
 
 def _migrated_copy(
