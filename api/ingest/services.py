@@ -117,10 +117,9 @@ class IngestService:
         if clean is None:
             return None
         event_ids = clean.column("event_id")
-        events = self.catalog.events(pc.unique(event_ids).to_pylist())
-        if len(events) != len(pc.unique(event_ids)) or not all(
-            key.allows_organizer(e.organizer_id) for e in events.values()
-        ):
+        wanted = pc.unique(event_ids).to_pylist()
+        events = self.catalog.events(wanted)
+        if len(events) != len(wanted) or not all(key.allows_organizer(e.organizer_id) for e in events.values()):
             return None
         if stream.name == "sale" and not self._tiers_known(clean, events):
             return None
