@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.prometheus import PrometheusConfig
 from redis import Redis
 
 from api.bus import make_bus
+from api.ingest import sharing
 from api.ingest.controllers import ingest_router
 from api.ingest.errors import EXCEPTION_HANDLERS
 from api.ingest.services import IngestService, publishable
 from api.ingest.writer import CommittedBatch
 from api.system.controllers import MetricsController, SystemController
+from api.system.request_metrics import request_metrics
 from api.warehouse_handle import WarehouseHandle
 from tickettoken.settings import Settings, get_settings
 
@@ -37,19 +39,32 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
         app.state.bus = bus = make_bus(settings.redis.url)
 
+        origin = sharing.new_origin()
+        # Only a Redis bus reaches the other workers; without one, a lone worker hears all its commits itself.
+        shared = settings.redis.url is not None
+
         async def publish(batch: CommittedBatch) -> None:
             await bus.publish(INGEST_CHANNEL, publishable(batch))
+            if shared and len(batch.hashes):
+                await bus.publish(sharing.CHANNEL, sharing.encode(origin, batch))
 
-        app.state.ingest = IngestService.create(app.state.warehouse.client, settings.ingest, publish)
+        app.state.ingest = ingest = IngestService.create(
+            app.state.warehouse.client,
+            settings.ingest,
+            publish,
+            hears_every_commit=shared or settings.api.workers == 1,
+        )
+        listener = asyncio.create_task(sharing.listen(bus, origin, ingest.writers)) if shared else None
         try:
             yield
         finally:
+            if listener is not None:
+                listener.cancel()
             await bus.close()
             app.state.warehouse.close()
             if app.state.redis is not None:
                 app.state.redis.close()
 
-    prometheus = PrometheusConfig(app_name="tickettoken", prefix="tickettoken", exclude=["/metrics"])
     return Litestar(
         route_handlers=[SystemController, MetricsController, ingest_router],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -59,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             log_exceptions="always",
         ),
         lifespan=[lifespan],
-        middleware=[prometheus.middleware],
+        middleware=[request_metrics],
         openapi_config=OpenAPIConfig(
             title="TicketToken Analytics", version="0.1.0", description=API_DESCRIPTION, path="/schema"
         ),

@@ -36,6 +36,7 @@ def run_api(host: str, port: int, workers: int) -> int:
                 _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database))
         finally:
             client.close()
+        os.environ["TICKETTOKEN_WORKERS"] = str(workers)  # each worker's settings: how many share the port
         if workers > 1:
             _share_metrics_between_workers(settings.warehouse.data_dir)
         uvicorn.run(

@@ -4,10 +4,12 @@ the server, not itself. Every benchmark that compares against a ceiling drives b
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -16,6 +18,7 @@ class LoadResult:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+    cores: tuple[float, ...] = ()  # CPU cores each observed process used while the load ran
 
     @property
     def rate(self) -> float:
@@ -28,6 +31,12 @@ class LoadResult:
     @property
     def p50(self) -> float:
         return statistics.median(self.latencies) * 1000
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Connection:

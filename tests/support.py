@@ -90,6 +90,11 @@ class WarehouseServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
     def env(self) -> dict[str, str]:
         return cli_env(
             {
@@ -171,6 +176,11 @@ class ApiServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
 
     def start(self) -> ApiServer:
         env = {**self.warehouse.env(), **(self.extra_env or {})}

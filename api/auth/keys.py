@@ -84,6 +84,7 @@ class KeyStore:
     client: Client
     _cache: dict[str, tuple[float, tuple[str, ApiKey] | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _reading: threading.Lock = field(default_factory=threading.Lock)
 
     def create(self, scopes: set[Scope], *, organizer_id: str | None = None, name: str = "") -> tuple[str, ApiKey]:
         """Make a key; returns the full key (shown once, never stored) and its record."""
@@ -146,11 +147,17 @@ class KeyStore:
             hit = self._cache.get(key_id)
         if hit is not None and now - hit[0] < CACHE_SECONDS:
             return hit[1]
-        found = self._read(key_id)
-        with self._lock:
-            if len(self._cache) > 10_000:  # many made-up key ids must not grow the cache without bound
-                self._cache.clear()
-            self._cache[key_id] = (now, found)
+        # When the entry expires every request in flight with that key gets here at once: one of them reads it.
+        with self._reading:
+            with self._lock:
+                hit = self._cache.get(key_id)
+            if hit is not None and now - hit[0] < CACHE_SECONDS:
+                return hit[1]
+            found = self._read(key_id)
+            with self._lock:
+                if len(self._cache) > 10_000:  # many made-up key ids must not grow the cache without bound
+                    self._cache.clear()
+                self._cache[key_id] = (time.monotonic(), found)
         return found
 
     def _read(self, key_id: str) -> tuple[str, ApiKey] | None:

@@ -35,6 +35,7 @@ class Catalog:
     _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)
     _venues: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _reading: threading.Lock = field(default_factory=threading.Lock)
 
     def events(self, event_ids: Iterable[str], *, fresh: bool = False) -> dict[str, EventInfo]:
         """The known events among `event_ids` (blocking)."""
@@ -46,14 +47,25 @@ class Catalog:
                 hit = self._events.get(event_id)
                 if hit is not None and not fresh and now - hit[0] < CACHE_SECONDS:
                     found[event_id] = hit[1]
-        missing = sorted(wanted - found.keys())
-        if missing:
-            rows = self.client().query(_EVENTS_SQL, parameters={"ids": missing}).result_rows
-            with self._lock:
-                for event_id, organizer_id, tiers in rows:
-                    info = EventInfo(str(organizer_id), frozenset(str(t) for t in tiers))
-                    self._events[str(event_id)] = (now, info)
-                    found[str(event_id)] = info
+        if len(found) == len(wanted):
+            return found
+        # When entries expire every request in flight for those events gets here at once: one reads them.
+        with self._reading:
+            if not fresh:
+                with self._lock:
+                    for event_id in wanted - found.keys():
+                        hit = self._events.get(event_id)
+                        if hit is not None and now - hit[0] < CACHE_SECONDS:
+                            found[event_id] = hit[1]
+            missing = sorted(wanted - found.keys())
+            if missing:
+                rows = self.client().query(_EVENTS_SQL, parameters={"ids": missing}).result_rows
+                read_at = time.monotonic()
+                with self._lock:
+                    for event_id, organizer_id, tiers in rows:
+                        info = EventInfo(str(organizer_id), frozenset(str(t) for t in tiers))
+                        self._events[str(event_id)] = (read_at, info)
+                        found[str(event_id)] = info
         return found
 
     def cached_events(self, event_ids: Iterable[str]) -> dict[str, EventInfo] | None:

@@ -9,19 +9,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Router, post
-from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import QueryParameter, SkipValidation
+from litestar.params import QueryParameter
 
 from api.auth.guards import require
 from api.auth.keys import ApiKey, Scope
-from api.ingest.deps import provide_ingest
 from api.ingest.schemas import IngestResult
 from api.ingest.services import IngestService
 
 AnyRequest = Request[Any, Any, Any]
-# The service is ours, not input: Litestar must not try to validate (convert) it.
-Ingest = NamedDependency[SkipValidation[IngestService]]
 Partial = Annotated[
     bool,
     QueryParameter(
@@ -53,11 +49,13 @@ def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
     @post(
         f"/{stream}", operation_id=operation_id, summary=f"Ingest {stream}", description=what + _BODY, status_code=200
     )
-    async def ingest(request: AnyRequest, ingest: Ingest, partial: Partial = False) -> IngestResult:
+    async def ingest(request: AnyRequest, partial: Partial = False) -> IngestResult:
         key: ApiKey = request.scope["api_key"]  # type: ignore[typeddict-item]
+        # The worker's service, from the app's state: a dependency would cost more than the rest of a small request.
+        service: IngestService = request.app.state.ingest
         body = await request.body()
         content_type = request.headers.get("content-type", "")
-        return await ingest.ingest(stream, body, content_type, key, partial=partial)
+        return await service.ingest(stream, body, content_type, key, partial=partial)
 
     return ingest
 
@@ -66,6 +64,5 @@ ingest_router = Router(
     path="/api/ingest",
     tags=["ingest"],
     guards=[require(Scope.INGEST)],
-    dependencies={"ingest": Provide(provide_ingest, sync_to_thread=False)},
     route_handlers=[_endpoint(stream, *spec) for stream, spec in ENDPOINTS.items()],
 )

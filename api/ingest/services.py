@@ -20,6 +20,7 @@ from api.ingest.columnar import clean_facts
 from api.ingest.decoding import MAX_LISTED_ERRORS, Decoded, decode_json, decode_ndjson, decode_table, read_table
 from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
+from api.ingest.seen import SeenIds
 from api.ingest.streams import STREAMS, Stream
 from api.ingest.writer import CommittedBatch, StreamWriter
 from tickettoken.settings import IngestSettings
@@ -53,16 +54,29 @@ class IngestService:
         client: Callable[[], Client],
         settings: IngestSettings,
         on_commit: Callable[[CommittedBatch], Awaitable[None]] | None = None,
+        *,
+        hears_every_commit: bool = True,
     ) -> IngestService:
+        """`hears_every_commit`: this worker learns of every other worker's commits (one worker, or a shared
+        bus), so its fact streams may trust their Bloom filters of stored identities (`seen.py`)."""
         window = TimeWindow(
             max_past=timedelta(days=settings.max_past_days),
             max_future_facts=timedelta(hours=settings.max_future_hours),
             max_future_catalog=timedelta(days=settings.catalog_max_future_days),
         )
         writers = {
-            name: StreamWriter(stream, client, on_commit, max_pending=settings.max_pending_records)
+            name: StreamWriter(
+                stream,
+                client,
+                on_commit,
+                seen=SeenIds(stream.table, stream.id_field, client) if stream.is_fact and hears_every_commit else None,
+                max_pending=settings.max_pending_records,
+            )
             for name, stream in STREAMS.items()
         }
+        for writer in writers.values():
+            if writer.seen is not None:
+                writer.seen.start()  # in the background; should the warehouse not answer yet, again on first use
         return cls(client=client, catalog=Catalog(client), writers=writers, window=window)
 
     async def ingest(
@@ -72,7 +86,7 @@ class IngestService:
         if stream.is_fact and _is_columnar(content_type):
             fast = await asyncio.to_thread(self._clean_table, stream, body, content_type, key)
             if fast is not None:
-                flags = await self.writers[stream.name].submit_table(*fast)
+                flags = await self.writers[stream.name].submit_table(fast)
                 accepted = sum(flags)
                 return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=0)
         decoded = await self._decode(stream, body, content_type)
@@ -108,23 +122,19 @@ class IngestService:
             return False
         return stream.name != "sale" or all(r.tier in cached[r.event_id].tiers for _, r in decoded.records)
 
-    def _clean_table(
-        self, stream: Stream, body: bytes, content_type: str, key: ApiKey
-    ) -> tuple[pa.Table, list[tuple[str, str]]] | None:
-        """A columnar body ready to write, with its identities, when every row is certainly valid; else None
+    def _clean_table(self, stream: Stream, body: bytes, content_type: str, key: ApiKey) -> pa.Table | None:
+        """A columnar body ready to write, when every row is certainly valid; else None
         (then the record path checks it and names each problem). Blocking."""
         clean = clean_facts(stream.name, read_table(body, content_type), self.window, utc_now())
         if clean is None:
             return None
-        event_ids = clean.column("event_id")
-        wanted = pc.unique(event_ids).to_pylist()
+        wanted = pc.unique(clean.column("event_id")).to_pylist()
         events = self.catalog.events(wanted)
         if len(events) != len(wanted) or not all(key.allows_organizer(e.organizer_id) for e in events.values()):
             return None
         if stream.name == "sale" and not self._tiers_known(clean, events):
             return None
-        identities = list(zip(event_ids.to_pylist(), clean.column(stream.id_field).to_pylist(), strict=True))
-        return clean, identities
+        return clean
 
     def _tiers_known(self, table: pa.Table, events: dict[str, EventInfo]) -> bool:
         pairs = pc.binary_join_element_wise(table.column("event_id"), table.column("tier"), "\x1f")
@@ -238,7 +248,4 @@ def _listed(errors: list[RecordError]) -> list[RecordError]:
 
 def publishable(batch: CommittedBatch) -> bytes:
     """A committed batch as the bus carries it: per event, how many records of which stream."""
-    counts: dict[str, int] = {}
-    for scope in batch.scopes:
-        counts[scope] = counts.get(scope, 0) + 1
-    return msgspec.json.encode({"stream": batch.stream, "counts": counts})
+    return msgspec.json.encode({"stream": batch.stream, "counts": batch.counts})

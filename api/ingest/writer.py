@@ -4,11 +4,15 @@ A request's records join the stream's queue; the writer takes everything queued 
 milliseconds for company when it was idle, or at once under load), finds which records are already stored,
 inserts the rest in one INSERT, and only then answers every request of the batch.
 
-Up to `max_flushes` batches are written at once, so the next batch's check overlaps the previous batch's
-insert. Within a worker no retry can slip through between the two: a batch does not check or write the ids of
-an earlier batch still in flight; it waits for that batch instead, and its copies are duplicates if that
-batch committed (or fail with it if it did not). Between workers, the tables' ReplacingMergeTree key folds any
-copy that slips through, and readers deduplicate (docs/ingest.md).
+Finding what is stored: a fact whose identity the stream's Bloom filter has never seen is new (`seen.py`);
+only the others, and every catalog record, are looked up in the table. Work on a batch is columnar (Arrow
+columns and 64-bit identity hashes), so a body of 100,000 rows costs no per-row Python beyond its decoding.
+
+Up to `max_flushes` batches are written at once, so the next batch's preparation overlaps the previous
+batch's insert. Within a worker no retry can slip through between the two: a batch does not check or write
+the ids of an earlier batch still in flight; it waits for that batch instead, and its copies are duplicates if
+that batch committed (or fail with it if it did not). Between workers, the tables' ReplacingMergeTree key
+folds any copy that slips through, and readers deduplicate (docs/ingest.md).
 
 The queue is bounded: past `max_pending` records a request is refused at once (429) instead of waiting.
 """
@@ -21,19 +25,27 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 from prometheus_client import Counter
 
+from api.ingest.seen import Hashes, SeenIds, identity_hashes
 from api.ingest.streams import Stream
 
 log = logging.getLogger("tickettoken.ingest")
 BATCHES = Counter("tickettoken_ingest_batches", "Group-committed batches written (one INSERT each)", ["stream"])
 RECORDS = Counter("tickettoken_ingest_records", "Records in written batches, by outcome", ["stream", "outcome"])
+LOOKUPS = Counter(
+    "tickettoken_ingest_lookups", "Records looked up in the table because they may be stored already", ["stream"]
+)
 
 Identity = tuple[str, str]
+Flags = npt.NDArray[np.bool_]
 # Ids per existence query: the engine's time for `IN <array parameter>` grows much faster than the array
-# (measured here: 10,000 ids 0.06 s, 100,000 ids 86 s), so large batches ask in pieces.
+# (measured here: 10,000 ids 0.06 s, 100,000 ids 86 s), so large lookups ask in pieces.
 CHECK_CHUNK = 10_000
 _EXISTING_FACTS_SQL = (
     "SELECT event_id, {id_field:Identifier} FROM {table:Identifier} "
@@ -43,6 +55,12 @@ _EXISTING_CATALOG_SQL = (
     "SELECT toString(updated_at), {id_field:Identifier} FROM {table:Identifier} "
     "WHERE {id_field:Identifier} IN {ids:Array(String)}"
 )
+# A batch this small is turned into a table on the event loop: cheaper than handing it to a thread (~0.1 ms
+# of work against a hop that waits for a thread and for the interpreter lock).
+INLINE_PREPARE_ROWS = 256
+# Copies within a batch are dropped before the insert, and readers fold copies across inserts: the engine's
+# own sort-and-fold of each inserted block would only repeat that work (it halves the insert rate here).
+INSERT_SETTINGS = {"optimize_on_insert": 0}
 
 
 class Overloaded(Exception):
@@ -55,7 +73,6 @@ class _Pending:
 
     records: Sequence[Any]
     table: pa.Table | None
-    identities: list[Identity] | None
     done: asyncio.Future[list[bool]]
 
     @property
@@ -64,11 +81,41 @@ class _Pending:
 
 
 @dataclass
+class _Prepared:
+    """A batch as one table, with each row's identity (scope, id) and its hash."""
+
+    table: pa.Table
+    scopes: pa.ChunkedArray
+    ids: pa.ChunkedArray
+    hashes: Hashes
+    sorted_hashes: Hashes  # for other batches to search in (a binary search is far cheaper than np.isin)
+
+    def holds(self, hashes: Hashes) -> Flags:
+        """For each of `hashes`, whether this batch has a row with that hash."""
+        if not len(self.sorted_hashes):
+            return np.zeros(len(hashes), dtype=np.bool_)
+        positions = np.searchsorted(self.sorted_hashes, hashes).clip(max=len(self.sorted_hashes) - 1)
+        return np.asarray(self.sorted_hashes[positions] == hashes, dtype=np.bool_)
+
+    def identities(self, rows: npt.NDArray[np.intp]) -> list[Identity]:
+        indices = pa.array(rows, pa.int64())
+        return list(zip(self.scopes.take(indices).to_pylist(), self.ids.take(indices).to_pylist(), strict=True))
+
+
+@dataclass
+class _InFlight:
+    batch: _Prepared
+    committed: asyncio.Future[None]
+
+
+@dataclass
 class CommittedBatch:
-    """What one INSERT committed, published for the live views: the event (or venue) of each new row."""
+    """What one INSERT committed, for the live views and the other workers: new rows per event (or per
+    catalog id), and the identity hashes of the new rows of a fact stream."""
 
     stream: str
-    scopes: list[str]
+    counts: dict[str, int]
+    hashes: Hashes
 
 
 @dataclass
@@ -76,6 +123,7 @@ class StreamWriter:
     stream: Stream
     client: Callable[[], Client]
     on_commit: Callable[[CommittedBatch], Awaitable[None]] | None = None
+    seen: SeenIds | None = None
     max_batch: int = 50_000
     max_delay: float = 0.004
     max_pending: int = 200_000
@@ -84,26 +132,26 @@ class StreamWriter:
     _pending: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
-    _in_flight: dict[Identity, asyncio.Future[None]] = field(default_factory=dict)
+    _in_flight: list[_InFlight] = field(default_factory=list)
 
     async def submit(self, records: Sequence[Any]) -> list[bool]:
         """Commit `records`; for each, True when it is new, False when it was already stored."""
-        return await self._enqueue(records, None, None) if records else []
+        return await self._enqueue(records, None) if records else []
 
-    async def submit_table(self, table: pa.Table, identities: list[Identity]) -> list[bool]:
-        """Commit a table already in the warehouse's columns (one identity per row); flags as for `submit`."""
-        return await self._enqueue((), table, identities) if table.num_rows else []
+    async def submit_table(self, table: pa.Table) -> list[bool]:
+        """Commit a fact table already in the warehouse's columns; flags as for `submit`."""
+        return await self._enqueue((), table) if table.num_rows else []
 
-    async def _enqueue(
-        self, records: Sequence[Any], table: pa.Table | None, identities: list[Identity] | None
-    ) -> list[bool]:
+    async def _enqueue(self, records: Sequence[Any], table: pa.Table | None) -> list[bool]:
         size = table.num_rows if table is not None else len(records)
         if self._pending + size > self.max_pending:
             raise Overloaded(f"{self._pending} {self.stream.name} records are waiting to be written")
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"ingest-writer-{self.stream.name}")
+        if self.seen is not None:
+            self.seen.start()
         done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(records, table, identities, done))
+        self._queue.append(_Pending(records, table, done))
         self._pending += size
         self._wake.set()
         return await done
@@ -132,65 +180,93 @@ class StreamWriter:
 
     async def _flush(self, batch: list[_Pending]) -> None:
         batch.sort(key=lambda pending: pending.table is not None)  # records first: their table is built whole
-        identities = [
-            identity
-            for pending in batch
-            for identity in (
-                pending.identities
-                if pending.identities is not None
-                else [self.stream.identity(record) for record in pending.records]
-            )
-        ]
-        earlier = {identity: self._in_flight[identity] for identity in identities if identity in self._in_flight}
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        mine.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)  # seen: never "unretrieved"
-        claimed = [identity for identity in dict.fromkeys(identities) if identity not in earlier]
-        for identity in claimed:
-            self._in_flight[identity] = mine
+        mine: _InFlight | None = None
         try:
-            flags = await asyncio.to_thread(self._write, batch, identities, set(earlier))
-            mine.set_result(None)
+            small = sum(pending.size for pending in batch) <= INLINE_PREPARE_ROWS
+            prepared = self._prepare(batch) if small else await asyncio.to_thread(self._prepare, batch)
+            # Claimed on the event loop, so of two batches holding one identity exactly one is the earlier.
+            earlier, elsewhere = self._held_elsewhere(prepared)
+            mine = _InFlight(prepared, asyncio.get_running_loop().create_future())
+            mine.committed.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+            self._in_flight.append(mine)
+            flags = await asyncio.to_thread(self._write, prepared, elsewhere)
+            mine.committed.set_result(None)
             # Copies of records an earlier batch is writing: duplicates once it commits; its failure is theirs.
-            for waiting in {id(f): f for f in earlier.values()}.values():
-                await asyncio.shield(waiting)
+            for other in earlier:
+                await asyncio.shield(other.committed)
         except Exception as error:  # noqa: BLE001 - every waiting request gets the failure, none a commit
-            if not mine.done():
-                mine.set_exception(error)
+            if mine is not None and not mine.committed.done():
+                mine.committed.set_exception(error)
             _answer(batch, error)
             return
         finally:
-            for identity in claimed:
-                if self._in_flight.get(identity) is mine:
-                    del self._in_flight[identity]
-            self._pending -= len(identities)
+            if mine is not None:
+                self._in_flight.remove(mine)
+            self._pending -= sum(pending.size for pending in batch)
         _answer(batch, flags)
-        accepted = sum(flags)
+        accepted = int(flags.sum())
         BATCHES.labels(self.stream.name).inc()
         RECORDS.labels(self.stream.name, "accepted").inc(accepted)
         RECORDS.labels(self.stream.name, "duplicate").inc(len(flags) - accepted)
-        if self.on_commit is not None:
-            where = 0 if self.stream.is_fact else 1  # a fact's event; a catalog row's own id
-            scopes = [identity[where] for identity, new in zip(identities, flags, strict=True) if new]
-            if scopes:
-                await self.on_commit(CommittedBatch(self.stream.name, scopes))
+        if self.on_commit is not None and accepted:
+            await self.on_commit(self._committed(prepared, flags))
 
-    def _write(self, batch: list[_Pending], identities: list[Identity], elsewhere: set[Identity]) -> list[bool]:
-        """Mark duplicates (of stored rows, of rows in flight elsewhere, within the batch); insert the rest."""
-        to_check = [identity for identity in identities if identity not in elsewhere]
-        stored = self._stored(to_check) if to_check else set()
-        seen: set[Identity] = set(elsewhere)
-        flags: list[bool] = []
-        for identity in identities:
-            new = identity not in stored and identity not in seen
-            flags.append(new)
-            seen.add(identity)
-        if any(flags):
-            records = [record for pending in batch for record in pending.records]
-            parts = [self.stream.table_of(records)] if records else []
-            parts += [pending.table for pending in batch if pending.table is not None]
-            table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-            self.client().insert_arrow(self.stream.table, table.filter(pa.array(flags)))
+    def _prepare(self, batch: list[_Pending]) -> _Prepared:
+        """The batch as one table with its identities. Blocking."""
+        records = [record for pending in batch for record in pending.records]
+        parts = [self.stream.table_of(records)] if records else []
+        parts += [pending.table for pending in batch if pending.table is not None]
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        if self.stream.is_fact:
+            scopes, ids = table.column("event_id"), table.column(self.stream.id_field)
+        else:  # catalog rows are versioned: (version, id), from the records (a catalog batch is records only)
+            identities = [self.stream.identity(record) for record in records]
+            scopes = pa.chunked_array([pa.array([scope for scope, _ in identities], pa.string())])
+            ids = pa.chunked_array([pa.array([record_id for _, record_id in identities], pa.string())])
+        hashes = identity_hashes(scopes, ids)
+        return _Prepared(table, scopes, ids, hashes, np.sort(hashes))
+
+    def _held_elsewhere(self, batch: _Prepared) -> tuple[list[_InFlight], Flags]:
+        """The batches in flight that hold some of `batch`'s identities, and which rows those are."""
+        earlier: list[_InFlight] = []
+        elsewhere = np.zeros(len(batch.hashes), dtype=np.bool_)
+        for other in self._in_flight:
+            candidates = np.flatnonzero(other.batch.holds(batch.hashes))
+            if not len(candidates):
+                continue
+            # A hash match is a hint; the identities decide.
+            theirs = set(other.batch.identities(np.flatnonzero(batch.holds(other.batch.hashes))))
+            identities = batch.identities(candidates)
+            held = [row for row, identity in zip(candidates, identities, strict=True) if identity in theirs]
+            if held:
+                elsewhere[held] = True
+                earlier.append(other)
+        return earlier, elsewhere
+
+    def _write(self, batch: _Prepared, elsewhere: Flags) -> Flags:
+        """Mark duplicates (of stored rows, of rows in flight elsewhere, within the batch); insert the rest.
+        Blocking."""
+        flags = ~elsewhere & _first_occurrences(batch)
+        maybe = self.seen.may_contain(batch.hashes) if self.seen is not None else np.ones_like(flags)
+        lookup = np.flatnonzero(flags & maybe)
+        if len(lookup):
+            LOOKUPS.labels(self.stream.name).inc(len(lookup))
+            stored = self._stored(batch.identities(lookup))
+            if stored:
+                flags[lookup] = [identity not in stored for identity in batch.identities(lookup)]
+        if flags.any():
+            new_rows = batch.table.filter(pa.array(flags))
+            self.client().insert_arrow(self.stream.table, new_rows, settings=INSERT_SETTINGS)
+            if self.seen is not None:
+                self.seen.add(batch.hashes[flags])
         return flags
+
+    def _committed(self, batch: _Prepared, flags: Flags) -> CommittedBatch:
+        new = pa.array(flags)
+        scopes = batch.scopes.filter(new) if self.stream.is_fact else batch.ids.filter(new)
+        counts = {str(item["values"]): int(item["counts"]) for item in pc.value_counts(scopes).to_pylist()}
+        hashes = batch.hashes[flags] if self.stream.is_fact else np.zeros(0, dtype=np.uint64)
+        return CommittedBatch(self.stream.name, counts, hashes)
 
     def _stored(self, identities: list[Identity]) -> set[Identity]:
         """The identities already in the table, asked CHECK_CHUNK ids at a time."""
@@ -211,7 +287,22 @@ class StreamWriter:
         return {(_iso_ms(str(version)), str(record_id)) for version, record_id in rows}
 
 
-def _answer(batch: list[_Pending], outcome: list[bool] | Exception) -> None:
+def _first_occurrences(batch: _Prepared) -> Flags:
+    """True for the first row of each identity in the batch (hashes first; identities where hashes repeat)."""
+    _, first_rows = np.unique(batch.hashes, return_index=True)
+    first = np.zeros(len(batch.hashes), dtype=np.bool_)
+    first[first_rows] = True
+    if first.all():
+        return first
+    shared = np.flatnonzero(np.isin(batch.hashes, batch.hashes[~first]))
+    seen: set[Identity] = set()
+    for row, identity in zip(shared, batch.identities(shared), strict=True):
+        first[row] = identity not in seen
+        seen.add(identity)
+    return first
+
+
+def _answer(batch: list[_Pending], outcome: Flags | Exception) -> None:
     """Give each request of a batch its flags (its slice of `outcome`), or the batch's failure."""
     start = 0
     for pending in batch:
@@ -220,7 +311,7 @@ def _answer(batch: list[_Pending], outcome: list[bool] | Exception) -> None:
             if isinstance(outcome, Exception):
                 pending.done.set_exception(outcome)
             else:
-                pending.done.set_result(outcome[start:end])
+                pending.done.set_result(outcome[start:end].tolist())
         start = end
 
 

@@ -1,0 +1,142 @@
+"""Which record identities a fact table may already hold, without asking the warehouse for each batch.
+
+Asking the table whether a batch's ids exist costs a query that reads every granule of the batch's events
+(measured here: 17 ms for 50 ids, 27 ms for 1,000 in a table of a million sales) on top of the INSERT itself.
+Almost every record arrives once, so each worker keeps a Bloom filter of the identities in the table: loaded
+from the table in the background at start, added to on every commit, and told of other workers' commits over
+the bus. An identity the filter has never seen is new and skips the query; only the rest (retries, and a few in
+a thousand false positives) are asked about. Until the load has finished, every identity is asked about.
+
+The filter can only be wrong in the safe direction for what it was told. What it was not told (a copy written
+by a process that does not share this worker's bus, a bus message lost) makes a copy count as accepted in its
+answer; the table's ReplacingMergeTree key still folds it, and every reader deduplicates (docs/ingest.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger("tickettoken.ingest")
+
+Hashes = npt.NDArray[np.uint64]
+# 16 bits and 7 probes per identity: about 0.5% false positives at capacity (measured in the unit tests).
+BITS_PER_ITEM = 16
+PROBES = 7
+MIN_CAPACITY = 1_000_000  # identities; 2 MB of filter
+_SEPARATOR = "\x1f"
+_LOAD_SQL = "SELECT event_id, {id_field:Identifier} FROM {table:Identifier}"
+
+
+def identity_hashes(scopes: pa.Array | pa.ChunkedArray, ids: pa.Array | pa.ChunkedArray) -> Hashes:
+    """A 64-bit hash per (scope, id). Two identities may share a hash (rarely), so a match is only ever a
+    reason to look closer, never a verdict."""
+    joined = pc.binary_join_element_wise(scopes, ids, _SEPARATOR)
+    hashed: Hashes = pl.Series(values=joined).hash(seed=0).to_numpy()
+    return hashed
+
+
+class BloomFilter:
+    """A register-blocked Bloom filter over 64-bit hashes: each hash picks one 64-bit word and sets `probes`
+    bits in it. One memory access per identity instead of one per probe, so adding or asking about 100,000
+    identities takes a few milliseconds; it needs about 1.5x the bits of a classic filter for its error rate."""
+
+    def __init__(self, capacity: int, bits_per_item: int = BITS_PER_ITEM, probes: int = PROBES) -> None:
+        self.words = 1 << max(7, math.ceil(math.log2(capacity * bits_per_item / 64)))
+        self.probes = probes
+        self.capacity = capacity
+        self.count = 0  # identities added, copies included
+        self._words = np.zeros(self.words, dtype=np.uint64)
+        self._shifts = np.arange(probes, dtype=np.uint64) * np.uint64(6)
+
+    def _locate(self, hashes: Hashes) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint64]]:
+        words = (hashes >> np.uint64(32)) & np.uint64(self.words - 1)
+        mixed = hashes * np.uint64(0x9E3779B97F4A7C15)  # a second, independent-enough set of bits for the mask
+        bits = (mixed[:, None] >> self._shifts[None, :]) & np.uint64(63)
+        masks = np.bitwise_or.reduce(np.left_shift(np.uint64(1), bits), axis=1)
+        return words.astype(np.intp), masks
+
+    def add(self, hashes: Hashes) -> None:
+        words, masks = self._locate(hashes)
+        np.bitwise_or.at(self._words, words, masks)
+        self.count += len(hashes)
+
+    def may_contain(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
+        """False: certainly never added. True: added, or a false positive."""
+        words, masks = self._locate(hashes)
+        return np.asarray((self._words[words] & masks) == masks, dtype=np.bool_)
+
+
+class SeenIds:
+    """One fact table's identities as a Bloom filter, loaded in the background and kept current."""
+
+    def __init__(self, table: str, id_field: str, client: Callable[[], Client]) -> None:
+        self.table = table
+        self.id_field = id_field
+        self._client = client
+        self._lock = threading.Lock()
+        self._filter = BloomFilter(MIN_CAPACITY)
+        self._loading: BloomFilter | None = None
+        self._ready = False
+        self._started = False
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def start(self) -> None:
+        """Load the table's identities in a background thread (once); `may_contain` says True until then."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._load, name=f"seen-ids-{self.table}", daemon=True).start()
+
+    def may_contain(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
+        if not self._ready:
+            return np.ones(len(hashes), dtype=np.bool_)
+        with self._lock:
+            return self._filter.may_contain(hashes)
+
+    def add(self, hashes: Hashes) -> None:
+        """Identities now in the table (this worker's commits, or another worker's heard over the bus)."""
+        with self._lock:
+            self._filter.add(hashes)
+            if self._loading is not None:
+                self._loading.add(hashes)
+            outgrown = self._ready and self._filter.count > self._filter.capacity
+        if outgrown:
+            # Past its capacity the filter still never misses, it just says "maybe" more often: reload it larger.
+            with self._lock:
+                self._ready, self._started = False, False
+            self.start()
+
+    def _load(self) -> None:
+        try:
+            client = self._client()
+            rows = int(client.command(f"SELECT count() FROM `{self.table}`"))  # type: ignore[arg-type]
+            fresh = BloomFilter(max(MIN_CAPACITY, 2 * rows))
+            with self._lock:
+                self._loading = fresh  # commits from now on go into the new filter too
+            parameters = {"table": self.table, "id_field": self.id_field}
+            with client.query_arrow_stream(_LOAD_SQL, parameters=parameters) as stream:
+                for batch in stream:
+                    hashes = identity_hashes(batch.column(0), batch.column(1))
+                    with self._lock:
+                        fresh.add(hashes)
+            with self._lock:
+                self._filter, self._loading, self._ready = fresh, None, True
+            log.info("ingest: %s identities of %s loaded for duplicate checks", f"{rows:,}", self.table)
+        except Exception as error:  # noqa: BLE001 - without the filter every batch is checked in the warehouse
+            with self._lock:
+                self._loading, self._started = None, False
+            log.warning("ingest: could not load the identities of %s (%s); checking every batch", self.table, error)
