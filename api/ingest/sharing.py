@@ -12,6 +12,7 @@ import logging
 import uuid
 
 import numpy as np
+from prometheus_client import Counter
 
 from api.bus import Bus
 from api.ingest.seen import Hashes
@@ -19,6 +20,11 @@ from api.ingest.writer import CommittedBatch, StreamWriter
 
 log = logging.getLogger("tickettoken.ingest")
 CHANNEL = "ingest-identities"
+HEARD = Counter(
+    "tickettoken_ingest_identities_heard",
+    "Identities committed by other workers, added to this one's filters",
+    ["stream"],
+)
 _HASH = np.dtype("<u8")
 
 
@@ -48,3 +54,4 @@ async def listen(bus: Bus, origin: bytes, writers: dict[str, StreamWriter]) -> N
         writer = writers.get(stream)
         if sender != origin and writer is not None and writer.seen is not None and len(hashes):
             await asyncio.to_thread(writer.seen.add, hashes)
+            HEARD.labels(stream).inc(len(hashes))

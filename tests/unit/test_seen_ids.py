@@ -1,0 +1,64 @@
+"""The Bloom filter behind ingest's duplicate checks, identity hashes, and the bus message of committed ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from api.ingest import sharing
+from api.ingest.seen import BloomFilter, Hashes, identity_hashes
+from api.ingest.writer import CommittedBatch, _first_occurrences, _Prepared
+
+
+def _random_hashes(count: int, seed: int, *, odd: bool) -> Hashes:
+    values = np.random.default_rng(seed).integers(0, 2**62, count, dtype=np.uint64) * np.uint64(2)
+    return values + np.uint64(1) if odd else values
+
+
+def test_bloom_filter_never_forgets_and_rarely_imagines() -> None:
+    bloom = BloomFilter(200_000)
+    added = _random_hashes(200_000, 1, odd=True)
+    bloom.add(added)
+    assert bloom.may_contain(added).all(), "a Bloom filter has no false negatives"
+    others = _random_hashes(500_000, 2, odd=False)  # even: certainly never added
+    rate = float(bloom.may_contain(others).mean())
+    assert rate < 0.01, f"false positives at capacity: {rate:.4f}"
+    assert bloom.count == 200_000
+
+
+def test_an_empty_filter_contains_nothing() -> None:
+    assert not BloomFilter(1000).may_contain(_random_hashes(10_000, 3, odd=True)).any()
+
+
+def test_identity_hashes_depend_on_both_parts() -> None:
+    scopes = pa.chunked_array([pa.array(["e1", "e1", "e2", "e1"])])
+    ids = pa.chunked_array([pa.array(["s1", "s2", "s1", "s1"])])
+    hashes = identity_hashes(scopes, ids)
+    assert hashes.dtype == np.uint64
+    assert hashes[0] == hashes[3]
+    assert len({int(h) for h in hashes[:3]}) == 3
+
+
+def _prepared(scopes: list[str], ids: list[str], hashes: list[int]) -> _Prepared:
+    table = pa.table({"event_id": scopes, "sale_id": ids})
+    array = np.array(hashes, dtype=np.uint64)
+    return _Prepared(table, table.column("event_id"), table.column("sale_id"), array, np.sort(array))
+
+
+def test_copies_within_a_batch_are_found_by_identity_not_by_hash_alone() -> None:
+    # Rows 0 and 1 share a hash but not an identity (a collision): both are first of their kind.
+    batch = _prepared(["e", "e", "e", "e"], ["a", "b", "a", "c"], [7, 7, 7, 9])
+    assert _first_occurrences(batch).tolist() == [True, True, False, True]
+
+
+def test_a_batch_knows_which_hashes_it_holds() -> None:
+    batch = _prepared(["e", "e"], ["a", "b"], [5, 3])
+    assert batch.holds(np.array([3, 4, 5, 6], dtype=np.uint64)).tolist() == [True, False, True, False]
+
+
+def test_committed_identities_cross_the_bus_unchanged() -> None:
+    hashes = _random_hashes(1000, 4, odd=True)
+    message = sharing.encode(b"worker-a", CommittedBatch("sale", {"e": 1000}, hashes))
+    origin, stream, decoded = sharing.decode(message)
+    assert (origin, stream) == (b"worker-a", "sale")
+    assert np.array_equal(decoded, hashes)
