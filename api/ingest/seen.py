@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -32,7 +33,8 @@ Hashes = npt.NDArray[np.uint64]
 # 16 bits and 7 probes per identity: about 0.5% false positives at capacity (measured in the unit tests).
 BITS_PER_ITEM = 16
 PROBES = 7
-MIN_CAPACITY = 1_000_000  # identities; 2 MB of filter
+RELOAD_RETRY_SECONDS = 30.0
+MIN_CAPACITY = 4_000_000  # identities; 8 MB of filter
 _SEPARATOR = "\x1f"
 _LOAD_SQL = "SELECT event_id, {id_field:Identifier} FROM {table:Identifier}"
 
@@ -87,18 +89,24 @@ class SeenIds:
         self._filter = BloomFilter(MIN_CAPACITY)
         self._loading: BloomFilter | None = None
         self._ready = False
-        self._started = False
+        self._started = False  # the first load was started (and has not failed)
+        self._reloading = False
+        self._reload_after = 0.0  # after a failed reload, wait a little before the next try
 
     @property
     def ready(self) -> bool:
         return self._ready
 
     def start(self) -> None:
-        """Load the table's identities in a background thread (once); `may_contain` says True until then."""
+        """Load the table's identities in a background thread (once); `may_contain` says True until the
+        first load has finished."""
         with self._lock:
             if self._started:
                 return
             self._started = True
+        self._spawn_load()
+
+    def _spawn_load(self) -> None:
         threading.Thread(target=self._load, name=f"seen-ids-{self.table}", daemon=True).start()
 
     def may_contain(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
@@ -113,12 +121,17 @@ class SeenIds:
             self._filter.add(hashes)
             if self._loading is not None:
                 self._loading.add(hashes)
-            outgrown = self._ready and self._filter.count > self._filter.capacity
-        if outgrown:
-            # Past its capacity the filter still never misses, it just says "maybe" more often: reload it larger.
-            with self._lock:
-                self._ready, self._started = False, False
-            self.start()
+            # Past its capacity the filter still never misses, it just says "maybe" more often: it stays in use
+            # while a larger one loads.
+            reload = (
+                self._ready
+                and not self._reloading
+                and self._filter.count > self._filter.capacity
+                and time.monotonic() >= self._reload_after
+            )
+            self._reloading |= reload
+        if reload:
+            self._spawn_load()
 
     def _load(self) -> None:
         try:
@@ -134,9 +147,11 @@ class SeenIds:
                     with self._lock:
                         fresh.add(hashes)
             with self._lock:
-                self._filter, self._loading, self._ready = fresh, None, True
+                self._filter, self._loading, self._ready, self._reloading = fresh, None, True, False
             log.info("ingest: %s identities of %s loaded for duplicate checks", f"{rows:,}", self.table)
         except Exception as error:  # noqa: BLE001 - without the filter every batch is checked in the warehouse
             with self._lock:
-                self._loading, self._started = None, False
+                self._loading, self._reloading = None, False
+                self._started = self._ready  # a first load that failed is tried again on the next batch
+                self._reload_after = time.monotonic() + RELOAD_RETRY_SECONDS
             log.warning("ingest: could not load the identities of %s (%s); checking every batch", self.table, error)

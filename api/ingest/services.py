@@ -89,19 +89,28 @@ class IngestService:
                 flags = await self.writers[stream.name].submit_table(fast)
                 accepted = sum(flags)
                 return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=0)
-        decoded = await self._decode(stream, body, content_type)
-        errors = list(decoded.errors)
-        if len(body) <= INLINE_DECODE_BYTES and self._cache_suffices(stream, decoded):
-            valid = self._validate(stream, decoded, key, errors)  # no warehouse query: not worth a thread hop
+        errors: list[RecordError] = []
+        table: pa.Table | None = None
+        if len(body) <= INLINE_DECODE_BYTES and not _is_columnar(content_type):
+            decoded = _decode(stream, body, content_type)
+            if self._cache_suffices(stream, decoded):
+                valid = self._validate(stream, decoded, key, errors)  # no warehouse query: not worth a thread hop
+            else:
+                valid, table = await asyncio.to_thread(self._checked, stream, decoded, key, errors, partial=partial)
         else:
-            valid = await asyncio.to_thread(self._validate, stream, decoded, key, errors)
+            # One hop for all the work on a large body: every hop waits for a thread and for the interpreter lock.
+            decoded, valid, table = await asyncio.to_thread(
+                self._decoded_and_checked, stream, body, content_type, key, errors, partial=partial
+            )
         rejected = {error.index for error in errors}
         if rejected and not partial:
             raise InvalidRecords(IngestResult(0, 0, len(rejected), _listed(errors)))
         if rejected:
             # Quarantined before the valid ones are written: a failure after it loses nothing on a retry.
             await asyncio.to_thread(self._quarantine, stream, decoded, errors)
-        flags = await self.writers[stream.name].submit([record for _, record in valid])
+        writer = self.writers[stream.name]
+        records = [record for _, record in valid]
+        flags = await (writer.submit_table(table) if table is not None else writer.submit(records))
         if stream.name == "event":
             self.catalog.forget_events(record.event_id for _, record in valid)
         accepted = sum(flags)
@@ -146,25 +155,35 @@ class IngestService:
                 events = self.catalog.events(events, fresh=True)
         return False
 
-    async def _decode(self, stream: Stream, body: bytes, content_type: str) -> Decoded[Any]:
-        if _is_columnar(content_type):
-            return await asyncio.to_thread(lambda: decode_table(read_table(body, content_type), stream.record_type))
-        decode = decode_ndjson if "ndjson" in content_type or "jsonl" in content_type else decode_json
-        if len(body) <= INLINE_DECODE_BYTES:
-            return decode(body, stream.record_type)
-        return await asyncio.to_thread(decode, body, stream.record_type)
+    def _decoded_and_checked(
+        self, stream: Stream, body: bytes, content_type: str, key: ApiKey, errors: list[RecordError], *, partial: bool
+    ) -> tuple[Decoded[Any], list[tuple[int, Any]], pa.Table | None]:
+        decoded = _decode(stream, body, content_type)
+        return decoded, *self._checked(stream, decoded, key, errors, partial=partial)
+
+    def _checked(
+        self, stream: Stream, decoded: Decoded[Any], key: ApiKey, errors: list[RecordError], *, partial: bool
+    ) -> tuple[list[tuple[int, Any]], pa.Table | None]:
+        """The valid records and, for facts that will be written, already as the table's columns (built here,
+        in the request's own thread, rather than by the writer for the whole batch). Blocking."""
+        valid = self._validate(stream, decoded, key, errors)
+        writable = stream.is_fact and valid and (partial or not errors)
+        return valid, stream.table_of([record for _, record in valid]) if writable else None
 
     def _validate(
         self, stream: Stream, decoded: Decoded[Any], key: ApiKey, errors: list[RecordError]
     ) -> list[tuple[int, Any]]:
-        """Records that pass every rule; the others' problems are appended to `errors`. Blocking."""
+        """Records that pass every rule; the others' problems (decoding's too) are appended to `errors`.
+        Blocking."""
+        errors.extend(decoded.errors)
         now = utc_now()
         check = CHECKS[stream.record_type]
         passed: list[tuple[int, Any]] = []
         for index, record in decoded.records:
             problems = check(record, self.window, now)
-            errors.extend(RecordError(index, name, message) for name, message in problems)
-            if not problems:
+            if problems:
+                errors.extend(RecordError(index, name, message) for name, message in problems)
+            else:
                 passed.append((index, record))
         if stream.is_fact:
             return self._check_facts(stream, passed, key, errors)
@@ -184,6 +203,10 @@ class IngestService:
             }
             if unknown_tier:
                 events.update(self.catalog.events(unknown_tier, fresh=True))
+        for event_id, event in events.items():  # per event, not per record: a batch has few events
+            if not key.allows_organizer(event.organizer_id):
+                raise ForeignOrganizer(f"event {event_id!r} belongs to another organizer")
+        is_sale = stream.name == "sale"
         passed: list[tuple[int, Any]] = []
         for index, record in records:
             info = events.get(record.event_id)
@@ -192,9 +215,7 @@ class IngestService:
                     RecordError(index, "event_id", f"unknown event {record.event_id!r}: send the event first")
                 )
                 continue
-            if not key.allows_organizer(info.organizer_id):
-                raise ForeignOrganizer(f"event {record.event_id!r} belongs to another organizer")
-            if stream.name == "sale" and record.tier not in info.tiers:
+            if is_sale and record.tier not in info.tiers:
                 known = ", ".join(sorted(info.tiers))
                 errors.append(
                     RecordError(index, "tier", f"{record.tier!r} is not a tier of event {record.event_id!r} ({known})")
@@ -236,6 +257,13 @@ class IngestService:
         ]
         client: Client = self.client()
         client.insert("ingest_quarantine", rows, column_names=_QUARANTINE_COLUMNS)
+
+
+def _decode(stream: Stream, body: bytes, content_type: str) -> Decoded[Any]:
+    if _is_columnar(content_type):
+        return decode_table(read_table(body, content_type), stream.record_type)
+    decode = decode_ndjson if "ndjson" in content_type or "jsonl" in content_type else decode_json
+    return decode(body, stream.record_type)
 
 
 def _is_columnar(content_type: str) -> bool:

@@ -139,7 +139,8 @@ class StreamWriter:
         return await self._enqueue(records, None) if records else []
 
     async def submit_table(self, table: pa.Table) -> list[bool]:
-        """Commit a fact table already in the warehouse's columns; flags as for `submit`."""
+        """Commit a fact table already in the warehouse's columns (as `Stream.table_of` makes them); flags as
+        for `submit`."""
         return await self._enqueue((), table) if table.num_rows else []
 
     async def _enqueue(self, records: Sequence[Any], table: pa.Table | None) -> list[bool]:
@@ -182,7 +183,7 @@ class StreamWriter:
         batch.sort(key=lambda pending: pending.table is not None)  # records first: their table is built whole
         mine: _InFlight | None = None
         try:
-            small = sum(pending.size for pending in batch) <= INLINE_PREPARE_ROWS
+            small = sum(len(pending.records) for pending in batch) <= INLINE_PREPARE_ROWS  # tables cost little
             prepared = self._prepare(batch) if small else await asyncio.to_thread(self._prepare, batch)
             # Claimed on the event loop, so of two batches holding one identity exactly one is the earlier.
             earlier, elsewhere = self._held_elsewhere(prepared)
@@ -255,7 +256,7 @@ class StreamWriter:
             if stored:
                 flags[lookup] = [identity not in stored for identity in batch.identities(lookup)]
         if flags.any():
-            new_rows = batch.table.filter(pa.array(flags))
+            new_rows = batch.table if flags.all() else batch.table.filter(pa.array(flags))
             self.client().insert_arrow(self.stream.table, new_rows, settings=INSERT_SETTINGS)
             if self.seen is not None:
                 self.seen.add(batch.hashes[flags])
@@ -289,6 +290,8 @@ class StreamWriter:
 
 def _first_occurrences(batch: _Prepared) -> Flags:
     """True for the first row of each identity in the batch (hashes first; identities where hashes repeat)."""
+    if not (batch.sorted_hashes[1:] == batch.sorted_hashes[:-1]).any():
+        return np.ones(len(batch.hashes), dtype=np.bool_)  # the usual case: no hash twice
     _, first_rows = np.unique(batch.hashes, return_index=True)
     first = np.zeros(len(batch.hashes), dtype=np.bool_)
     first[first_rows] = True

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
+import clickhouse_connect
 import numpy as np
 import pyarrow as pa
+from clickhouse_connect.driver.client import Client
 
 from api.ingest import sharing
-from api.ingest.seen import BloomFilter, Hashes, identity_hashes
+from api.ingest.seen import BloomFilter, Hashes, SeenIds, identity_hashes
 from api.ingest.writer import CommittedBatch, _first_occurrences, _Prepared
+from tests.support import free_port
 
 
 def _random_hashes(count: int, seed: int, *, odd: bool) -> Hashes:
@@ -62,3 +67,25 @@ def test_committed_identities_cross_the_bus_unchanged() -> None:
     origin, stream, decoded = sharing.decode(message)
     assert (origin, stream) == (b"worker-a", "sale")
     assert np.array_equal(decoded, hashes)
+
+
+def test_an_outgrown_filter_stays_in_use_while_a_larger_one_loads() -> None:
+    loads: list[int] = []
+
+    def unreachable() -> Client:
+        loads.append(1)
+        return clickhouse_connect.get_client(host="127.0.0.1", port=free_port())  # nothing listens there
+
+    seen = SeenIds("sales", "sale_id", unreachable)
+    seen._filter = BloomFilter(1000)
+    seen._ready = True  # as after a first load
+    hashes = _random_hashes(1500, 5, odd=True)
+    seen.add(hashes)  # past capacity: a reload starts (and fails: the warehouse is away)
+    deadline = time.monotonic() + 10
+    while not loads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert loads == [1]
+    assert seen.ready and seen.may_contain(hashes).all(), "the old filter still answers, and never misses"
+    seen.add(_random_hashes(10, 6, odd=True))
+    time.sleep(0.1)
+    assert loads == [1], "after a failed reload, the next waits a while"
