@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -134,3 +134,56 @@ def sql(query: str, fmt: str) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("demo")
+@click.option("--events", type=int, default=300, show_default=True, help="Events in the market.")
+@click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same market.")
+@click.option("--now", "now_text", default=None, help="ISO time splitting past from upcoming events [now].")
+@click.option("--url", default=None, help="The API [http://TICKETTOKEN_HOST:TICKETTOKEN_PORT].")
+@click.option("--key", default=None, envvar="TICKETTOKEN_API_KEY", help="An ingest key [made for the demo].")
+@click.option("--live", is_flag=True, help="Then keep sending sales and social posts for upcoming events.")
+@click.option("--rate", type=float, default=20.0, show_default=True, help="Live sales per second.")
+@click.option("--if-empty", is_flag=True, help="Load only when the warehouse holds no sales yet.")
+def demo(**options: Any) -> None:
+    """Generate a ticket market (simulator/params.py documents it) and load it through the ingest API."""
+    from datetime import UTC, datetime
+
+    from simulator.loader import load
+    from simulator.market import generate
+    from simulator.params import MarketParams
+
+    events, seed, now_text = options["events"], options["seed"], options["now_text"]
+    key, live, rate = options["key"], options["live"], options["rate"]
+    settings = get_settings()
+    url = options["url"] or f"http://{settings.api.host}:{settings.api.port}"
+    if key is None:
+        from api.auth.keys import Scope
+
+        key, made = _key_store().create({Scope.INGEST}, name="demo")
+        click.echo(f"made ingest key {made.key_id} for the demo")
+    now = datetime.fromisoformat(now_text).astimezone(UTC) if now_text else datetime.now(UTC).replace(microsecond=0)
+    params = MarketParams(seed=seed, events=events, now=now)
+    if options["if_empty"] and _sales_stored() > 0:
+        click.echo("the warehouse holds sales already: nothing loaded")
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as progress:
+            task = progress.add_task("generating", total=events)
+            market = generate(params, lambda n: progress.advance(task, n))
+        click.echo(", ".join(f"{t.num_rows:,} {name}" for name, t in market.streams().items()) + " generated")
+        for stream, loaded in load(market, url, key).items():
+            click.echo(f"{stream:<10} {loaded.accepted:>10,} accepted {loaded.duplicates:>10,} already there")
+    if live:
+        from simulator.live import run_live
+
+        run_live(params, url, key, rate)
+
+
+def _sales_stored() -> int:
+    from warehouse.client import connect
+
+    settings = get_settings().warehouse
+    client = connect(settings, database=settings.database)
+    return int(client.command("SELECT count() FROM sales"))  # type: ignore[arg-type]
