@@ -23,8 +23,8 @@ services: ## Install the services the tests start themselves (redis-server)
 	@redis-server --version
 
 .PHONY: run
-run: install ## Install everything and serve the API on :3009 (embedded warehouse started as needed)
-	$(UV) run --locked tickettoken serve
+run: install ## Install everything and serve the API on :3009 (embedded warehouse as needed; demo data when empty, live traffic)
+	$(UV) run --locked tickettoken serve --demo
 
 .PHONY: lint
 lint: install ## ruff: lint and format check

@@ -34,7 +34,7 @@ def answers(settings: WarehouseSettings, timeout: float = 1.0) -> bool:
         return False
 
 
-def _stop_with_parent() -> None:
+def stop_with_parent() -> None:
     """In the child: have the kernel send SIGTERM when the parent dies, however it dies.
 
     uvicorn ends its process by re-raising the signal that stopped it, so the parent's own cleanup may
@@ -57,7 +57,7 @@ class EmbeddedWarehouse:
         command += ["--data-dir", str(self.settings.data_dir)]
         log.info("starting the embedded warehouse: %s", " ".join(command))
         # The parent has no other threads yet when it starts the child, so preexec_fn is safe here.
-        self.process = subprocess.Popen(command, env=os.environ.copy(), preexec_fn=_stop_with_parent)  # noqa: PLW1509
+        self.process = subprocess.Popen(command, env=os.environ.copy(), preexec_fn=stop_with_parent)  # noqa: PLW1509
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -11,6 +11,7 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import KeyStore, Scope
+from api.demo_traffic import DemoTraffic
 from api.embedded import EmbeddedWarehouse, answers
 from tickettoken.settings import get_settings
 from warehouse.client import connect
@@ -19,11 +20,12 @@ from warehouse.migrate import migrate
 log = logging.getLogger("tickettoken.serve")
 
 
-def run_api(host: str, port: int, workers: int) -> int:
+def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
     """Serve until stopped; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     embedded: EmbeddedWarehouse | None = None
+    traffic: DemoTraffic | None = None
     if settings.warehouse.is_embedded and not answers(settings.warehouse):
         embedded = EmbeddedWarehouse(settings.warehouse)
         embedded.start()
@@ -36,6 +38,9 @@ def run_api(host: str, port: int, workers: int) -> int:
                 _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database))
         finally:
             client.close()
+        if demo:
+            traffic = DemoTraffic(settings, host, port)
+            traffic.start()
         os.environ["TICKETTOKEN_WORKERS"] = str(workers)  # each worker's settings: how many share the port
         if workers > 1:
             _share_metrics_between_workers(settings.warehouse.data_dir)
@@ -53,6 +58,8 @@ def run_api(host: str, port: int, workers: int) -> int:
             access_log=settings.api.access_log,
         )
     finally:
+        if traffic is not None:
+            traffic.stop()
         if embedded is not None:
             embedded.stop()
     return 0

@@ -87,9 +87,13 @@ async def _live(params: MarketParams, url: str, key: str, rate: float) -> None:
                 with contextlib.suppress(httpx.HTTPError):  # live traffic is best effort: the next tick sends more
                     await client.post(f"/api/ingest/{stream}", json=record)
 
+        quiet = False
         while True:
             now = datetime.now(UTC)
             selling, inside = _open(events, now, params)
+            if not selling and not quiet:
+                print("live traffic: no event of this market is on sale now; waiting for one", flush=True)  # noqa: T201
+            quiet = not selling
             weights = np.array([e.popularity * e.capacity for e in selling], dtype=np.float64)
             batches = (
                 ("sale", selling, weights, rate, _sale),

@@ -61,12 +61,13 @@ def warehouse_migrate() -> None:
 @click.option("--host", default=None, help="Address to listen on [TICKETTOKEN_HOST].")
 @click.option("--port", type=int, default=None, help="Port [TICKETTOKEN_PORT, default 3009].")
 @click.option("--workers", type=int, default=None, help="API worker processes [TICKETTOKEN_WORKERS].")
-def serve(host: str | None, port: int | None, workers: int | None) -> None:
+@click.option("--demo", is_flag=True, help="Load a demo market when no sales are stored, then send live traffic.")
+def serve(host: str | None, port: int | None, workers: int | None, demo: bool) -> None:
     """Serve the API; starts the embedded warehouse too when nothing answers at the default URL."""
     from api.run import run_api
 
     api = get_settings().api
-    sys.exit(run_api(host or api.host, port or api.port, workers or api.workers))
+    sys.exit(run_api(host or api.host, port or api.port, workers or api.workers, demo=demo))
 
 
 @main.group()
@@ -132,12 +133,10 @@ def sql(query: str, fmt: str) -> None:
         raise click.ClickException(str(error).strip()) from None
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command("demo")
-@click.option("--events", type=int, default=300, show_default=True, help="Events in the market.")
+@click.option(
+    "--events", type=int, default=600, show_default=True, envvar="TICKETTOKEN_DEMO_EVENTS", help="Events in the market."
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same market.")
 @click.option("--now", "now_text", default=None, help="ISO time splitting past from upcoming events [now].")
 @click.option("--url", default=None, help="The API [http://TICKETTOKEN_HOST:TICKETTOKEN_PORT].")
@@ -164,6 +163,7 @@ def demo(**options: Any) -> None:
         click.echo(f"made ingest key {made.key_id} for the demo")
     now = datetime.fromisoformat(now_text).astimezone(UTC) if now_text else datetime.now(UTC).replace(microsecond=0)
     params = MarketParams(seed=seed, events=events, now=now)
+    _wait_for(url)
     if options["if_empty"] and _sales_stored() > 0:
         click.echo("the warehouse holds sales already: nothing loaded")
     else:
@@ -181,9 +181,31 @@ def demo(**options: Any) -> None:
         run_live(params, url, key, rate)
 
 
+def _wait_for(url: str, timeout: float = 300.0) -> None:
+    """Until the API answers /health (`tickettoken serve --demo` starts the demo beside the API)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"nothing answers at {url}/health")
+        time.sleep(0.5)
+
+
 def _sales_stored() -> int:
     from warehouse.client import connect
 
     settings = get_settings().warehouse
     client = connect(settings, database=settings.database)
     return int(client.command("SELECT count() FROM sales"))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()
