@@ -46,6 +46,7 @@ test: install services lint types pytest ## Install everything, then lint, type-
 bench: install ## Benchmarks (bench/): each prints its figure beside a ceiling from the same run
 	$(UV) run --locked python -m bench.warehouse
 	$(UV) run --locked python -m bench.ingest
+	$(UV) run --locked python -m bench.demo
 
 .PHONY: format
 format: install ## Reformat and apply safe lint fixes

@@ -24,10 +24,7 @@ class Venue:
     capacity: int
     lat: float
     lon: float
-
-    @property
-    def gates(self) -> int:
-        return max(1, math.ceil(self.capacity / 2500))
+    gates: int
 
 
 @dataclass(frozen=True)
@@ -131,6 +128,7 @@ def _venues(params: MarketParams, rng: np.random.Generator) -> list[Venue]:
                     capacity=capacity,
                     lat=round(city.lat + rng.normal(0, 0.03), 5),
                     lon=round(city.lon + rng.normal(0, 0.03), 5),
+                    gates=max(1, math.ceil(capacity / params.tickets_per_gate)),
                 )
             )
     return venues
