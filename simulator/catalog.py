@@ -184,7 +184,7 @@ def build(params: MarketParams, rng: np.random.Generator) -> Catalog:
             week = int((on_sale_local - first_week) / WEEK)
             level = float(popularity[artist, week])
             # The venue that suits the artist's draw in this city, with some luck either way.
-            target = 14000 * level * (city.population / 1e6) ** 0.3 * rng.lognormal(0, 0.4)
+            target = 17000 * level * (city.population / 1e6) ** 0.3 * rng.lognormal(0, 0.4)
             venue = _closest(by_city[int(city_index)], target)
             events.append(
                 Event(

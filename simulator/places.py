@@ -74,7 +74,7 @@ VENUE_KINDS: tuple[tuple[str, int, int], ...] = (
     ("Arena", 8_000, 20_000),
     ("Stadium", 30_000, 60_000),
 )
-VENUE_KIND_WEIGHTS = (0.2, 0.25, 0.17, 0.28, 0.1)
+VENUE_KIND_WEIGHTS = (0.17, 0.22, 0.15, 0.32, 0.14)
 
 
 def distances_km(cities: tuple[City, ...] | list[City]) -> npt.NDArray[np.float64]:
