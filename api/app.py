@@ -17,6 +17,8 @@ from api.ingest.controllers import ingest_router
 from api.ingest.errors import EXCEPTION_HANDLERS
 from api.ingest.services import IngestService, publishable
 from api.ingest.writer import CommittedBatch
+from api.realtime.controllers import realtime_router
+from api.realtime.services import RealtimeService
 from api.system.controllers import MetricsController, SystemController
 from api.system.request_metrics import request_metrics
 from api.warehouse_handle import WarehouseHandle
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             publish,
             hears_every_commit=shared or settings.api.workers == 1,
         )
+        app.state.realtime = RealtimeService(app.state.warehouse.client)
         listener = asyncio.create_task(sharing.listen(bus, origin, ingest.writers)) if shared else None
         try:
             yield
@@ -66,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 app.state.redis.close()
 
     return Litestar(
-        route_handlers=[SystemController, MetricsController, ingest_router],
+        route_handlers=[SystemController, MetricsController, ingest_router, realtime_router],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
         logging_config=LoggingConfig(

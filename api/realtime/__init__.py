@@ -1,0 +1,1 @@
+"""Live aggregates of one event, answered from the raw tables (copies never counted): sales, attendance."""

@@ -1,0 +1,105 @@
+"""GET /api/realtime/<view>/{event_id}: live aggregates of one event (a `read` key of its organizer)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get
+from litestar.params import PathParameter, QueryParameter
+from litestar.types import ExceptionHandlersMap
+
+from api.auth.guards import require
+from api.auth.keys import ApiKey, Scope
+from api.realtime.schemas import AttendanceSnapshot, SalesSnapshot
+from api.realtime.services import BadParameter, ForeignEvent, RealtimeService, UnknownEvent, frame
+
+AnyRequest = Request[Any, Any, Any]
+EventId = Annotated[str, PathParameter(description="The event's id (as sent to /api/ingest/event).")]
+At = Annotated[
+    datetime | None,
+    QueryParameter(description="The moment the figures are computed at (ISO 8601 with an offset); default now."),
+]
+Tz = Annotated[
+    str | None,
+    QueryParameter(description="IANA time zone for buckets and printed times (DST-aware); default the venue's."),
+]
+Window = Annotated[int, QueryParameter(description="Minutes the series covers, up to `at`.", ge=1, le=10080)]
+BucketMinutes = Annotated[int, QueryParameter(description="Minutes per bucket of the series.", ge=1, le=10080)]
+_COMMON = " 404: no such event. 403: the key is bound to another organizer. 400: a parameter out of range."
+
+
+def _context(request: AnyRequest) -> tuple[RealtimeService, ApiKey]:
+    return request.app.state.realtime, request.scope["api_key"]  # type: ignore[typeddict-item]
+
+
+@get("/sales/{event_id:str}", operation_id="realtimeSales", summary="Live sales of an event",
+     description="Tickets and gross, sell-through, by tier and channel, velocity, a series, the projected sell-out"
+     " time at the last hour's pace, milestones reached." + _COMMON)  # fmt: skip
+async def sales(
+    request: AnyRequest,
+    event_id: EventId,
+    *,
+    at: At = None,
+    tz: Tz = None,
+    window: Window = 60,
+    bucket: BucketMinutes = 1,
+) -> SalesSnapshot:
+    """Live sales of one event."""
+    service, key = _context(request)
+
+    def answer() -> SalesSnapshot:
+        event = service.event(event_id, key)
+        return service.sales(event, frame(event, at=at, tz=tz, window=window, bucket=bucket))
+
+    return await asyncio.to_thread(answer)
+
+
+@get("/attendance/{event_id:str}", operation_id="realtimeAttendance", summary="Live attendance of an event",
+     description="Entries, exits, inside now, share of capacity and the capacity alert, entry rates, a series,"
+     " per gate, scanned against sold (no-shows so far)." + _COMMON)  # fmt: skip
+async def attendance(
+    request: AnyRequest,
+    event_id: EventId,
+    *,
+    at: At = None,
+    tz: Tz = None,
+    window: Window = 60,
+    bucket: BucketMinutes = 1,
+) -> AttendanceSnapshot:
+    """Live attendance of one event."""
+    service, key = _context(request)
+
+    def answer() -> AttendanceSnapshot:
+        event = service.event(event_id, key)
+        return service.attendance(event, frame(event, at=at, tz=tz, window=window, bucket=bucket))
+
+    return await asyncio.to_thread(answer)
+
+
+def _detail(status: int, detail: str) -> Response[dict[str, object]]:
+    return Response({"status_code": status, "detail": detail}, status_code=status)
+
+
+def _unknown(_: AnyRequest, error: UnknownEvent) -> Response[dict[str, object]]:
+    return _detail(404, str(error))
+
+
+def _foreign(_: AnyRequest, error: ForeignEvent) -> Response[dict[str, object]]:
+    return _detail(403, str(error))
+
+
+def _bad(_: AnyRequest, error: BadParameter) -> Response[dict[str, object]]:
+    return _detail(400, f"invalid query parameter {error}")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {UnknownEvent: _unknown, ForeignEvent: _foreign, BadParameter: _bad}
+
+realtime_router = Router(
+    path="/api/realtime",
+    tags=["realtime"],
+    guards=[require(Scope.READ)],
+    route_handlers=[sales, attendance],
+    exception_handlers=EXCEPTION_HANDLERS,
+)

@@ -1,0 +1,79 @@
+"""What the live endpoints answer. Times are ISO 8601 in the requested time zone; money is decimal text."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+
+class Bucket(msgspec.Struct, frozen=True):
+    """One time bucket of a series: its start, in the requested time zone, and its value."""
+
+    at: str
+    value: Decimal
+
+
+class Breakdown(msgspec.Struct, frozen=True):
+    """Tickets and gross of one tier or channel."""
+
+    name: str
+    tickets: int
+    gross: Decimal
+    capacity: int | None = None  # tiers only
+    sell_through: float | None = None  # tiers only
+
+
+class Milestone(msgspec.Struct, frozen=True):
+    share: float  # of capacity
+    tickets: int
+    reached_at: str
+
+
+class SalesSnapshot(msgspec.Struct, frozen=True):
+    """An event's sales as of `at`: totals, sell-through, breakdowns, velocity, a series, a projection."""
+
+    event_id: str
+    at: str
+    timezone: str
+    currency: str
+    capacity: int
+    tickets: int
+    sales: int
+    gross: Decimal
+    sell_through: float
+    by_tier: list[Breakdown]
+    by_channel: list[Breakdown]
+    velocity: dict[str, int]  # tickets in the last 1, 5, 15 and 60 minutes ("1m", "5m", "15m", "60m")
+    series: list[Bucket]  # tickets per bucket over the window
+    bucket_minutes: int
+    projected_sell_out_at: str | None  # at the last hour's pace; None when nothing sold in it (or sold out)
+    sold_out_at: str | None
+    milestones: list[Milestone]
+
+
+class Gate(msgspec.Struct, frozen=True):
+    gate: str
+    entries: int
+    exits: int
+
+
+class AttendanceSnapshot(msgspec.Struct, frozen=True):
+    """An event's gate scans as of `at`."""
+
+    event_id: str
+    at: str
+    timezone: str
+    capacity: int
+    tickets_sold: int
+    entries: int  # entry scans, re-entries included
+    exits: int
+    inside: int  # entries - exits
+    attendees: int  # distinct tickets scanned in
+    no_shows: int  # tickets sold and not (yet) scanned
+    share_of_capacity: float  # inside / capacity
+    alert: str  # "normal", "warning" (inside >= 90% of capacity) or "full" (>= 100%)
+    entry_rate: dict[str, int]  # entries in the last 1, 5, 15 and 60 minutes
+    series: list[Bucket]  # entries per bucket over the window
+    bucket_minutes: int
+    by_gate: list[Gate]

@@ -1,0 +1,213 @@
+"""The live aggregates of one event, from the raw tables. No HTTP here."""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from api.auth.keys import ApiKey
+from api.realtime import queries
+from api.realtime.schemas import AttendanceSnapshot, Breakdown, Bucket, Gate, Milestone, SalesSnapshot
+
+MILESTONE_SHARES = (0.25, 0.5, 0.75, 0.9, 1.0)
+WARNING_SHARE = 0.9  # the capacity alert: "warning" from 90% inside, "full" from 100%
+VELOCITY_MINUTES = (1, 5, 15, 60)
+
+
+class UnknownEvent(Exception):
+    """No such event (a 404)."""
+
+
+class ForeignEvent(Exception):
+    """The event belongs to an organizer the key is not bound to (a 403)."""
+
+
+class BadParameter(Exception):
+    """A query parameter is out of its domain (a 400 naming it)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    event_id: str
+    organizer_id: str
+    capacity: int
+    currency: str
+    tiers: dict[str, int]  # name -> capacity
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What a request asks about: the moment, the zone to bucket and print times in, the series' shape."""
+
+    at: datetime  # UTC
+    zone: zoneinfo.ZoneInfo
+    window_minutes: int
+    bucket_minutes: int
+
+    def iso(self, epoch_seconds: float) -> str:
+        return datetime.fromtimestamp(epoch_seconds, self.zone).isoformat()
+
+    def parameters(self, event_id: str) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "at": self.at.replace(tzinfo=None),
+            "start": (self.at - timedelta(minutes=self.window_minutes)).replace(tzinfo=None),
+            "count": queries.bucket_unit(self.bucket_minutes)[1],
+            "tz": self.zone.key,
+        }
+
+
+def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int, bucket: int) -> Frame:
+    """The request's frame, each parameter checked (BadParameter names the one that is wrong)."""
+    name = tz or event.timezone or "UTC"
+    try:
+        zone = zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise BadParameter("tz", f"{name!r} is not an IANA time zone") from error
+    if at is not None and at.tzinfo is None:
+        raise BadParameter("at", "must carry a time zone (e.g. 2026-05-01T20:00:00+02:00)")
+    if not 1 <= window <= 7 * 24 * 60:
+        raise BadParameter("window", "must be between 1 and 10080 minutes")
+    if not 1 <= bucket <= window:
+        raise BadParameter("bucket", "must be between 1 and the window's minutes")
+    if window / bucket > 2000:
+        raise BadParameter("bucket", "at most 2000 buckets per window: choose larger buckets")
+    moment = (at or datetime.now(UTC)).astimezone(UTC)
+    return Frame(moment, zone, window, bucket)
+
+
+@dataclass
+class RealtimeService:
+    client: Callable[[], Client]
+
+    def event(self, event_id: str, key: ApiKey) -> EventInfo:
+        rows = self.client().query(queries.EVENT, parameters={"event_id": event_id}).result_rows
+        if not rows:
+            raise UnknownEvent(f"no event {event_id!r}")
+        _, organizer, capacity, currency, tier_names, tier_capacities, timezone = rows[0]
+        if not key.allows_organizer(str(organizer)):
+            raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
+        tiers = {str(n): int(c) for n, c in zip(tier_names, tier_capacities, strict=True)}
+        return EventInfo(event_id, str(organizer), int(capacity), str(currency), tiers, str(timezone or ""))
+
+    def sales(self, event: EventInfo, frame: Frame) -> SalesSnapshot:
+        client = self.client()
+        parameters = frame.parameters(event.event_id)
+        groups = client.query(queries.SALES_TOTALS, parameters=parameters).result_rows
+        tiers: dict[str, list[Any]] = {name: [0, Decimal(0)] for name in event.tiers}
+        channels: dict[str, list[Any]] = {}
+        velocity = [0, 0, 0, 0]
+        sales = 0
+        for tier, channel, tickets, gross, count, *recent in groups:
+            for bucket in (
+                tiers.setdefault(str(tier), [0, Decimal(0)]),
+                channels.setdefault(str(channel), [0, Decimal(0)]),
+            ):
+                bucket[0] += int(tickets)
+                bucket[1] += Decimal(gross)
+            sales += int(count)
+            velocity = [v + int(r) for v, r in zip(velocity, recent, strict=True)]
+        tickets = sum(t for t, _ in tiers.values())
+        gross = sum((g for _, g in tiers.values()), Decimal(0))
+        sql = queries.series(queries.SALES_SERIES, "purchased_at", frame.bucket_minutes)
+        series = client.query(sql, parameters=parameters).result_rows
+        thresholds = [max(1, math.ceil(share * event.capacity)) for share in MILESTONE_SHARES]
+        rows = client.query(queries.SALES_MILESTONES, parameters={**parameters, "thresholds": thresholds}).result_rows
+        reached: dict[int, int] = {int(threshold): int(ms) for threshold, ms in rows}
+        milestones = [
+            Milestone(share, threshold, frame.iso(reached[threshold] / 1000))
+            for share, threshold in zip(MILESTONE_SHARES, thresholds, strict=True)
+            if threshold in reached
+        ]
+        sold_out = milestones[-1].reached_at if milestones and milestones[-1].share == 1.0 else None
+        per_minute = velocity[3] / 60
+        remaining = event.capacity - tickets
+        projected = None
+        if remaining > 0 and per_minute > 0:
+            projected = (frame.at + timedelta(minutes=remaining / per_minute)).astimezone(frame.zone).isoformat()
+        return SalesSnapshot(
+            event_id=event.event_id,
+            at=frame.at.astimezone(frame.zone).isoformat(),
+            timezone=frame.zone.key,
+            currency=event.currency,
+            capacity=event.capacity,
+            tickets=tickets,
+            sales=sales,
+            gross=gross,
+            sell_through=round(tickets / event.capacity, 6) if event.capacity else 0.0,
+            by_tier=[
+                Breakdown(
+                    name,
+                    t,
+                    g,
+                    event.tiers.get(name),
+                    round(t / event.tiers[name], 6) if event.tiers.get(name) else None,
+                )
+                for name, (t, g) in tiers.items()
+            ],
+            by_channel=[Breakdown(name, t, g) for name, (t, g) in sorted(channels.items())],
+            velocity={f"{m}m": v for m, v in zip(VELOCITY_MINUTES, velocity, strict=True)},
+            series=[Bucket(frame.iso(at), Decimal(int(value))) for at, value in series],
+            bucket_minutes=frame.bucket_minutes,
+            projected_sell_out_at=projected,
+            sold_out_at=sold_out,
+            milestones=milestones,
+        )
+
+    def attendance(self, event: EventInfo, frame: Frame) -> AttendanceSnapshot:
+        client = self.client()
+        parameters = frame.parameters(event.event_id)
+        gates: dict[str, list[int]] = {}
+        entries = exits = 0
+        rate = [0, 0, 0, 0]
+        for gate, direction, count, _, *recent in client.query(queries.SCAN_TOTALS, parameters=parameters).result_rows:
+            counts = gates.setdefault(str(gate), [0, 0])
+            if str(direction) == "exit":
+                counts[1] += int(count)
+                exits += int(count)
+            else:
+                counts[0] += int(count)
+                entries += int(count)
+                rate = [r + int(n) for r, n in zip(rate, recent, strict=True)]
+        attendees = int(client.command(queries.SCAN_ATTENDEES, parameters=parameters) or 0)  # type: ignore[arg-type]
+        sold = int(client.command(queries.TICKETS_SOLD, parameters=parameters) or 0)  # type: ignore[arg-type]
+        inside = entries - exits
+        share = inside / event.capacity if event.capacity else 0.0
+        alert = "full" if share >= 1 else "warning" if share >= WARNING_SHARE else "normal"
+        sql = queries.series(queries.SCAN_SERIES, "scanned_at", frame.bucket_minutes)
+        series = client.query(sql, parameters=parameters).result_rows
+        return AttendanceSnapshot(
+            event_id=event.event_id,
+            at=frame.at.astimezone(frame.zone).isoformat(),
+            timezone=frame.zone.key,
+            capacity=event.capacity,
+            tickets_sold=sold,
+            entries=entries,
+            exits=exits,
+            inside=inside,
+            attendees=attendees,
+            no_shows=max(0, sold - attendees),
+            share_of_capacity=round(share, 6),
+            alert=alert,
+            entry_rate={f"{m}m": v for m, v in zip(VELOCITY_MINUTES, rate, strict=True)},
+            series=[Bucket(frame.iso(at), Decimal(int(value))) for at, value in series],
+            bucket_minutes=frame.bucket_minutes,
+            by_gate=[Gate(name, e, x) for name, (e, x) in sorted(gates.items())],
+        )
+
+
+def _tier(name: str, tickets: int, gross: Decimal, capacity: int | None) -> Breakdown:
+    """A tier's figures; a tier the catalog no longer lists (renamed since) has no capacity."""
+    return Breakdown(name, tickets, gross, capacity, round(tickets / capacity, 6) if capacity else None)

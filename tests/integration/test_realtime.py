@@ -1,0 +1,164 @@
+"""The live endpoints on hand-made data, with the exact figures they must give: copies never counted, exits
+and re-entries, DST in the buckets, unknown events, other organizers and bad parameters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from api.auth.keys import KeyStore, Scope
+from tests import factories as f
+from tests.support import WarehouseServer
+
+T = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+
+
+def _at(delta: timedelta) -> str:
+    return (T + delta).isoformat()
+
+
+def _ingest(http: httpx.Client, key: str, stream: str, records: Any) -> dict[str, Any]:
+    response = http.post(f"/api/ingest/{stream}", json=records, headers={"X-API-Key": key})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+@pytest.fixture(scope="module")
+def event_id(http: httpx.Client, keys: dict[str, str], warehouse: WarehouseServer) -> str:
+    """Capacity 10 (GA 6 at 50.00, VIP 4 at 120.00) in Berlin, five sales (one of them stored twice), and
+    scans with an exit, a re-entry and a copy."""
+    key = keys["ingest"]
+    venue = f.venue(timezone="Europe/Berlin")
+    tiers = [{"name": "GA", "price": "50.00", "capacity": 6}, {"name": "VIP", "price": "120.00", "capacity": 4}]
+    event = f.event(venue["venue_id"], capacity=10, tiers=tiers)
+    _ingest(http, key, "venue", venue)
+    _ingest(http, key, "event", event)
+    e = event["event_id"]
+
+    specs = [  # number, tier, quantity, price, channel, minutes before T
+        (1, "GA", 2, "50.00", "web", -90),
+        (2, "GA", 1, "50.00", "app", -30),
+        (3, "VIP", 1, "120.00", "web", -10),
+        (4, "GA", 2, "50.00", "web", -3),
+        (5, "VIP", 1, "120.00", "app", -0.5),
+    ]
+    sales = [
+        f.sale(
+            e,
+            sale_id=f"{e}-s{n}",
+            tier=tier,
+            quantity=quantity,
+            unit_price=price,
+            channel=channel,
+            purchased_at=_at(timedelta(minutes=minutes)),
+        )
+        for n, tier, quantity, price, channel, minutes in specs
+    ]
+    assert _ingest(http, key, "sale", sales)["accepted"] == 5
+    assert _ingest(http, key, "sale", sales[3])["duplicates"] == 1
+    # A copy that slipped past the duplicate check (as from another worker): the table holds it twice.
+    client = warehouse.client(database="tickettoken")
+    client.command("INSERT INTO sales SELECT * FROM sales WHERE sale_id = {s:String}", parameters={"s": f"{e}-s4"})
+    assert client.command("SELECT count() FROM sales WHERE event_id = {e:String}", parameters={"e": e}) == 6
+
+    def scan(n: int, ticket: str, gate: str, direction: str, minutes: float) -> dict[str, Any]:
+        return f.scan(e, scan_id=f"{e}-c{n}", ticket_id=ticket, gate=gate, direction=direction,
+                      scanned_at=_at(timedelta(minutes=minutes)))  # fmt: skip
+
+    scans = [
+        scan(1, "t1", "A", "entry", -50),
+        scan(2, "t2", "A", "entry", -40),
+        scan(3, "t2", "A", "exit", -20),
+        scan(4, "t2", "A", "entry", -4),  # re-entry
+        scan(5, "t3", "B", "entry", -14),
+        scan(6, "t3", "B", "exit", -2),
+        scan(7, "t4", "B", "entry", -0.5),
+    ]
+    assert _ingest(http, key, "attendance", scans)["accepted"] == 7
+    assert _ingest(http, key, "attendance", scans[0])["duplicates"] == 1
+    return str(e)
+
+
+def _get(http: httpx.Client, key: str | None, path: str, **params: Any) -> httpx.Response:
+    headers = {"X-API-Key": key} if key else {}
+    return http.get(path, params={"at": T.isoformat(), **params}, headers=headers)
+
+
+def test_live_sales_of_an_event(http: httpx.Client, keys: dict[str, str], event_id: str) -> None:
+    response = _get(http, keys["read"], f"/api/realtime/sales/{event_id}", window=60, bucket=15)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["tickets"], body["sales"], Decimal(body["gross"])) == (7, 5, Decimal("490.00"))
+    assert body["capacity"] == 10 and body["sell_through"] == 0.7
+    assert body["timezone"] == "Europe/Berlin" and body["at"].endswith("+01:00")
+    tiers = {t["name"]: (t["tickets"], Decimal(t["gross"]), t["capacity"], t["sell_through"]) for t in body["by_tier"]}
+    assert tiers == {"GA": (5, Decimal(250), 6, 0.833333), "VIP": (2, Decimal(240), 4, 0.5)}
+    channels = {c["name"]: (c["tickets"], Decimal(c["gross"])) for c in body["by_channel"]}
+    assert channels == {"app": (2, Decimal(170)), "web": (5, Decimal(320))}
+    assert body["velocity"] == {"1m": 1, "5m": 3, "15m": 4, "60m": 5}
+    assert sum(Decimal(b["value"]) for b in body["series"]) == 5, "s2..s5 fall in the last hour, s1 does not"
+    assert all(datetime.fromisoformat(b["at"]).minute % 15 == 0 for b in body["series"])
+    assert [(m["share"], m["tickets"]) for m in body["milestones"]] == [(0.25, 3), (0.5, 5)]
+    assert datetime.fromisoformat(body["milestones"][0]["reached_at"]) == T - timedelta(minutes=30)
+    assert datetime.fromisoformat(body["milestones"][1]["reached_at"]) == T - timedelta(minutes=3)
+    assert datetime.fromisoformat(body["projected_sell_out_at"]) == T + timedelta(minutes=36), "3 left at 5/hour"
+    assert body["sold_out_at"] is None
+
+
+def test_live_attendance_of_an_event(http: httpx.Client, keys: dict[str, str], event_id: str) -> None:
+    response = _get(http, keys["read"], f"/api/realtime/attendance/{event_id}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["entries"], body["exits"], body["inside"], body["attendees"]) == (5, 2, 3, 4)
+    assert (body["tickets_sold"], body["no_shows"], body["share_of_capacity"], body["alert"]) == (7, 3, 0.3, "normal")
+    assert body["entry_rate"] == {"1m": 1, "5m": 2, "15m": 3, "60m": 5}
+    assert body["by_gate"] == [{"gate": "A", "entries": 3, "exits": 1}, {"gate": "B", "entries": 2, "exits": 1}]
+    assert sum(Decimal(b["value"]) for b in body["series"]) == 5
+
+
+def test_hour_buckets_follow_the_zone_through_a_dst_change(http: httpx.Client, keys: dict[str, str]) -> None:
+    # Berlin left summer time on 2025-10-26 at 01:00 UTC: local 02:00-03:00 happened twice.
+    venue = f.venue(timezone="Europe/Berlin")
+    event = f.event(venue["venue_id"], starts_at="2025-11-01T20:00:00+01:00", on_sale_at="2025-09-01T10:00:00+02:00",
+                    updated_at="2025-09-01T00:00:00+00:00")  # fmt: skip
+    _ingest(http, keys["ingest"], "venue", venue)
+    _ingest(http, keys["ingest"], "event", event)
+    e = event["event_id"]
+    sales = [f.sale(e, purchased_at="2025-10-26T00:30:00+00:00"), f.sale(e, purchased_at="2025-10-26T01:30:00+00:00")]
+    _ingest(http, keys["ingest"], "sale", sales)
+    quantity = sales[0]["quantity"]
+    path = f"/api/realtime/sales/{e}"
+    common: dict[str, Any] = {"at": "2025-10-26T02:30:00+00:00", "window": 180, "bucket": 60}
+    berlin = http.get(path, params=common, headers={"X-API-Key": keys["read"]}).json()
+    assert [(b["at"], int(b["value"])) for b in berlin["series"]] == [
+        ("2025-10-26T02:00:00+02:00", quantity),
+        ("2025-10-26T02:00:00+01:00", sales[1]["quantity"]),
+    ]
+    kolkata = http.get(path, params={**common, "tz": "Asia/Kolkata"}, headers={"X-API-Key": keys["read"]}).json()
+    assert [b["at"] for b in kolkata["series"]] == ["2025-10-26T06:00:00+05:30", "2025-10-26T07:00:00+05:30"]
+
+
+def test_unknown_events_other_organizers_and_bad_parameters(
+    http: httpx.Client, keys: dict[str, str], event_id: str, warehouse: WarehouseServer
+) -> None:
+    read = keys["read"]
+    assert _get(http, read, "/api/realtime/sales/no-such-event").status_code == 404
+    assert _get(http, read, "/api/realtime/attendance/no-such-event").status_code == 404
+    other, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.READ}, organizer_id="org-2")
+    own, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.READ}, organizer_id="org-1")
+    assert _get(http, other, f"/api/realtime/sales/{event_id}").status_code == 403
+    assert _get(http, own, f"/api/realtime/sales/{event_id}").status_code == 200
+    assert _get(http, None, f"/api/realtime/sales/{event_id}").status_code == 401
+    assert _get(http, keys["org1"], f"/api/realtime/sales/{event_id}").status_code == 403, "an ingest key cannot read"
+    response = _get(http, read, f"/api/realtime/sales/{event_id}", tz="Mars/Olympus")
+    assert response.status_code == 400 and "tz" in response.json()["detail"]
+    response = _get(http, read, f"/api/realtime/sales/{event_id}", window=60, bucket=0)
+    assert response.status_code == 400 and "bucket" in response.text
+    response = http.get(
+        f"/api/realtime/sales/{event_id}", params={"at": "2026-01-01T10:00:00"}, headers={"X-API-Key": read}
+    )
+    assert response.status_code == 400 and "at" in response.json()["detail"]
