@@ -12,7 +12,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.auth.guards import require
 from api.auth.keys import ApiKey, Scope
-from api.realtime.schemas import AttendanceSnapshot, SalesSnapshot
+from api.realtime.schemas import AttendanceSnapshot, RevenueSnapshot, SalesSnapshot, SocialSnapshot
 from api.realtime.services import BadParameter, ForeignEvent, RealtimeService, UnknownEvent, frame
 
 AnyRequest = Request[Any, Any, Any]
@@ -78,6 +78,51 @@ async def attendance(
     return await asyncio.to_thread(answer)
 
 
+@get("/revenue/{event_id:str}", operation_id="realtimeRevenue", summary="Live revenue of an event",
+     description="Cumulative revenue by category, refunds, the last hour's pace, a series of net amounts, and the"
+     " total projected to the event's end (its start plus four hours) at that pace." + _COMMON)  # fmt: skip
+async def revenue(
+    request: AnyRequest,
+    event_id: EventId,
+    *,
+    at: At = None,
+    tz: Tz = None,
+    window: Window = 60,
+    bucket: BucketMinutes = 1,
+) -> RevenueSnapshot:
+    """Live revenue of one event."""
+    service, key = _context(request)
+
+    def answer() -> RevenueSnapshot:
+        event = service.event(event_id, key)
+        return service.revenue(event, frame(event, at=at, tz=tz, window=window, bucket=bucket))
+
+    return await asyncio.to_thread(answer)
+
+
+@get("/social/{event_id:str}", operation_id="realtimeSocial", summary="Live social activity of an event",
+     description="Posts by platform and kind, reach, engagement, sentiment, a series, and a viral score: posts in the"
+     " last 15 minutes against the event's own rate over the 24 hours before (trending from 3x and 10 posts)."
+     + _COMMON)  # fmt: skip
+async def social(
+    request: AnyRequest,
+    event_id: EventId,
+    *,
+    at: At = None,
+    tz: Tz = None,
+    window: Window = 60,
+    bucket: BucketMinutes = 1,
+) -> SocialSnapshot:
+    """Live social activity of one event."""
+    service, key = _context(request)
+
+    def answer() -> SocialSnapshot:
+        event = service.event(event_id, key)
+        return service.social(event, frame(event, at=at, tz=tz, window=window, bucket=bucket))
+
+    return await asyncio.to_thread(answer)
+
+
 def _detail(status: int, detail: str) -> Response[dict[str, object]]:
     return Response({"status_code": status, "detail": detail}, status_code=status)
 
@@ -100,6 +145,6 @@ realtime_router = Router(
     path="/api/realtime",
     tags=["realtime"],
     guards=[require(Scope.READ)],
-    route_handlers=[sales, attendance],
+    route_handlers=[sales, attendance, revenue, social],
     exception_handlers=EXCEPTION_HANDLERS,
 )

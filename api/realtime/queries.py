@@ -3,7 +3,8 @@ record's copies (not yet merged) count once; each reads one event, the tables' p
 
 # The event (latest version) with its venue's time zone.
 EVENT = (
-    "SELECT e.event_id, e.organizer_id, e.capacity, e.currency, e.tiers.name, e.tiers.capacity, v.timezone "
+    "SELECT e.event_id, e.organizer_id, e.capacity, e.currency, e.tiers.name, e.tiers.capacity, v.timezone, "
+    "toUnixTimestamp64Milli(e.starts_at) "
     "FROM (SELECT * FROM events FINAL WHERE event_id = {event_id:String}) AS e "
     "LEFT JOIN (SELECT venue_id, timezone FROM venues FINAL) AS v ON v.venue_id = e.venue_id"
 )
@@ -64,6 +65,37 @@ SCAN_SERIES = (
 TICKETS_SOLD = (
     "SELECT sum(quantity) FROM sales FINAL "
     "WHERE event_id = {event_id:String} AND purchased_at <= {at:DateTime64(3, 'UTC')}"
+)
+
+# Per category, up to `at`: amount, lines, and the amount of the last 60 minutes.
+REVENUE_TOTALS = (
+    "SELECT category, sum(amount), count(), "
+    "sumIf(amount, recorded_at > {at:DateTime64(3, 'UTC')} - INTERVAL 60 MINUTE) "
+    "FROM revenue FINAL WHERE event_id = {event_id:String} AND recorded_at <= {at:DateTime64(3, 'UTC')} "
+    "GROUP BY category"
+)
+
+REVENUE_SERIES = (
+    "SELECT {bucket} AS bucket, sum(amount) FROM revenue FINAL WHERE event_id = {{event_id:String}} "
+    "AND recorded_at > {{start:DateTime64(3, 'UTC')}} AND recorded_at <= {{at:DateTime64(3, 'UTC')}} "
+    "GROUP BY bucket ORDER BY bucket"
+)
+
+# Per platform and kind, up to `at`: posts, reach, engagement, sentiment (sum and count of scored posts), posts
+# in the last 15 minutes and in the 24 hours before those (the event's own baseline).
+SOCIAL_TOTALS = (
+    "SELECT platform, kind, count(), sum(reach), sum(engagement), sum(assumeNotNull(sentiment)), count(sentiment), "
+    "countIf(posted_at > {at:DateTime64(3, 'UTC')} - INTERVAL 15 MINUTE), "
+    "countIf(posted_at <= {at:DateTime64(3, 'UTC')} - INTERVAL 15 MINUTE "
+    "AND posted_at > {at:DateTime64(3, 'UTC')} - INTERVAL 15 MINUTE - INTERVAL 24 HOUR) "
+    "FROM social FINAL WHERE event_id = {event_id:String} AND posted_at <= {at:DateTime64(3, 'UTC')} "
+    "GROUP BY platform, kind"
+)
+
+SOCIAL_SERIES = (
+    "SELECT {bucket} AS bucket, count() FROM social FINAL WHERE event_id = {{event_id:String}} "
+    "AND posted_at > {{start:DateTime64(3, 'UTC')}} AND posted_at <= {{at:DateTime64(3, 'UTC')}} "
+    "GROUP BY bucket ORDER BY bucket"
 )
 
 

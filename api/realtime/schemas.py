@@ -77,3 +77,52 @@ class AttendanceSnapshot(msgspec.Struct, frozen=True):
     series: list[Bucket]  # entries per bucket over the window
     bucket_minutes: int
     by_gate: list[Gate]
+
+
+class CategoryTotal(msgspec.Struct, frozen=True):
+    category: str
+    amount: Decimal
+    lines: int
+
+
+class RevenueSnapshot(msgspec.Struct, frozen=True):
+    """An event's revenue lines as of `at`."""
+
+    event_id: str
+    at: str
+    timezone: str
+    currency: str
+    total: Decimal  # every line, refunds (negative) included
+    refunds: Decimal  # the refund lines' sum (zero or negative)
+    refund_lines: int
+    by_category: list[CategoryTotal]
+    last_hour: Decimal  # net amount recorded in the last 60 minutes: the current pace
+    series: list[Bucket]  # net amount per bucket over the window
+    bucket_minutes: int
+    ends_at: str  # the event's assumed end (its start plus EVENT_HOURS)
+    projected_total: Decimal  # total plus the last hour's pace until `ends_at`
+
+
+class Count(msgspec.Struct, frozen=True):
+    name: str
+    posts: int
+
+
+class SocialSnapshot(msgspec.Struct, frozen=True):
+    """An event's social activity as of `at`."""
+
+    event_id: str
+    at: str
+    timezone: str
+    posts: int
+    reach: int
+    engagement: int
+    sentiment: float | None  # mean of the scored posts, -1..1
+    by_platform: list[Count]
+    by_kind: list[Count]
+    series: list[Bucket]  # posts per bucket over the window
+    bucket_minutes: int
+    last_15_minutes: int
+    baseline_15_minutes: float  # mean posts per 15 minutes over the 24 hours before the last 15
+    viral_score: float  # last_15_minutes / baseline (the baseline at least 1 post)
+    trending: bool  # viral_score >= TRENDING_SCORE and at least TRENDING_POSTS posts in the last 15 minutes

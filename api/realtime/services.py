@@ -14,9 +14,23 @@ from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import ApiKey
 from api.realtime import queries
-from api.realtime.schemas import AttendanceSnapshot, Breakdown, Bucket, Gate, Milestone, SalesSnapshot
+from api.realtime.schemas import (
+    AttendanceSnapshot,
+    Breakdown,
+    Bucket,
+    CategoryTotal,
+    Count,
+    Gate,
+    Milestone,
+    RevenueSnapshot,
+    SalesSnapshot,
+    SocialSnapshot,
+)
 
 MILESTONE_SHARES = (0.25, 0.5, 0.75, 0.9, 1.0)
+EVENT_HOURS = 4  # events carry no end time: revenue is projected to four hours after the start
+TRENDING_SCORE = 3.0  # trending: three times the event's own baseline rate...
+TRENDING_POSTS = 10  # ...and at least this many posts in the last 15 minutes
 WARNING_SHARE = 0.9  # the capacity alert: "warning" from 90% inside, "full" from 100%
 VELOCITY_MINUTES = (1, 5, 15, 60)
 
@@ -45,6 +59,7 @@ class EventInfo:
     currency: str
     tiers: dict[str, int]  # name -> capacity
     timezone: str
+    starts_at: datetime
 
 
 @dataclass(frozen=True)
@@ -96,11 +111,12 @@ class RealtimeService:
         rows = self.client().query(queries.EVENT, parameters={"event_id": event_id}).result_rows
         if not rows:
             raise UnknownEvent(f"no event {event_id!r}")
-        _, organizer, capacity, currency, tier_names, tier_capacities, timezone = rows[0]
+        _, organizer, capacity, currency, tier_names, tier_capacities, timezone, starts_ms = rows[0]
         if not key.allows_organizer(str(organizer)):
             raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
         tiers = {str(n): int(c) for n, c in zip(tier_names, tier_capacities, strict=True)}
-        return EventInfo(event_id, str(organizer), int(capacity), str(currency), tiers, str(timezone or ""))
+        starts_at = datetime.fromtimestamp(int(starts_ms) / 1000, UTC)
+        return EventInfo(event_id, str(organizer), int(capacity), str(currency), tiers, str(timezone or ""), starts_at)
 
     def sales(self, event: EventInfo, frame: Frame) -> SalesSnapshot:
         client = self.client()
@@ -205,6 +221,74 @@ class RealtimeService:
             series=[Bucket(frame.iso(at), Decimal(int(value))) for at, value in series],
             bucket_minutes=frame.bucket_minutes,
             by_gate=[Gate(name, e, x) for name, (e, x) in sorted(gates.items())],
+        )
+
+    def revenue(self, event: EventInfo, frame: Frame) -> RevenueSnapshot:
+        client = self.client()
+        parameters = frame.parameters(event.event_id)
+        rows = client.query(queries.REVENUE_TOTALS, parameters=parameters).result_rows
+        categories = [CategoryTotal(str(c), Decimal(amount), int(lines)) for c, amount, lines, _ in rows]
+        total = sum((c.amount for c in categories), Decimal(0))
+        last_hour = sum((Decimal(recent) for *_, recent in rows), Decimal(0))
+        refund = next((c for c in categories if c.category == "refund"), None)
+        ends_at = event.starts_at + timedelta(hours=EVENT_HOURS)
+        hours_left = Decimal(max(0.0, (ends_at - frame.at).total_seconds()) / 3600)
+        sql = queries.series(queries.REVENUE_SERIES, "recorded_at", frame.bucket_minutes)
+        series = client.query(sql, parameters=parameters).result_rows
+        return RevenueSnapshot(
+            event_id=event.event_id,
+            at=frame.at.astimezone(frame.zone).isoformat(),
+            timezone=frame.zone.key,
+            currency=event.currency,
+            total=total,
+            refunds=refund.amount if refund else Decimal("0.00"),
+            refund_lines=refund.lines if refund else 0,
+            by_category=sorted(categories, key=lambda c: c.category),
+            last_hour=last_hour,
+            series=[Bucket(frame.iso(at), Decimal(value)) for at, value in series],
+            bucket_minutes=frame.bucket_minutes,
+            ends_at=ends_at.astimezone(frame.zone).isoformat(),
+            projected_total=(total + last_hour * hours_left).quantize(Decimal("0.01")),
+        )
+
+    def social(self, event: EventInfo, frame: Frame) -> SocialSnapshot:
+        client = self.client()
+        parameters = frame.parameters(event.event_id)
+        rows = client.query(queries.SOCIAL_TOTALS, parameters=parameters).result_rows
+        platforms: dict[str, int] = {}
+        kinds: dict[str, int] = {}
+        posts = reach = engagement = scored = recent = before = 0
+        sentiment_sum = 0.0
+        for platform, kind, count, reach_, engagement_, sentiment_, scored_, recent_, before_ in rows:
+            platforms[str(platform)] = platforms.get(str(platform), 0) + int(count)
+            kinds[str(kind)] = kinds.get(str(kind), 0) + int(count)
+            posts += int(count)
+            reach += int(reach_)
+            engagement += int(engagement_)
+            sentiment_sum += float(sentiment_)
+            scored += int(scored_)
+            recent += int(recent_)
+            before += int(before_)
+        baseline = before / 96  # quarter hours in 24 hours
+        score = recent / max(baseline, 1.0)
+        sql = queries.series(queries.SOCIAL_SERIES, "posted_at", frame.bucket_minutes)
+        series = client.query(sql, parameters=parameters).result_rows
+        return SocialSnapshot(
+            event_id=event.event_id,
+            at=frame.at.astimezone(frame.zone).isoformat(),
+            timezone=frame.zone.key,
+            posts=posts,
+            reach=reach,
+            engagement=engagement,
+            sentiment=round(sentiment_sum / scored, 4) if scored else None,
+            by_platform=[Count(n, c) for n, c in sorted(platforms.items())],
+            by_kind=[Count(n, c) for n, c in sorted(kinds.items())],
+            series=[Bucket(frame.iso(at), Decimal(int(value))) for at, value in series],
+            bucket_minutes=frame.bucket_minutes,
+            last_15_minutes=recent,
+            baseline_15_minutes=round(baseline, 4),
+            viral_score=round(score, 4),
+            trending=score >= TRENDING_SCORE and recent >= TRENDING_POSTS,
         )
 
 

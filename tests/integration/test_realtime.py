@@ -80,6 +80,39 @@ def event_id(http: httpx.Client, keys: dict[str, str], warehouse: WarehouseServe
     ]
     assert _ingest(http, key, "attendance", scans)["accepted"] == 7
     assert _ingest(http, key, "attendance", scans[0])["duplicates"] == 1
+
+    def line(n: int, category: str, amount: str, minutes: float) -> dict[str, Any]:
+        return f.revenue(e, revenue_id=f"{e}-r{n}", category=category, amount=amount,
+                         recorded_at=_at(timedelta(minutes=minutes)))  # fmt: skip
+
+    lines = [
+        line(1, "tickets", "100.00", -90),
+        line(2, "fees", "12.50", -30),
+        line(3, "merchandise", "40.00", -10),
+        line(4, "refund", "-50.00", -5),
+        line(5, "food_beverage", "20.00", -1),
+    ]
+    assert _ingest(http, key, "revenue", lines)["accepted"] == 5
+    assert _ingest(http, key, "revenue", lines[2])["duplicates"] == 1
+
+    def post(
+        n: int, platform: str, kind: str, minutes: float, reach: int, *, sentiment: float | None
+    ) -> dict[str, Any]:
+        record = f.social(e, post_id=f"{e}-p{n}", platform=platform, kind=kind, reach=reach, engagement=reach // 10,
+                          posted_at=_at(timedelta(minutes=minutes)))  # fmt: skip
+        if sentiment is None:
+            del record["sentiment"]
+        else:
+            record["sentiment"] = sentiment
+        return record
+
+    posts = [
+        post(1, "x", "post", -20 * 60, 100, sentiment=0.5),
+        post(2, "instagram", "share", -120, 200, sentiment=-0.5),
+    ]
+    posts += [post(n, "tiktok", "like", -10 + n / 2, 10, sentiment=None) for n in range(3, 15)]
+    assert _ingest(http, key, "social", posts)["accepted"] == 14
+    assert _ingest(http, key, "social", posts[2])["duplicates"] == 1
     return str(e)
 
 
@@ -118,6 +151,49 @@ def test_live_attendance_of_an_event(http: httpx.Client, keys: dict[str, str], e
     assert body["entry_rate"] == {"1m": 1, "5m": 2, "15m": 3, "60m": 5}
     assert body["by_gate"] == [{"gate": "A", "entries": 3, "exits": 1}, {"gate": "B", "entries": 2, "exits": 1}]
     assert sum(Decimal(b["value"]) for b in body["series"]) == 5
+
+
+def test_live_revenue_of_an_event(http: httpx.Client, keys: dict[str, str], event_id: str) -> None:
+    response = _get(http, keys["read"], f"/api/realtime/revenue/{event_id}", window=60, bucket=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (Decimal(body["total"]), Decimal(body["refunds"]), body["refund_lines"]) == (
+        Decimal("122.50"),
+        Decimal(-50),
+        1,
+    )
+    categories = {c["category"]: (Decimal(c["amount"]), c["lines"]) for c in body["by_category"]}
+    assert categories == {
+        "tickets": (Decimal(100), 1), "fees": (Decimal("12.5"), 1), "merchandise": (Decimal(40), 1),
+        "refund": (Decimal(-50), 1), "food_beverage": (Decimal(20), 1),
+    }  # fmt: skip
+    assert Decimal(body["last_hour"]) == Decimal("22.50")
+    assert sum(Decimal(b["value"]) for b in body["series"]) == Decimal("22.50")
+    ends_at = datetime.fromisoformat(body["ends_at"])
+    hours_left = Decimal((ends_at - T).total_seconds() / 3600)
+    assert Decimal(body["projected_total"]) == (Decimal("122.50") + Decimal("22.50") * hours_left).quantize(
+        Decimal("0.01")
+    )
+
+
+def test_live_social_activity_of_an_event(http: httpx.Client, keys: dict[str, str], event_id: str) -> None:
+    response = _get(http, keys["read"], f"/api/realtime/social/{event_id}", window=60, bucket=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["posts"], body["reach"], body["engagement"], body["sentiment"]) == (14, 420, 42, 0.0)
+    assert body["by_platform"] == [
+        {"name": "instagram", "posts": 1}, {"name": "tiktok", "posts": 12}, {"name": "x", "posts": 1}
+    ]  # fmt: skip
+    assert body["by_kind"] == [
+        {"name": "like", "posts": 12},
+        {"name": "post", "posts": 1},
+        {"name": "share", "posts": 1},
+    ]
+    assert sum(Decimal(b["value"]) for b in body["series"]) == 12
+    assert (body["last_15_minutes"], body["baseline_15_minutes"]) == (12, round(2 / 96, 4))
+    assert (body["viral_score"], body["trending"]) == (12.0, True)
+    quiet = _get(http, keys["read"], f"/api/realtime/social/{event_id}", at=(T - timedelta(minutes=30)).isoformat())
+    assert (quiet.json()["last_15_minutes"], quiet.json()["trending"]) == (0, False), "before the burst"
 
 
 def test_hour_buckets_follow_the_zone_through_a_dst_change(http: httpx.Client, keys: dict[str, str]) -> None:
