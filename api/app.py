@@ -17,6 +17,7 @@ from api.ingest.controllers import ingest_router
 from api.ingest.errors import EXCEPTION_HANDLERS
 from api.ingest.services import IngestService, publishable
 from api.ingest.writer import CommittedBatch
+from api.realtime.cache import LiveCache
 from api.realtime.controllers import realtime_router
 from api.realtime.services import RealtimeService
 from api.system.controllers import MetricsController, SystemController
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             hears_every_commit=shared or settings.api.workers == 1,
         )
         app.state.realtime = RealtimeService(app.state.warehouse.client)
+        app.state.live_cache = LiveCache(app.state.redis)
         listener = asyncio.create_task(sharing.listen(bus, origin, ingest.writers)) if shared else None
         try:
             yield

@@ -12,8 +12,9 @@ from litestar.types import ExceptionHandlersMap
 
 from api.auth.guards import require
 from api.auth.keys import ApiKey, Scope
+from api.realtime.cache import LiveCache
 from api.realtime.schemas import AttendanceSnapshot, RevenueSnapshot, SalesSnapshot, SocialSnapshot
-from api.realtime.services import BadParameter, ForeignEvent, RealtimeService, UnknownEvent, frame
+from api.realtime.services import BadParameter, ForeignEvent, Frame, RealtimeService, UnknownEvent, frame
 
 AnyRequest = Request[Any, Any, Any]
 EventId = Annotated[str, PathParameter(description="The event's id (as sent to /api/ingest/event).")]
@@ -30,8 +31,15 @@ BucketMinutes = Annotated[int, QueryParameter(description="Minutes per bucket of
 _COMMON = " 404: no such event. 403: the key is bound to another organizer. 400: a parameter out of range."
 
 
-def _context(request: AnyRequest) -> tuple[RealtimeService, ApiKey]:
-    return request.app.state.realtime, request.scope["api_key"]  # type: ignore[typeddict-item]
+def _context(request: AnyRequest) -> tuple[RealtimeService, LiveCache, ApiKey]:
+    state = request.app.state
+    return state.realtime, state.live_cache, request.scope["api_key"]  # type: ignore[typeddict-item]
+
+
+def _key(view: str, event_id: str, at: datetime | None, asked: Frame) -> str:
+    """Answers for "now" are shared for a second; answers for a given moment too."""
+    moment = at.isoformat() if at is not None else "now"
+    return f"{view}|{event_id}|{moment}|{asked.zone.key}|{asked.window_minutes}|{asked.bucket_minutes}"
 
 
 @get("/sales/{event_id:str}", operation_id="realtimeSales", summary="Live sales of an event",
@@ -47,11 +55,12 @@ async def sales(
     bucket: BucketMinutes = 1,
 ) -> SalesSnapshot:
     """Live sales of one event."""
-    service, key = _context(request)
+    service, cache, key = _context(request)
 
     def answer() -> SalesSnapshot:
         event = service.event(event_id, key)
-        return service.sales(event, frame(event, at=at, tz=tz, window=window, bucket=bucket))
+        asked = frame(event, at=at, tz=tz, window=window, bucket=bucket)
+        return cache.answer(_key("sales", event_id, at, asked), SalesSnapshot, lambda: service.sales(event, asked))
 
     return await asyncio.to_thread(answer)
 
@@ -69,11 +78,14 @@ async def attendance(
     bucket: BucketMinutes = 1,
 ) -> AttendanceSnapshot:
     """Live attendance of one event."""
-    service, key = _context(request)
+    service, cache, key = _context(request)
 
     def answer() -> AttendanceSnapshot:
         event = service.event(event_id, key)
-        return service.attendance(event, frame(event, at=at, tz=tz, window=window, bucket=bucket))
+        asked = frame(event, at=at, tz=tz, window=window, bucket=bucket)
+        return cache.answer(
+            _key("attendance", event_id, at, asked), AttendanceSnapshot, lambda: service.attendance(event, asked)
+        )
 
     return await asyncio.to_thread(answer)
 
@@ -91,11 +103,14 @@ async def revenue(
     bucket: BucketMinutes = 1,
 ) -> RevenueSnapshot:
     """Live revenue of one event."""
-    service, key = _context(request)
+    service, cache, key = _context(request)
 
     def answer() -> RevenueSnapshot:
         event = service.event(event_id, key)
-        return service.revenue(event, frame(event, at=at, tz=tz, window=window, bucket=bucket))
+        asked = frame(event, at=at, tz=tz, window=window, bucket=bucket)
+        return cache.answer(
+            _key("revenue", event_id, at, asked), RevenueSnapshot, lambda: service.revenue(event, asked)
+        )
 
     return await asyncio.to_thread(answer)
 
@@ -114,11 +129,12 @@ async def social(
     bucket: BucketMinutes = 1,
 ) -> SocialSnapshot:
     """Live social activity of one event."""
-    service, key = _context(request)
+    service, cache, key = _context(request)
 
     def answer() -> SocialSnapshot:
         event = service.event(event_id, key)
-        return service.social(event, frame(event, at=at, tz=tz, window=window, bucket=bucket))
+        asked = frame(event, at=at, tz=tz, window=window, bucket=bucket)
+        return cache.answer(_key("social", event_id, at, asked), SocialSnapshot, lambda: service.social(event, asked))
 
     return await asyncio.to_thread(answer)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,6 +30,7 @@ from api.realtime.schemas import (
 )
 
 MILESTONE_SHARES = (0.25, 0.5, 0.75, 0.9, 1.0)
+EVENT_SECONDS = 5.0  # how long a worker trusts what it read of an event (its organizer, capacity, zone)
 EVENT_HOURS = 4  # events carry no end time: revenue is projected to four hours after the start
 TRENDING_SCORE = 3.0  # trending: three times the event's own baseline rate...
 TRENDING_POSTS = 10  # ...and at least this many posts in the last 15 minutes
@@ -106,14 +109,30 @@ def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int,
 @dataclass
 class RealtimeService:
     client: Callable[[], Client]
+    _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def event(self, event_id: str, key: ApiKey) -> EventInfo:
+        """The event, when the key may see it (kept EVENT_SECONDS per worker). Blocking."""
+        with self._lock:
+            hit = self._events.get(event_id)
+        if hit is not None and time.monotonic() < hit[0]:
+            event = hit[1]
+        else:
+            event = self._read_event(event_id)
+            with self._lock:
+                if len(self._events) > 10_000:
+                    self._events.clear()
+                self._events[event_id] = (time.monotonic() + EVENT_SECONDS, event)
+        if not key.allows_organizer(event.organizer_id):
+            raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
+        return event
+
+    def _read_event(self, event_id: str) -> EventInfo:
         rows = self.client().query(queries.EVENT, parameters={"event_id": event_id}).result_rows
         if not rows:
             raise UnknownEvent(f"no event {event_id!r}")
         _, organizer, capacity, currency, tier_names, tier_capacities, timezone, starts_ms = rows[0]
-        if not key.allows_organizer(str(organizer)):
-            raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
         tiers = {str(n): int(c) for n, c in zip(tier_names, tier_capacities, strict=True)}
         starts_at = datetime.fromtimestamp(int(starts_ms) / 1000, UTC)
         return EventInfo(event_id, str(organizer), int(capacity), str(currency), tiers, str(timezone or ""), starts_at)

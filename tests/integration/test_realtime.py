@@ -3,13 +3,17 @@ and re-entries, DST in the buckets, unknown events, other organizers and bad par
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from litestar.testing import TestClient
+from redis import Redis
 
+from api.app import create_app
 from api.auth.keys import KeyStore, Scope
 from tests import factories as f
 from tests.support import WarehouseServer
@@ -238,3 +242,26 @@ def test_unknown_events_other_organizers_and_bad_parameters(
         f"/api/realtime/sales/{event_id}", params={"at": "2026-01-01T10:00:00"}, headers={"X-API-Key": read}
     )
     assert response.status_code == 400 and "at" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["redis", "memory"])
+def test_answers_are_reused_for_at_most_a_second(
+    shared: bool, warehouse: WarehouseServer, keys: dict[str, str], redis_url: str
+) -> None:
+    settings = warehouse.settings(redis_url=redis_url if shared else None)
+    headers = {"X-API-Key": keys["ingest"]}
+    with TestClient(app=create_app(settings)) as api:
+        venue = f.venue()
+        event = f.event(venue["venue_id"])
+        for stream, record in (("venue", venue), ("event", event), ("sale", f.sale(event["event_id"], quantity=2))):
+            assert api.post(f"/api/ingest/{stream}", json=record, headers=headers).status_code == 200
+        path = f"/api/realtime/sales/{event['event_id']}"
+        read = {"X-API-Key": keys["read"]}
+        assert api.get(path, headers=read).json()["tickets"] == 2
+        api.post("/api/ingest/sale", json=f.sale(event["event_id"], quantity=3), headers=headers)
+        assert api.get(path, headers=read).json()["tickets"] == 2, "the answer of a moment ago"
+        time.sleep(1.1)
+        assert api.get(path, headers=read).json()["tickets"] == 5, "at most a second old"
+    if shared:
+        cached = Redis.from_url(redis_url).keys("tickettoken:live:sales|*")
+        assert any(event["event_id"].encode() in k for k in cached)

@@ -1,0 +1,57 @@
+"""The live views' cache: an answer is reused for at most a second (in Redis when configured, so every worker
+shares it; in this worker's memory otherwise). Events (organizer, capacity, tiers, zone) are kept five seconds
+per worker: the organizer check runs on every request, cached answer or not."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import msgspec
+from redis import Redis
+from redis.exceptions import RedisError
+
+T = TypeVar("T")
+ANSWER_SECONDS = 1.0
+MAX_ENTRIES = 10_000  # in memory: beyond this, the cache starts over (it only ever saves work)
+
+
+class LiveCache:
+    def __init__(self, redis: Redis | None, prefix: str = "tickettoken:live:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._memory: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def answer(self, key: str, kind: type[T], compute: Callable[[], T]) -> T:
+        """The cached answer for `key` when it is under a second old, else `compute()` (then cached). Blocking."""
+        cached = self._get(key)
+        if cached is not None:
+            return msgspec.json.decode(cached, type=kind)
+        value = compute()
+        self._set(key, msgspec.json.encode(value))
+        return value
+
+    def _get(self, key: str) -> bytes | None:
+        if self._redis is not None:
+            try:
+                found = self._redis.get(self._prefix + key)
+            except RedisError:
+                return None  # a cache that is down only costs the query
+            return found if isinstance(found, bytes) else None
+        with self._lock:
+            hit = self._memory.get(key)
+        return hit[1] if hit is not None and time.monotonic() < hit[0] else None
+
+    def _set(self, key: str, value: bytes) -> None:
+        if self._redis is not None:
+            with contextlib.suppress(RedisError):
+                self._redis.set(self._prefix + key, value, px=int(ANSWER_SECONDS * 1000))
+            return
+        with self._lock:
+            if len(self._memory) >= MAX_ENTRIES:
+                self._memory.clear()
+            self._memory[key] = (time.monotonic() + ANSWER_SECONDS, value)
