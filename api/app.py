@@ -6,17 +6,22 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, asgi
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.types import Receive, Scope, Send
 from redis import Redis
 
+from api.auth.guards import key_store
 from api.bus import make_bus
 from api.ingest import sharing
 from api.ingest.controllers import ingest_router
 from api.ingest.errors import EXCEPTION_HANDLERS
 from api.ingest.services import IngestService, publishable
 from api.ingest.writer import CommittedBatch
+from api.push.hub import PushHub
+from api.push.once import Once
+from api.push.pusher import Pusher
 from api.realtime.cache import LiveCache
 from api.realtime.controllers import realtime_router
 from api.realtime.services import RealtimeService
@@ -47,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         shared = settings.redis.url is not None
 
         async def publish(batch: CommittedBatch) -> None:
+            pusher.committed(batch)
             await bus.publish(INGEST_CHANNEL, publishable(batch))
             if shared and len(batch.hashes):
                 await bus.publish(sharing.CHANNEL, sharing.encode(origin, batch))
@@ -57,12 +63,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             publish,
             hears_every_commit=shared or settings.api.workers == 1,
         )
-        app.state.realtime = RealtimeService(app.state.warehouse.client)
+        app.state.realtime = realtime = RealtimeService(app.state.warehouse.client)
         app.state.live_cache = LiveCache(app.state.redis)
+        hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
+        pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)
+        pushing = asyncio.create_task(pusher.run(), name="push")
         listener = asyncio.create_task(sharing.listen(bus, origin, ingest.writers)) if shared else None
         try:
             yield
         finally:
+            pushing.cancel()
             if listener is not None:
                 listener.cancel()
             await bus.close()
@@ -70,8 +80,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.redis is not None:
                 app.state.redis.close()
 
+    hub = PushHub(settings.redis.url)
+
+    @asgi("/socket.io", is_mount=True, include_in_schema=False)
+    async def socket_io(scope: Scope, receive: Receive, send: Send) -> None:
+        """Socket.IO (python-socketio): subscribe-event / unsubscribe-event, then the updates (docs/push.md)."""
+        await hub.app(scope, receive, send)
+
     return Litestar(
-        route_handlers=[SystemController, MetricsController, ingest_router, realtime_router],
+        route_handlers=[SystemController, MetricsController, ingest_router, realtime_router, socket_io],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
         logging_config=LoggingConfig(

@@ -23,6 +23,14 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"TICKETTOKEN_{name} must be an integer, got {raw!r}") from None
 
 
+def _env_numbers(name: str, default: str) -> tuple[float, ...]:
+    raw = _env(name, default)
+    try:
+        return tuple(sorted(float(part) for part in raw.split(",") if part.strip()))
+    except ValueError:
+        raise ValueError(f"TICKETTOKEN_{name} must be numbers separated by commas, got {raw!r}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class WarehouseSettings:
     """Where the warehouse is, who may use it, and how the embedded server behaves."""
@@ -95,11 +103,22 @@ class RedisSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PushSettings:
+    """Socket.IO push: how often updates of one event may go out, and the milestones announced (each once)."""
+
+    interval_seconds: float
+    milestone_shares: tuple[float, ...]  # of capacity
+    milestone_counts: tuple[float, ...]  # tickets
+    revenue_milestones: tuple[float, ...]  # net revenue, in the event's currency
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     warehouse: WarehouseSettings
     api: ApiSettings
     redis: RedisSettings
     ingest: IngestSettings
+    push: PushSettings
 
 
 def load_settings() -> Settings:
@@ -133,7 +152,13 @@ def load_settings() -> Settings:
         catalog_max_future_days=_env_int("INGEST_CATALOG_MAX_FUTURE_DAYS", 3 * 365),
         max_pending_records=_env_int("INGEST_MAX_PENDING_RECORDS", 200_000),
     )
-    return Settings(warehouse=warehouse, api=api, redis=redis, ingest=ingest)
+    push = PushSettings(
+        interval_seconds=_env_int("PUSH_INTERVAL_MS", 250) / 1000,
+        milestone_shares=_env_numbers("MILESTONE_SHARES", "0.25,0.5,0.75,0.9,1"),
+        milestone_counts=_env_numbers("MILESTONE_COUNTS", "100,500,1000,5000,10000,50000"),
+        revenue_milestones=_env_numbers("REVENUE_MILESTONES", "1000,10000,100000,1000000"),
+    )
+    return Settings(warehouse=warehouse, api=api, redis=redis, ingest=ingest, push=push)
 
 
 @lru_cache(maxsize=1)

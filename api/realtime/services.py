@@ -113,7 +113,14 @@ class RealtimeService:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def event(self, event_id: str, key: ApiKey) -> EventInfo:
-        """The event, when the key may see it (kept EVENT_SECONDS per worker). Blocking."""
+        """The event, when the key may see it. Blocking."""
+        event = self.event_info(event_id)
+        if not key.allows_organizer(event.organizer_id):
+            raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
+        return event
+
+    def event_info(self, event_id: str) -> EventInfo:
+        """The event (kept EVENT_SECONDS per worker), whoever asks. Blocking."""
         with self._lock:
             hit = self._events.get(event_id)
         if hit is not None and time.monotonic() < hit[0]:
@@ -124,8 +131,6 @@ class RealtimeService:
                 if len(self._events) > 10_000:
                     self._events.clear()
                 self._events[event_id] = (time.monotonic() + EVENT_SECONDS, event)
-        if not key.allows_organizer(event.organizer_id):
-            raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
         return event
 
     def _read_event(self, event_id: str) -> EventInfo:

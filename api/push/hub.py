@@ -1,0 +1,106 @@
+"""The Socket.IO server: a `read` key in the connection's auth payload (`{"key": "tt_..."}`), then
+`subscribe-event` / `unsubscribe-event` with an event id (a string, or `{"eventId": ...}`), allowed only for the
+key's organizer. With TICKETTOKEN_REDIS_URL, python-socketio's Redis manager lets any worker emit to clients
+connected to any other."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import socketio  # type: ignore[import-untyped]  # python-socketio ships no type information
+from redis import Redis
+from redis.exceptions import RedisError
+
+from api.auth.keys import ApiKey, KeyStore, Scope
+from api.push.schemas import Subscribed
+from api.realtime.services import ForeignEvent, RealtimeService, UnknownEvent
+
+log = logging.getLogger("tickettoken.push")
+SUBSCRIBED_SECONDS = 3600  # an event counts as watched for an hour after its latest subscription (Redis)
+
+
+def room(event_id: str) -> str:
+    return f"event:{event_id}"
+
+
+class PushHub:
+    """The Socket.IO server and what it needs, filled in when the app starts (`attach`)."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
+        self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
+        self.app = socketio.ASGIApp(self.sio, socketio_path="")
+        self.keys: Callable[[], KeyStore] | None = None  # the worker's key store, made on first use
+        self.realtime: RealtimeService | None = None
+        self.redis: Redis | None = None
+        self.sio.on("connect", self._connect)
+        self.sio.on("subscribe-event", self._subscribe)
+        self.sio.on("unsubscribe-event", self._unsubscribe)
+
+    def attach(self, keys: Callable[[], KeyStore], realtime: RealtimeService, redis: Redis | None) -> None:
+        self.keys, self.realtime, self.redis = keys, realtime, redis
+
+    async def _connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
+        presented = auth.get("key") or auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(presented, str) or self.keys is None:
+            raise socketio.exceptions.ConnectionRefusedError("an API key is required: connect with auth {key: ...}")
+        try:
+            store = self.keys
+            key = await asyncio.to_thread(lambda: store().authenticate(presented))
+        except Exception as error:
+            log.warning("push: cannot check API keys now: %s", error)
+            raise socketio.exceptions.ConnectionRefusedError("cannot check API keys now; retry later") from error
+        if key is None:
+            raise socketio.exceptions.ConnectionRefusedError("invalid or revoked API key")
+        if not key.allows(Scope.READ):
+            raise socketio.exceptions.ConnectionRefusedError("this API key lacks the 'read' scope")
+        await self.sio.save_session(sid, {"key": key})
+
+    async def _subscribe(self, sid: str, data: Any) -> Any:
+        event_id = _event_id(data)
+        if event_id is None:
+            return msgspec.to_builtins(Subscribed(False, "", "send an event id (or {eventId: ...})"))
+        key: ApiKey = (await self.sio.get_session(sid))["key"]
+        realtime = self.realtime
+        if realtime is None:
+            return msgspec.to_builtins(Subscribed(False, event_id, "starting up; retry in a moment"))
+        try:
+            await asyncio.to_thread(realtime.event, event_id, key)
+        except UnknownEvent:
+            return msgspec.to_builtins(Subscribed(False, event_id, f"no event {event_id!r}"))
+        except ForeignEvent:
+            return msgspec.to_builtins(Subscribed(False, event_id, "the event belongs to another organizer"))
+        await self.sio.enter_room(sid, room(event_id))
+        if self.redis is not None:
+            try:
+                await asyncio.to_thread(self.redis.set, f"tickettoken:watched:{event_id}", b"1", ex=SUBSCRIBED_SECONDS)
+            except RedisError as error:
+                log.warning("push: could not mark %s watched: %s", event_id, error)
+        return msgspec.to_builtins(Subscribed(True, event_id))
+
+    async def _unsubscribe(self, sid: str, data: Any) -> Any:
+        event_id = _event_id(data) or ""
+        await self.sio.leave_room(sid, room(event_id))
+        return msgspec.to_builtins(Subscribed(True, event_id))
+
+    def watched(self, event_id: str) -> bool:
+        """Whether anyone may be subscribed to the event: in this worker's rooms, or (Redis) on any worker."""
+        if self.redis is not None:
+            try:
+                return bool(self.redis.exists(f"tickettoken:watched:{event_id}"))
+            except RedisError:
+                return True
+        return bool(self.sio.manager.rooms.get("/", {}).get(room(event_id)))
+
+
+def _event_id(data: Any) -> str | None:
+    if isinstance(data, str) and data:
+        return data
+    if isinstance(data, dict):
+        found = data.get("eventId") or data.get("event_id")
+        return found if isinstance(found, str) and found else None
+    return None

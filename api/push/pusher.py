@@ -1,0 +1,123 @@
+"""Updates after committed ingest batches: this worker's commits are gathered per event for a moment
+(`interval_seconds`, so a busy event gets a few updates a second, not one per batch), then each touched
+event's snapshot goes to its room, with the milestones, alerts and trends it crossed (each announced once).
+
+Each worker pushes what it committed itself; python-socketio's Redis manager (with TICKETTOKEN_REDIS_URL)
+carries it to subscribers on every worker, so no update goes out twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from api.ingest.writer import CommittedBatch
+from api.push.hub import PushHub, room
+from api.push.once import Once
+from api.push.schemas import CapacityAlert, RevenueMilestone, SalesMilestone, ViralTrend
+from api.realtime.schemas import AttendanceSnapshot, RevenueSnapshot, SalesSnapshot, SocialSnapshot
+from api.realtime.services import WARNING_SHARE, RealtimeService, UnknownEvent, frame
+from tickettoken.settings import PushSettings
+
+log = logging.getLogger("tickettoken.push")
+UPDATES = {"sale": "sale-update", "attendance": "attendance-update", "revenue": "revenue-update",
+           "social": "social-update"}  # fmt: skip
+TREND_SECONDS = 15 * 60  # a viral trend is announced at most once per quarter hour
+
+
+class Pusher:
+    def __init__(self, hub: PushHub, realtime: RealtimeService, once: Once, settings: PushSettings) -> None:
+        self.hub, self.realtime, self.once, self.settings = hub, realtime, once, settings
+        self._touched: set[tuple[str, str]] = set()
+        self._wake = asyncio.Event()
+
+    def committed(self, batch: CommittedBatch) -> None:
+        """Note a committed batch (called by the ingest writer's commit hook, on the event loop)."""
+        if batch.stream in UPDATES:
+            self._touched.update((batch.stream, event_id) for event_id in batch.counts)
+            self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.settings.interval_seconds)  # let the moment's other batches join
+            touched, self._touched = self._touched, set()
+            self._wake.clear()
+            for stream, event_id in sorted(touched):
+                try:
+                    messages = await asyncio.to_thread(self._messages, stream, event_id)
+                except UnknownEvent:
+                    continue
+                except Exception as error:  # noqa: BLE001 - one event's failure must not stop the others'
+                    log.warning("push: no %s update for %s: %s", stream, event_id, error)
+                    continue
+                for name, payload in messages:
+                    await self.hub.sio.emit(name, payload, room=room(event_id))
+
+    def _messages(self, stream: str, event_id: str) -> list[tuple[str, Any]]:
+        """What to send about one event after a commit of `stream`. Blocking (queries the warehouse)."""
+        if not self.hub.watched(event_id):
+            return []
+        event = self.realtime.event_info(event_id)
+        now = frame(event, at=None, tz=None, window=60, bucket=1)
+        if stream == "sale":
+            sales = self.realtime.sales(event, now)
+            return [(UPDATES[stream], msgspec.to_builtins(sales)), *self._sales_milestones(sales)]
+        if stream == "attendance":
+            attendance = self.realtime.attendance(event, now)
+            return [(UPDATES[stream], msgspec.to_builtins(attendance)), *self._capacity_alerts(attendance)]
+        if stream == "revenue":
+            revenue = self.realtime.revenue(event, now)
+            return [(UPDATES[stream], msgspec.to_builtins(revenue)), *self._revenue_milestones(revenue)]
+        social = self.realtime.social(event, now)
+        return [(UPDATES[stream], msgspec.to_builtins(social)), *self._trend(social)]
+
+    def _sales_milestones(self, sales: SalesSnapshot) -> list[tuple[str, Any]]:
+        capacity = sales.capacity
+        crossed = [("share", s, s * capacity) for s in self.settings.milestone_shares]
+        crossed += [("count", c, c) for c in self.settings.milestone_counts if c <= capacity]
+        return [
+            (
+                "sales-milestone",
+                _out(SalesMilestone(sales.event_id, kind, threshold, sales.tickets, capacity, sales.at)),
+            )
+            for kind, threshold, needed in crossed
+            if sales.tickets >= needed and self.once.first(f"sales:{sales.event_id}:{kind}:{threshold:g}")
+        ]
+
+    def _capacity_alerts(self, seen: AttendanceSnapshot) -> list[tuple[str, Any]]:
+        levels = [("warning", WARNING_SHARE), ("full", 1.0)]
+        share_now = seen.share_of_capacity
+        return [
+            (
+                "capacity-alert",
+                _out(CapacityAlert(seen.event_id, level, seen.inside, seen.capacity, seen.share_of_capacity, seen.at)),
+            )
+            for level, share in levels
+            if share_now >= share and self.once.first(f"capacity:{seen.event_id}:{level}")
+        ]
+
+    def _revenue_milestones(self, revenue: RevenueSnapshot) -> list[tuple[str, Any]]:
+        reached = [Decimal(str(t)) for t in self.settings.revenue_milestones if revenue.total >= Decimal(str(t))]
+        return [
+            (
+                "revenue-milestone",
+                _out(RevenueMilestone(revenue.event_id, threshold, revenue.total, revenue.currency, revenue.at)),
+            )
+            for threshold in reached
+            if self.once.first(f"revenue:{revenue.event_id}:{threshold}")
+        ]
+
+    def _trend(self, social: SocialSnapshot) -> list[tuple[str, Any]]:
+        if not social.trending or not self.once.first(f"trend:{social.event_id}", for_seconds=TREND_SECONDS):
+            return []
+        trend = ViralTrend(social.event_id, social.viral_score, social.last_15_minutes, social.baseline_15_minutes,
+                           social.at)  # fmt: skip
+        return [("viral-trend", _out(trend))]
+
+
+def _out(payload: msgspec.Struct) -> Any:
+    return msgspec.to_builtins(payload)

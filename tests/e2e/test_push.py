@@ -1,0 +1,130 @@
+"""Socket.IO push with real clients: python-socketio subscribes with a read key, a sale is ingested, and
+`sale-update` arrives with the right totals; milestones arrive once; other organizers and keyless clients are
+refused; with two API processes sharing a real redis-server, an update crosses from one to the other."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import socketio  # type: ignore[import-untyped]
+
+from api.auth.keys import KeyStore, Scope
+from tests import factories as f
+from tests.support import ApiServer, WarehouseServer, free_port
+
+
+class Listener:
+    """A python-socketio client that queues every pushed message by name."""
+
+    def __init__(self, url: str, key: str | None) -> None:
+        self.client = socketio.Client(reconnection=False)
+        self.messages: dict[str, queue.Queue[dict[str, Any]]] = {}
+        for name in ("sale-update", "sales-milestone", "attendance-update", "capacity-alert", "revenue-update",
+                     "revenue-milestone", "social-update", "viral-trend"):  # fmt: skip
+            self.messages[name] = queue.Queue()
+            self.client.on(name, self.messages[name].put)
+        self.client.connect(url, auth={"key": key} if key else None, wait_timeout=10)
+
+    def subscribe(self, event_id: str) -> dict[str, Any]:
+        return dict(self.client.call("subscribe-event", event_id, timeout=10))
+
+    def next(self, name: str, timeout: float = 15.0) -> dict[str, Any]:
+        return self.messages[name].get(timeout=timeout)
+
+    def none(self, name: str, wait: float = 1.5) -> bool:
+        try:
+            self.messages[name].get(timeout=wait)
+        except queue.Empty:
+            return True
+        return False
+
+
+def _event(api: str, key: str, capacity: int = 10) -> str:
+    venue = f.venue()
+    event = f.event(
+        venue["venue_id"], capacity=capacity, tiers=[{"name": "GA", "price": "10.00", "capacity": capacity}]
+    )
+    for stream, record in (("venue", venue), ("event", event)):
+        assert httpx.post(f"{api}/api/ingest/{stream}", json=record, headers={"X-API-Key": key}).status_code == 200
+    return str(event["event_id"])
+
+
+def _sell(api: str, key: str, event_id: str, quantity: int) -> None:
+    sale = f.sale(event_id, tier="GA", quantity=quantity, unit_price="10.00")
+    assert httpx.post(f"{api}/api/ingest/sale", json=sale, headers={"X-API-Key": key}).status_code == 200
+
+
+@pytest.fixture
+def listener(api_server: ApiServer, keys: dict[str, str]) -> Iterator[Listener]:
+    client = Listener(api_server.url, keys["read"])
+    yield client
+    client.client.disconnect()
+
+
+def test_a_subscriber_hears_sales_and_each_milestone_once(
+    api_server: ApiServer, keys: dict[str, str], listener: Listener
+) -> None:
+    event_id = _event(api_server.url, keys["ingest"])
+    assert listener.subscribe(event_id) == {"ok": True, "event_id": event_id, "error": None}
+    _sell(api_server.url, keys["ingest"], event_id, 3)
+    update = listener.next("sale-update")
+    assert (update["event_id"], update["tickets"], update["gross"], update["capacity"]) == (event_id, 3, "30.00", 10)
+    milestone = listener.next("sales-milestone")
+    assert (milestone["kind"], milestone["threshold"], milestone["tickets"]) == ("share", 0.25, 3)
+    _sell(api_server.url, keys["ingest"], event_id, 1)
+    assert listener.next("sale-update")["tickets"] == 4
+    assert listener.none("sales-milestone"), "the 25% milestone went out once"
+    _sell(api_server.url, keys["ingest"], event_id, 1)
+    assert listener.next("sale-update")["tickets"] == 5
+    assert listener.next("sales-milestone")["threshold"] == 0.5
+
+
+def test_unsubscribed_clients_hear_nothing(api_server: ApiServer, keys: dict[str, str], listener: Listener) -> None:
+    event_id = _event(api_server.url, keys["ingest"])
+    listener.subscribe(event_id)
+    assert listener.client.call("unsubscribe-event", event_id, timeout=10)["ok"] is True
+    _sell(api_server.url, keys["ingest"], event_id, 1)
+    assert listener.none("sale-update")
+
+
+def test_other_organizers_and_keyless_clients_are_refused(
+    api_server: ApiServer, keys: dict[str, str], warehouse: WarehouseServer
+) -> None:
+    event_id = _event(api_server.url, keys["ingest"])  # organizer org-1
+    other, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.READ}, organizer_id="org-2")
+    stranger = Listener(api_server.url, other)
+    try:
+        answer = stranger.subscribe(event_id)
+        assert answer["ok"] is False and "another organizer" in answer["error"]
+        assert stranger.subscribe("no-such-event")["ok"] is False
+    finally:
+        stranger.client.disconnect()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        Listener(api_server.url, None)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        Listener(api_server.url, keys["ingest"])  # no read scope
+
+
+def test_an_update_crosses_api_processes_through_redis(
+    warehouse: WarehouseServer, keys: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    shared = {"TICKETTOKEN_REDIS_URL": redis_url}
+    first = ApiServer(warehouse, free_port(), tmp_path / "first.log", shared).start()
+    second = ApiServer(warehouse, free_port(), tmp_path / "second.log", shared).start()
+    try:
+        event_id = _event(second.url, keys["ingest"])
+        listener = Listener(first.url, keys["read"])
+        try:
+            assert listener.subscribe(event_id)["ok"] is True
+            _sell(second.url, keys["ingest"], event_id, 2)  # committed by the second process
+            assert listener.next("sale-update")["tickets"] == 2
+        finally:
+            listener.client.disconnect()
+    finally:
+        first.stop()
+        second.stop()
