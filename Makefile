@@ -18,9 +18,11 @@ install: uv ## Install the locked dependencies into .venv
 	$(UV) sync --locked
 
 .PHONY: services
-services: ## Install the services the tests start themselves (redis-server)
+services: ## Install what the tests start or drive themselves (redis-server; socket.io-client from npm)
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix tests/e2e/node --no-audit --no-fund --silent
 
 .PHONY: run
 run: install ## Install everything and serve the API on :3009 (embedded warehouse as needed; demo data when empty, live traffic)
