@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     hub = PushHub(settings.redis.url)
 
-    @asgi("/socket.io", is_mount=True, include_in_schema=False)
+    @asgi("/socket.io", is_mount=True, include_in_schema=False, copy_scope=True)
     async def socket_io(scope: Scope, receive: Receive, send: Send) -> None:
         """Socket.IO (python-socketio): subscribe-event / unsubscribe-event, then the updates (docs/push.md)."""
         await hub.app(scope, receive, send)
