@@ -7,7 +7,7 @@ import sys
 
 import msgspec
 import uvicorn
-from litestar import Litestar, Request, post
+from litestar import Litestar, Request, get, post
 
 
 class Answer(msgspec.Struct):
@@ -21,7 +21,13 @@ async def bare(request: Request) -> Answer:  # type: ignore[type-arg]
     return Answer(accepted=len(body) > 0)
 
 
-app = Litestar(route_handlers=[bare])
+@get("/bare/{event_id:str}")
+async def bare_read(event_id: str) -> Answer:
+    """Answer a small struct: the ceiling for the live (GET) endpoints."""
+    return Answer(accepted=len(event_id))
+
+
+app = Litestar(route_handlers=[bare, bare_read])
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", http="httptools", loop="uvloop")

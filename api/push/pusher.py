@@ -1,6 +1,7 @@
-"""Updates after committed ingest batches: this worker's commits are gathered per event for a moment
-(`interval_seconds`, so a busy event gets a few updates a second, not one per batch), then each touched
-event's snapshot goes to its room, with the milestones, alerts and trends it crossed (each announced once).
+"""Updates after committed ingest batches: an event's first commit after a quiet moment is pushed at once;
+while it stays busy, its commits are gathered so that it gets one update per `interval_seconds` (a few a second,
+not one per batch). Each update is the event's snapshot, sent to its room, with the milestones, alerts and
+trends it crossed (each announced once).
 
 Each worker pushes what it committed itself; python-socketio's Redis manager (with TICKETTOKEN_REDIS_URL)
 carries it to subscribers on every worker, so no update goes out twice."""
@@ -32,6 +33,7 @@ class Pusher:
     def __init__(self, hub: PushHub, realtime: RealtimeService, once: Once, settings: PushSettings) -> None:
         self.hub, self.realtime, self.once, self.settings = hub, realtime, once, settings
         self._touched: set[tuple[str, str]] = set()
+        self._last: dict[tuple[str, str], float] = {}  # when each (stream, event) was last pushed (loop time)
         self._wake = asyncio.Event()
 
     def committed(self, batch: CommittedBatch) -> None:
@@ -41,12 +43,23 @@ class Pusher:
             self._wake.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
-            await asyncio.sleep(self.settings.interval_seconds)  # let the moment's other batches join
-            touched, self._touched = self._touched, set()
             self._wake.clear()
-            for stream, event_id in sorted(touched):
+            now = loop.time()
+            interval = self.settings.interval_seconds
+            # A throttle, not a debounce: an event quiet for `interval` is pushed at once; a busy one at most once
+            # per `interval`, its later batches gathered into the next update.
+            due = {item for item in self._touched if now - self._last.get(item, -interval) >= interval}
+            self._touched -= due
+            if self._touched:
+                wait = min(self._last[item] + interval for item in self._touched) - now
+                loop.call_later(max(0.0, wait), self._wake.set)
+            if len(self._last) > 100_000:
+                self._last.clear()
+            for stream, event_id in sorted(due):
+                self._last[(stream, event_id)] = now
                 try:
                     messages = await asyncio.to_thread(self._messages, stream, event_id)
                 except UnknownEvent:

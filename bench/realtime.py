@@ -1,0 +1,219 @@
+"""The live endpoints under load, and the push delay, beside ceilings from the same run.
+
+A demo market of at least 10 million sales is loaded (sales, revenue lines and social posts; gate scans are
+left out: the events on sale have none yet). Then, while single sales are ingested at 1,000 per second, each
+live endpoint is asked by 50 concurrent connections about 100 on-sale events drawn with a Zipf distribution
+(p50/p99; goal p99 <= 25 ms), beside a bare Litestar GET endpoint under the same load generator. Last, 1,000
+Socket.IO clients (socket.io-client v4, tests/e2e/node) subscribe to one event and the delay from each sale's
+acknowledgement to its `sale-update` at every client is measured (goal p99 <= 100 ms).
+Run: `uv run python -m bench.realtime [--events N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from api.auth.keys import KeyStore, Scope
+from bench.loadgen import Connection, LoadResult
+from simulator.loader import load
+from simulator.market import Market, generate
+from simulator.params import MarketParams
+from tests import factories as f
+from tests.support import ApiServer, WarehouseServer, free_port, wait_for_http
+from warehouse.migrate import migrate
+
+GOAL_P99_MS = 25.0
+GOAL_PUSH_P99_MS = 100.0
+VIEWS = ("sales", "attendance", "revenue", "social")
+NODE_DIR = Path(__file__).resolve().parent.parent / "tests" / "e2e" / "node"
+
+
+def on_sale(market: Market, count: int) -> list[str]:
+    """The `count` most popular events on sale at the market's `now`."""
+    now = market.params.now
+    selling = [e for e in market.catalog.events if e.on_sale_at <= now < e.starts_at and e.cancelled_at is None]
+    return [e.event_id for e in sorted(selling, key=lambda e: -e.popularity)[:count]]
+
+
+async def get_load(port: int, paths: list[str], headers: dict[str, str], concurrency: int) -> LoadResult:
+    result = LoadResult(requests=len(paths), seconds=0.0)
+    work = iter(paths)
+
+    async def worker() -> None:
+        connection = Connection("127.0.0.1", port)
+        try:
+            for path in work:
+                started = time.perf_counter()
+                status, _ = await connection.request(path, b"", headers, method="GET")
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def background_sales(port: int, key: str, events: list[str], rate: float, stop: asyncio.Event) -> int:
+    """Single sales at `rate` per second until `stop`; returns how many were acknowledged."""
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    sent = 0
+    connections = [Connection("127.0.0.1", port) for _ in range(16)]
+    slots = asyncio.Queue[Connection]()
+    for connection in connections:
+        slots.put_nowait(connection)
+
+    async def one(body: bytes) -> None:
+        nonlocal sent
+        connection = await slots.get()
+        try:
+            status, _ = await connection.request("/api/ingest/sale", body, headers)
+            sent += status == 200
+        finally:
+            slots.put_nowait(connection)
+
+    started = time.perf_counter()
+    tasks: set[asyncio.Task[None]] = set()
+    number = 0
+    while not stop.is_set():
+        due = int((time.perf_counter() - started) * rate)
+        while number < due:
+            body = json.dumps(f.sale(events[number % len(events)], tier="GA", sale_id=f"bg-{number}")).encode()
+            task = asyncio.create_task(one(body))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            number += 1
+        await asyncio.sleep(0.005)
+    await asyncio.gather(*tasks)
+    for connection in connections:
+        connection.close()
+    return sent
+
+
+async def endpoints(api: ApiServer, bare_port: int, keys: dict[str, str], events: list[str],
+                    requests: int) -> dict[str, LoadResult]:  # fmt: skip
+    rng = np.random.default_rng(1)
+    ranks = np.minimum(rng.zipf(1.2, size=requests), len(events)) - 1
+    read = {"X-API-Key": keys["read"]}
+    stop = asyncio.Event()
+    ingest = asyncio.create_task(background_sales(api.port, keys["ingest"], events, 1000.0, stop))
+    await asyncio.sleep(2)  # the ingest load settles
+    results = {}
+    for view in VIEWS:
+        paths = [f"/api/realtime/{view}/{events[r]}" for r in ranks]
+        results[view] = await get_load(api.port, paths, read, 50)
+    results["bare"] = await get_load(bare_port, [f"/bare/{events[r]}" for r in ranks], {}, 50)
+    stop.set()
+    acknowledged = await ingest
+    print(f"  background single-sale ingest: {acknowledged:,} acknowledged during the endpoint loads")
+    return results
+
+
+def push_delays(api: ApiServer, keys: dict[str, str], event_id: str, sockets: int, sales: int) -> list[float]:
+    """Milliseconds from each sale's acknowledgement to its first `sale-update` at each client."""
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules").is_dir():
+        raise SystemExit("node and tests/e2e/node/node_modules are needed (`make services` installs them)")
+    process = subprocess.Popen(
+        [node, str(NODE_DIR / "push_delay.mjs"), api.url, keys["read"], event_id, str(sockets)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    if process.stdout is None or process.stdin is None:
+        raise SystemExit("no pipes to the Node clients")
+    line = process.stdout.readline().strip()
+    if line != "ready":
+        raise SystemExit(f"the Socket.IO clients did not get ready: {line}")
+    baseline = httpx.get(f"{api.url}/api/realtime/sales/{event_id}", headers={"X-API-Key": keys["read"]}).json()
+    tickets = int(baseline["tickets"])
+    acknowledged: list[tuple[float, int]] = []  # (ms since epoch, tickets after this sale)
+    with httpx.Client(base_url=api.url, headers={"X-API-Key": keys["ingest"]}) as client:
+        for number in range(sales):
+            sale = f.sale(event_id, tier="GA", quantity=1, sale_id=f"push-{number}")
+            response = client.post("/api/ingest/sale", json=sale)
+            acknowledged.append((time.time() * 1000, tickets + number + 1))
+            if response.status_code != 200:
+                raise SystemExit(f"ingest refused a sale: {response.status_code} {response.text}")
+            time.sleep(0.5)  # one sale per push interval and then some: each gets an update of its own
+    time.sleep(1)
+    process.stdin.write("done\n")
+    process.stdin.flush()
+    arrivals: list[tuple[float, int]] = []
+    for line in process.stdout:
+        if line.strip() == "end":
+            break
+        if line.strip():
+            record = json.loads(line)
+            arrivals.append((record["at"], record["tickets"]))
+    process.wait(30)
+    delays: list[float] = []
+    for acked_at, total in acknowledged:
+        # Each client's first update that includes this sale.
+        times = sorted(at for at, seen in arrivals if seen >= total and at >= acked_at - 1000)
+        delays.extend(max(0.0, at - acked_at) for at in times[:sockets])
+    return delays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=2000, help="market size (2,000 events: ~10.7M sales)")
+    parser.add_argument("--requests", type=int, default=4000, help="requests per endpoint")
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--push-sales", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        warehouse = WarehouseServer(base / "data", free_port(), base / "warehouse.log").start()
+        migrate(warehouse.client(), warehouse.settings().warehouse)
+        store = KeyStore(warehouse.client(database="tickettoken"))
+        keys = {"ingest": store.create({Scope.INGEST})[0], "read": store.create({Scope.READ})[0]}
+        api = ApiServer(warehouse, free_port(), base / "api.log").start()
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, "-m", "bench.bare_app", str(bare_port)])
+        try:
+            wait_for_http(f"http://127.0.0.1:{bare_port}/schema")
+            market = generate(MarketParams(events=args.events))
+            # Gate scans are left out: the events on sale (the ones asked about) have none yet.
+            load(replace(market, scans=market.scans.slice(0, 0)), api.url, keys["ingest"], show_progress=False)
+            events = on_sale(market, 100)
+            results = asyncio.run(endpoints(api, bare_port, keys, events, args.requests))
+            delays = push_delays(api, keys, events[0], args.sockets, args.push_sales)
+        finally:
+            bare.terminate()
+            api.stop()
+            warehouse.stop()
+    print(f"market: {market.sales.num_rows:,} sales, {market.revenue.num_rows:,} revenue lines, "
+          f"{market.social.num_rows:,} social posts; {len(events)} events on sale, Zipf(1.2) over them")  # fmt: skip
+    bare_result = results["bare"]
+    for name, result in results.items():
+        bad = {s: n for s, n in result.statuses.items() if s != 200}
+        p50, p99 = result.p50, result.percentile(0.99)
+        label = "bare Litestar GET (ceiling)" if name == "bare" else f"/api/realtime/{name}"
+        verdict = "" if name == "bare" else f"  {'met' if p99 <= GOAL_P99_MS else 'NOT met'} (p99 <= {GOAL_P99_MS:g})"
+        ratio = "" if name == "bare" else f"  p99 {p99 / bare_result.percentile(0.99):.1f}x the bare one"
+        print(f"  {label:<32} {result.rate:>8,.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms{ratio}{verdict}"
+              + (f"  non-200: {bad}" if bad else ""))  # fmt: skip
+    ordered = sorted(delays)
+    p50 = ordered[len(ordered) // 2] if ordered else float("nan")
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+    expected = args.sockets * args.push_sales
+    print(f"push: {args.sockets} clients, {args.push_sales} sales: {len(delays):,} of {expected:,} updates heard; "
+          f"ack -> sale-update p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+          f"({'met' if p99 <= GOAL_PUSH_P99_MS else 'NOT met'}: p99 <= {GOAL_PUSH_P99_MS:g} ms)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
