@@ -19,21 +19,56 @@ ANSWER_SECONDS = 1.0
 MAX_ENTRIES = 10_000  # in memory: beyond this, the cache starts over (it only ever saves work)
 
 
+FLIGHT_WAIT_SECONDS = 10.0
+
+
+class _Flight:
+    """One computation that other requests for the same answer wait for."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: bytes | None = None
+
+
 class LiveCache:
     def __init__(self, redis: Redis | None, prefix: str = "tickettoken:live:") -> None:
         self._redis = redis
         self._prefix = prefix
         self._memory: dict[str, tuple[float, bytes]] = {}
+        self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
 
     def answer(self, key: str, kind: type[T], compute: Callable[[], T]) -> T:
-        """The cached answer for `key` when it is under a second old, else `compute()` (then cached). Blocking."""
+        """The cached answer for `key` when it is under a second old, else `compute()` (then cached); of the
+        requests that miss at once, one computes and the others wait for its answer. Blocking."""
         cached = self._get(key)
         if cached is not None:
             return msgspec.json.decode(cached, type=kind)
-        value = compute()
-        self._set(key, msgspec.json.encode(value))
-        return value
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            if flight.done.wait(FLIGHT_WAIT_SECONDS) and flight.value is not None:
+                return msgspec.json.decode(flight.value, type=kind)
+            return compute()  # the leader failed or is stuck: answer on our own
+        try:
+            value = compute()
+            flight.value = msgspec.json.encode(value)
+            self._set(key, flight.value)
+            return value
+        finally:
+            flight.done.set()
+            with self._lock:
+                self._flights.pop(key, None)
+
+    def peek(self, key: str, kind: type[T]) -> T | None:
+        """The answer from this worker's memory, without blocking (None with Redis, or on a miss)."""
+        if self._redis is not None:
+            return None
+        cached = self._get(key)
+        return msgspec.json.decode(cached, type=kind) if cached is not None else None
 
     def _get(self, key: str) -> bytes | None:
         if self._redis is not None:

@@ -119,6 +119,14 @@ class RealtimeService:
             raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
         return event
 
+    def cached_event(self, event_id: str, key: ApiKey) -> EventInfo | None:
+        """The event from this worker's memory, when the key may see it and it is there; never queries."""
+        with self._lock:
+            hit = self._events.get(event_id)
+        if hit is None or time.monotonic() >= hit[0] or not key.allows_organizer(hit[1].organizer_id):
+            return None
+        return hit[1]
+
     def event_info(self, event_id: str) -> EventInfo:
         """The event (kept EVENT_SECONDS per worker), whoever asks. Blocking."""
         with self._lock:
