@@ -45,10 +45,11 @@ pytest: install services ## The test suite only
 test: install services lint types pytest ## Install everything, then lint, type-check and run the whole suite
 
 .PHONY: bench
-bench: install ## Benchmarks (bench/): each prints its figure beside a ceiling from the same run
+bench: install services ## Benchmarks (bench/): each prints its figure beside a ceiling from the same run
 	$(UV) run --locked python -m bench.warehouse
 	$(UV) run --locked python -m bench.ingest
 	$(UV) run --locked python -m bench.demo
+	$(UV) run --locked python -m bench.realtime
 
 .PHONY: format
 format: install ## Reformat and apply safe lint fixes

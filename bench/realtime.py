@@ -169,7 +169,7 @@ def push_delays(api: ApiServer, keys: dict[str, str], event_id: str, sockets: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=2000, help="market size (2,000 events: ~10.7M sales)")
+    parser.add_argument("--events", type=int, default=2100, help="market size (2,100 events: ~10.4M sales)")
     parser.add_argument("--requests", type=int, default=4000, help="requests per endpoint")
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--push-sales", type=int, default=20)

@@ -26,6 +26,7 @@ from tickettoken.settings import PushSettings
 log = logging.getLogger("tickettoken.push")
 UPDATES = {"sale": "sale-update", "attendance": "attendance-update", "revenue": "revenue-update",
            "social": "social-update"}  # fmt: skip
+CENT = Decimal("0.01")
 TREND_SECONDS = 15 * 60  # a viral trend is announced at most once per quarter hour
 
 
@@ -114,7 +115,8 @@ class Pusher:
         ]
 
     def _revenue_milestones(self, revenue: RevenueSnapshot) -> list[tuple[str, Any]]:
-        reached = [Decimal(str(t)) for t in self.settings.revenue_milestones if revenue.total >= Decimal(str(t))]
+        thresholds = [Decimal(t).quantize(CENT) for t in self.settings.revenue_milestones]
+        reached = [t for t in thresholds if revenue.total >= t]
         return [
             (
                 "revenue-milestone",

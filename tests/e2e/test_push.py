@@ -128,3 +128,37 @@ def test_an_update_crosses_api_processes_through_redis(
     finally:
         first.stop()
         second.stop()
+
+
+def test_capacity_alerts_and_revenue_milestones_go_out_once(
+    api_server: ApiServer, keys: dict[str, str], listener: Listener
+) -> None:
+    api, key = api_server.url, keys["ingest"]
+    event_id = _event(api, key, capacity=2)
+    assert listener.subscribe(event_id)["ok"] is True
+
+    def post(stream: str, record: dict[str, Any]) -> None:
+        assert httpx.post(f"{api}/api/ingest/{stream}", json=record, headers={"X-API-Key": key}).status_code == 200
+
+    post("attendance", f.scan(event_id, ticket_id="t1"))
+    assert listener.next("attendance-update")["inside"] == 1
+    assert listener.none("capacity-alert"), "half full: no alert"
+    post("attendance", f.scan(event_id, ticket_id="t2"))
+    assert listener.next("attendance-update")["inside"] == 2
+    alerts = [listener.next("capacity-alert"), listener.next("capacity-alert")]
+    assert sorted(a["level"] for a in alerts) == ["full", "warning"] and alerts[0]["inside"] == 2
+    post("attendance", f.scan(event_id, ticket_id="t2", direction="exit"))
+    assert listener.next("attendance-update")["inside"] == 1
+    post("attendance", f.scan(event_id, ticket_id="t2"))  # back in: full again, but already announced
+    assert listener.next("attendance-update")["inside"] == 2
+    assert listener.none("capacity-alert")
+    post("revenue", f.revenue(event_id, category="tickets", amount="999.00"))
+    assert listener.next("revenue-update")["total"] == "999.00"
+    assert listener.none("revenue-milestone")
+    post("revenue", f.revenue(event_id, category="fees", amount="1.00"))
+    assert listener.next("revenue-update")["total"] == "1000.00"
+    milestone = listener.next("revenue-milestone")
+    assert (milestone["threshold"], milestone["total"]) == ("1000.00", "1000.00")
+    post("revenue", f.revenue(event_id, category="fees", amount="5.00"))
+    assert listener.next("revenue-update")["total"] == "1005.00"
+    assert listener.none("revenue-milestone")
