@@ -39,8 +39,14 @@ async def authenticate(connection: ASGIConnection) -> ApiKey:  # type: ignore[ty
     presented = presented_key(connection)
     if presented is None:
         raise NotAuthorizedException("an API key is required: send it as X-API-Key or Authorization: Bearer")
+    return await check_key(lambda: key_store(connection.app.state), presented)
+
+
+async def check_key(store_of: Callable[[], KeyStore], presented: str) -> ApiKey:
+    """The key's record (from the worker's cache when fresh): 401 for an invalid or revoked key, 503 when keys
+    cannot be checked now. Used by the HTTP guards and by Socket.IO's connect."""
     try:
-        store = key_store(connection.app.state)
+        store = store_of()
         found = store.authenticate_cached(presented)
         if found is True:
             found = await anyio.to_thread.run_sync(store.authenticate, presented)

@@ -12,13 +12,10 @@ from api.ingest.decoding import MalformedBody, UnreadableTable
 from api.ingest.schemas import IngestRejected
 from api.ingest.services import ForeignOrganizer, InvalidRecords
 from api.ingest.writer import Overloaded
+from api.responses import detail_response
 
 log = logging.getLogger("tickettoken.ingest")
 RETRY_AFTER_SECONDS = "1"
-
-
-def _detail(status: int, detail: str, headers: dict[str, str] | None = None) -> Response[dict[str, object]]:
-    return Response({"status_code": status, "detail": detail}, status_code=status, headers=headers)
 
 
 def _invalid(_: Request, error: InvalidRecords) -> Response[IngestRejected]:  # type: ignore[type-arg]
@@ -35,24 +32,26 @@ def _invalid(_: Request, error: InvalidRecords) -> Response[IngestRejected]:  # 
 
 
 def _malformed(_: Request, error: MalformedBody) -> Response[dict[str, object]]:  # type: ignore[type-arg]
-    return _detail(400, f"the body is not valid JSON: {error}")
+    return detail_response(400, f"the body is not valid JSON: {error}")
 
 
 def _unreadable(_: Request, error: UnreadableTable) -> Response[dict[str, object]]:  # type: ignore[type-arg]
-    return _detail(400, str(error))
+    return detail_response(400, str(error))
 
 
 def _foreign(_: Request, error: ForeignOrganizer) -> Response[dict[str, object]]:  # type: ignore[type-arg]
-    return _detail(403, f"{error}; nothing was written")
+    return detail_response(403, f"{error}; nothing was written")
 
 
 def _overloaded(_: Request, error: Overloaded) -> Response[dict[str, object]]:  # type: ignore[type-arg]
-    return _detail(429, f"too busy: {error}; retry later", {"Retry-After": RETRY_AFTER_SECONDS})
+    return detail_response(429, f"too busy: {error}; retry later", {"Retry-After": RETRY_AFTER_SECONDS})
 
 
 def _warehouse_down(_: Request, error: DatabaseError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     log.warning("warehouse unavailable: %s", error)
-    return _detail(503, "the warehouse is unavailable; nothing was acknowledged, retry later", {"Retry-After": "5"})
+    return detail_response(
+        503, "the warehouse is unavailable; nothing was acknowledged, retry later", {"Retry-After": "5"}
+    )
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

@@ -12,9 +12,11 @@ from typing import Any
 
 import msgspec
 import socketio  # type: ignore[import-untyped]  # python-socketio ships no type information
+from litestar.exceptions import HTTPException
 from redis import Redis
 from redis.exceptions import RedisError
 
+from api.auth.guards import check_key
 from api.auth.keys import ApiKey, KeyStore, Scope
 from api.push.schemas import Subscribed
 from api.realtime.services import ForeignEvent, RealtimeService, UnknownEvent
@@ -49,13 +51,9 @@ class PushHub:
         if not isinstance(presented, str) or self.keys is None:
             raise socketio.exceptions.ConnectionRefusedError("an API key is required: connect with auth {key: ...}")
         try:
-            store = self.keys
-            key = await asyncio.to_thread(lambda: store().authenticate(presented))
-        except Exception as error:
-            log.warning("push: cannot check API keys now: %s", error)
-            raise socketio.exceptions.ConnectionRefusedError("cannot check API keys now; retry later") from error
-        if key is None:
-            raise socketio.exceptions.ConnectionRefusedError("invalid or revoked API key")
+            key = await check_key(self.keys, presented)
+        except HTTPException as error:  # the client hears why (invalid key, or keys cannot be checked now)
+            raise socketio.exceptions.ConnectionRefusedError(error.detail) from error
         if not key.allows(Scope.READ):
             raise socketio.exceptions.ConnectionRefusedError("this API key lacks the 'read' scope")
         await self.sio.save_session(sid, {"key": key})

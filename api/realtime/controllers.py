@@ -24,6 +24,7 @@ from api.realtime.services import (
     UnknownEvent,
     frame,
 )
+from api.responses import detail_response
 
 T = TypeVar("T")
 AnyRequest = Request[Any, Any, Any]
@@ -145,20 +146,16 @@ async def social(
     return await _live(request, "social", SocialSnapshot, event_id, Asked(at, tz, window, bucket))
 
 
-def _detail(status: int, detail: str) -> Response[dict[str, object]]:
-    return Response({"status_code": status, "detail": detail}, status_code=status)
-
-
 def _unknown(_: AnyRequest, error: UnknownEvent) -> Response[dict[str, object]]:
-    return _detail(404, str(error))
+    return detail_response(404, str(error))
 
 
 def _foreign(_: AnyRequest, error: ForeignEvent) -> Response[dict[str, object]]:
-    return _detail(403, str(error))
+    return detail_response(403, str(error))
 
 
 def _bad(_: AnyRequest, error: BadParameter) -> Response[dict[str, object]]:
-    return _detail(400, f"invalid query parameter {error}")
+    return detail_response(400, f"invalid query parameter {error}")
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {UnknownEvent: _unknown, ForeignEvent: _foreign, BadParameter: _bad}
