@@ -78,6 +78,11 @@ class Frame:
     window_minutes: int
     bucket_minutes: int
 
+    @property
+    def local_at(self) -> str:
+        """The moment, printed in the requested zone."""
+        return self.at.astimezone(self.zone).isoformat()
+
     def iso(self, epoch_seconds: float) -> str:
         return datetime.fromtimestamp(epoch_seconds, self.zone).isoformat()
 
@@ -173,8 +178,7 @@ class RealtimeService:
             velocity = [v + int(r) for v, r in zip(velocity, recent, strict=True)]
         tickets = sum(t for t, _ in tiers.values())
         gross = sum((g for _, g in tiers.values()), Decimal(0))
-        sql = queries.series(queries.SALES_SERIES, "purchased_at", frame.bucket_minutes)
-        series = _rows(client, sql, parameters)
+        series = _series(client, frame, parameters, queries.SALES_SERIES, "purchased_at")
         thresholds = [max(1, math.ceil(share * event.capacity)) for share in MILESTONE_SHARES]
         rows = _rows(client, queries.SALES_MILESTONES, {**parameters, "thresholds": thresholds})
         reached: dict[int, int] = {int(threshold): int(ms) for threshold, ms in rows}
@@ -191,7 +195,7 @@ class RealtimeService:
             projected = (frame.at + timedelta(minutes=remaining / per_minute)).astimezone(frame.zone).isoformat()
         return SalesSnapshot(
             event_id=event.event_id,
-            at=frame.at.astimezone(frame.zone).isoformat(),
+            at=frame.local_at,
             timezone=frame.zone.key,
             currency=event.currency,
             capacity=event.capacity,
@@ -199,19 +203,10 @@ class RealtimeService:
             sales=sales,
             gross=gross,
             sell_through=round(tickets / event.capacity, 6) if event.capacity else 0.0,
-            by_tier=[
-                Breakdown(
-                    name,
-                    t,
-                    g,
-                    event.tiers.get(name),
-                    round(t / event.tiers[name], 6) if event.tiers.get(name) else None,
-                )
-                for name, (t, g) in tiers.items()
-            ],
+            by_tier=[_tier(name, t, g, event.tiers.get(name)) for name, (t, g) in tiers.items()],
             by_channel=[Breakdown(name, t, g) for name, (t, g) in sorted(channels.items())],
-            velocity={f"{m}m": v for m, v in zip(VELOCITY_MINUTES, velocity, strict=True)},
-            series=[Bucket(frame.iso(at), Decimal(int(value))) for at, value in series],
+            velocity=_per_window(velocity),
+            series=series,
             bucket_minutes=frame.bucket_minutes,
             projected_sell_out_at=projected,
             sold_out_at=sold_out,
@@ -238,11 +233,10 @@ class RealtimeService:
         inside = entries - exits
         share = inside / event.capacity if event.capacity else 0.0
         alert = "full" if share >= 1 else "warning" if share >= WARNING_SHARE else "normal"
-        sql = queries.series(queries.SCAN_SERIES, "scanned_at", frame.bucket_minutes)
-        series = _rows(client, sql, parameters)
+        series = _series(client, frame, parameters, queries.SCAN_SERIES, "scanned_at")
         return AttendanceSnapshot(
             event_id=event.event_id,
-            at=frame.at.astimezone(frame.zone).isoformat(),
+            at=frame.local_at,
             timezone=frame.zone.key,
             capacity=event.capacity,
             tickets_sold=sold,
@@ -253,8 +247,8 @@ class RealtimeService:
             no_shows=max(0, sold - attendees),
             share_of_capacity=round(share, 6),
             alert=alert,
-            entry_rate={f"{m}m": v for m, v in zip(VELOCITY_MINUTES, rate, strict=True)},
-            series=[Bucket(frame.iso(at), Decimal(int(value))) for at, value in series],
+            entry_rate=_per_window(rate),
+            series=series,
             bucket_minutes=frame.bucket_minutes,
             by_gate=[Gate(name, e, x) for name, (e, x) in sorted(gates.items())],
         )
@@ -269,11 +263,10 @@ class RealtimeService:
         refund = next((c for c in categories if c.category == "refund"), None)
         ends_at = event.starts_at + timedelta(hours=EVENT_HOURS)
         hours_left = Decimal(max(0.0, (ends_at - frame.at).total_seconds()) / 3600)
-        sql = queries.series(queries.REVENUE_SERIES, "recorded_at", frame.bucket_minutes)
-        series = _rows(client, sql, parameters)
+        series = _series(client, frame, parameters, queries.REVENUE_SERIES, "recorded_at")
         return RevenueSnapshot(
             event_id=event.event_id,
-            at=frame.at.astimezone(frame.zone).isoformat(),
+            at=frame.local_at,
             timezone=frame.zone.key,
             currency=event.currency,
             total=total,
@@ -281,7 +274,7 @@ class RealtimeService:
             refund_lines=refund.lines if refund else 0,
             by_category=sorted(categories, key=lambda c: c.category),
             last_hour=last_hour,
-            series=[Bucket(frame.iso(at), Decimal(value)) for at, value in series],
+            series=series,
             bucket_minutes=frame.bucket_minutes,
             ends_at=ends_at.astimezone(frame.zone).isoformat(),
             projected_total=(total + last_hour * hours_left).quantize(Decimal("0.01")),
@@ -307,11 +300,10 @@ class RealtimeService:
             before += int(before_)
         baseline = before / 96  # quarter hours in 24 hours
         score = recent / max(baseline, 1.0)
-        sql = queries.series(queries.SOCIAL_SERIES, "posted_at", frame.bucket_minutes)
-        series = _rows(client, sql, parameters)
+        series = _series(client, frame, parameters, queries.SOCIAL_SERIES, "posted_at")
         return SocialSnapshot(
             event_id=event.event_id,
-            at=frame.at.astimezone(frame.zone).isoformat(),
+            at=frame.local_at,
             timezone=frame.zone.key,
             posts=posts,
             reach=reach,
@@ -319,7 +311,7 @@ class RealtimeService:
             sentiment=round(sentiment_sum / scored, 4) if scored else None,
             by_platform=[Count(n, c) for n, c in sorted(platforms.items())],
             by_kind=[Count(n, c) for n, c in sorted(kinds.items())],
-            series=[Bucket(frame.iso(at), Decimal(int(value))) for at, value in series],
+            series=series,
             bucket_minutes=frame.bucket_minutes,
             last_15_minutes=recent,
             baseline_15_minutes=round(baseline, 4),
@@ -331,6 +323,17 @@ class RealtimeService:
 def _rows(client: Client, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
     rows: Sequence[Sequence[Any]] = client.query(sql, parameters=parameters, settings=LIVE_SETTINGS).result_rows
     return rows
+
+
+def _series(client: Client, frame: Frame, parameters: dict[str, Any], template: str, column: str) -> list[Bucket]:
+    """A view's series: its query with the frame's bucket, each bucket's start printed in the frame's zone."""
+    sql = queries.series(template, column, frame.bucket_minutes)
+    return [Bucket(frame.iso(at), Decimal(value)) for at, value in _rows(client, sql, parameters)]
+
+
+def _per_window(counts: list[int]) -> dict[str, int]:
+    """Counts over the last 1, 5, 15 and 60 minutes, keyed "1m" .. "60m"."""
+    return {f"{minutes}m": count for minutes, count in zip(VELOCITY_MINUTES, counts, strict=True)}
 
 
 def _tier(name: str, tickets: int, gross: Decimal, capacity: int | None) -> Breakdown:
