@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.catalog import Event
+from simulator.columns import rows_where
 from simulator.params import MarketParams
 
 Ints = npt.NDArray[np.int64]
@@ -53,5 +54,4 @@ def scans(
         exit=np.concatenate([np.zeros(n, bool), np.ones(len(out), bool), np.zeros(len(back), bool)]),
         scanned_ms=np.concatenate([entry, out, back]),
     )
-    seen = result.scanned_ms <= now_ms
-    return EventScans(*(getattr(result, name)[seen] for name in EventScans.__dataclass_fields__))
+    return rows_where(result, result.scanned_ms <= now_ms)

@@ -3,8 +3,9 @@ scans, revenue, social) with the ingest contract's column names, plus the ground
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +15,7 @@ import pyarrow.compute as pc
 from simulator.attendance import EventScans, scans
 from simulator.buyers import GENDERS, Customers
 from simulator.catalog import Catalog, Event, build, venue_record
+from simulator.columns import rows_where
 from simulator.demand import demand
 from simulator.money import CATEGORIES, EventRevenue, revenue
 from simulator.params import MarketParams
@@ -21,6 +23,7 @@ from simulator.places import CITIES
 from simulator.sales import DAY_MS, EventSales, sales
 from simulator.social import KINDS, PLATFORMS, EventSocial, social
 
+PER_SALE = ("purchased_ms", "tier", "quantity", "price_cents", "channel", "promo")  # the rest of EventSales is per tier
 SOCIAL_DAYS_BEFORE = 14  # announcements are talked about for two weeks before tickets go on sale
 TIME = pa.timestamp("ms", tz="UTC")
 MONEY = pa.decimal128(12, 2)
@@ -80,7 +83,7 @@ def generate(params: MarketParams, progress: Callable[[int], None] | None = None
         keep = made.purchased_ms <= now_ms
         if event.cancelled_at is not None:
             keep &= made.purchased_ms < int(event.cancelled_at.timestamp() * 1000)
-        sold = _only(made, keep)
+        sold = rows_where(made, keep, PER_SALE)
         genre = event.genre
         buyers = customers.buyers(
             len(sold.purchased_ms), event.venue.city_index, genre, year=event.starts_at.year, rng=event_rng
@@ -115,16 +118,6 @@ def generate(params: MarketParams, progress: Callable[[int], None] | None = None
     )
 
 
-def _only(made: EventSales, keep: npt.NDArray[np.bool_]) -> EventSales:
-    per_sale = {"purchased_ms", "tier", "quantity", "price_cents", "channel", "promo"}
-    return EventSales(
-        **{name: getattr(made, name)[keep] if name in per_sale else getattr(made, name) for name in _SALE_FIELDS}
-    )
-
-
-_SALE_FIELDS = tuple(EventSales.__dataclass_fields__)
-
-
 def decimal_cents(cents: npt.NDArray[np.int64]) -> pa.Array:
     """Integer cents as decimal128(12, 2), exactly: a decimal128 is the unscaled value as 128-bit integer."""
     words = np.empty((len(cents), 2), dtype=np.int64)
@@ -141,31 +134,44 @@ def _ids(event_ids: pa.Array, prefix: str, numbers: npt.NDArray[np.int64]) -> pa
     return pc.binary_join_element_wise(event_ids, pc.cast(pa.array(numbers), pa.string()), prefix)
 
 
+def _labels(names: Sequence[str], indices: npt.NDArray[Any]) -> pa.Array:
+    """Strings by index into `names` (genders, cities, channels, gates...)."""
+    return pa.array(np.asarray(names, dtype=object)[indices], pa.string())
+
+
+def _numbers(counts: list[int]) -> npt.NDArray[np.int64]:
+    """Each row's number within its event: 0, 1, ... per event."""
+    return np.concatenate([np.arange(n, dtype=np.int64) for n in counts]) if counts else np.zeros(0, np.int64)
+
+
+def _per_event(values: list[str], counts: list[int]) -> pa.Array:
+    """One value per event (its id, its currency), repeated for each of the event's rows."""
+    return pa.array(np.repeat(np.asarray(values, dtype=object), counts), pa.string())
+
+
 def _event_ids(done: list[_Done], counts: list[int]) -> pa.Array:
-    return pa.array(np.repeat([d.event.event_id for d in done], counts).astype(object), pa.string())
+    return _per_event([d.event.event_id for d in done], counts)
 
 
 def _sales_table(done: list[_Done], people: dict[str, np.ndarray], params: MarketParams) -> pa.Table:
     counts = [len(d.sales.purchased_ms) for d in done]
     event_ids = _event_ids(done, counts)
-    number = np.concatenate([np.arange(n, dtype=np.int64) for n in counts]) if counts else np.zeros(0, np.int64)
+    number = _numbers(counts)
     who = np.concatenate([d.customers for d in done]) if done else np.zeros(0, np.int64)
     tier_names = np.concatenate([np.array([t.name for t in d.event.tiers])[d.sales.tier] for d in done])
-    currency = np.repeat([d.event.currency for d in done], counts)
-    channels = np.array(list(params.channels))
     cities = people["city"][who]
     buyer = pa.StructArray.from_arrays(
         [
             pa.array(people["birth_year"][who]),
-            pa.array(np.array(GENDERS)[people["gender"][who]].astype(object), pa.string()),
+            _labels(GENDERS, people["gender"][who]),
             pc.binary_join_element_wise(
-                pa.array(np.array([c.postal_prefix for c in CITIES])[cities].astype(object), pa.string()),
+                _labels([c.postal_prefix for c in CITIES], cities),
                 pc.utf8_lpad(pc.cast(pa.array(people["postal"][who]), pa.string()), 3, "0"),
                 "",
             ),
-            pa.array(np.array([c.name for c in CITIES])[cities].astype(object), pa.string()),
-            pa.array(np.array([c.region for c in CITIES])[cities].astype(object), pa.string()),
-            pa.array(np.array([c.country for c in CITIES])[cities].astype(object), pa.string()),
+            _labels([c.name for c in CITIES], cities),
+            _labels([c.region for c in CITIES], cities),
+            _labels([c.country for c in CITIES], cities),
             pa.array(people["lat"][who]),
             pa.array(people["lon"][who]),
         ],
@@ -181,8 +187,8 @@ def _sales_table(done: list[_Done], people: dict[str, np.ndarray], params: Marke
             "tier": pa.array(tier_names.astype(object), pa.string()),
             "quantity": pa.array(np.concatenate([d.sales.quantity for d in done]).astype(np.int64)),
             "unit_price": decimal_cents(np.concatenate([d.sales.price_cents for d in done])),
-            "currency": pa.array(currency.astype(object), pa.string()),
-            "channel": pa.array(channels[np.concatenate([d.sales.channel for d in done])].astype(object), pa.string()),
+            "currency": _per_event([d.event.currency for d in done], counts),
+            "channel": _labels(list(params.channels), np.concatenate([d.sales.channel for d in done])),
             "promo_code": pa.array(np.where(promo, "SAVE15", "").astype(object), pa.string()),
             "buyer": buyer,
         }
@@ -194,7 +200,7 @@ def _scans_table(done: list[_Done]) -> pa.Table:
     event_ids = _event_ids(done, counts)
     sale_ids = _ids(event_ids, "-s", np.concatenate([d.scans.sale for d in done]))
     ticket_ids = _ids(sale_ids, "-t", np.concatenate([d.scans.ticket for d in done]))
-    gates = np.array([f"Gate {chr(65 + g)}" for g in range(26)])
+    gates = [f"Gate {chr(65 + g)}" for g in range(26)]
     gate = np.minimum(np.concatenate([d.scans.gate for d in done]), 25)
     exits = np.concatenate([d.scans.exit for d in done])
     return pa.table(
@@ -202,7 +208,7 @@ def _scans_table(done: list[_Done]) -> pa.Table:
             "scan_id": _ids(ticket_ids, "-", np.concatenate([d.scans.number for d in done])),
             "event_id": event_ids,
             "ticket_id": ticket_ids,
-            "gate": pa.array(gates[gate].astype(object), pa.string()),
+            "gate": _labels(gates, gate),
             "direction": pa.array(np.where(exits, "exit", "entry").astype(object), pa.string()),
             "scanned_at": _times(np.concatenate([d.scans.scanned_ms for d in done])),
         }
@@ -212,9 +218,9 @@ def _scans_table(done: list[_Done]) -> pa.Table:
 def _revenue_table(done: list[_Done]) -> pa.Table:
     counts = [len(d.revenue.category) for d in done]
     event_ids = _event_ids(done, counts)
-    category = np.array(CATEGORIES)[np.concatenate([d.revenue.category for d in done])]
+    category = _labels(CATEGORIES, np.concatenate([d.revenue.category for d in done]))
     keys = pc.binary_join_element_wise(
-        pa.array(category.astype(object), pa.string()),
+        category,
         pc.cast(pa.array(np.concatenate([d.revenue.key for d in done])), pa.string()),
         "-",
     )
@@ -222,9 +228,9 @@ def _revenue_table(done: list[_Done]) -> pa.Table:
         {
             "revenue_id": pc.binary_join_element_wise(event_ids, keys, "-r-"),
             "event_id": event_ids,
-            "category": pa.array(category.astype(object), pa.string()),
+            "category": category,
             "amount": decimal_cents(np.concatenate([d.revenue.amount_cents for d in done])),
-            "currency": pa.array(np.repeat([d.event.currency for d in done], counts).astype(object), pa.string()),
+            "currency": _per_event([d.event.currency for d in done], counts),
             "recorded_at": _times(np.concatenate([d.revenue.recorded_ms for d in done])),
         }
     )
@@ -233,17 +239,13 @@ def _revenue_table(done: list[_Done]) -> pa.Table:
 def _social_table(done: list[_Done]) -> pa.Table:
     counts = [len(d.social.posted_ms) for d in done]
     event_ids = _event_ids(done, counts)
-    number = np.concatenate([np.arange(n, dtype=np.int64) for n in counts]) if counts else np.zeros(0, np.int64)
+    number = _numbers(counts)
     return pa.table(
         {
             "post_id": _ids(event_ids, "-p", number),
             "event_id": event_ids,
-            "platform": pa.array(
-                np.array(PLATFORMS)[np.concatenate([d.social.platform for d in done])].astype(object), pa.string()
-            ),
-            "kind": pa.array(
-                np.array(KINDS)[np.concatenate([d.social.kind for d in done])].astype(object), pa.string()
-            ),
+            "platform": _labels(PLATFORMS, np.concatenate([d.social.platform for d in done])),
+            "kind": _labels(KINDS, np.concatenate([d.social.kind for d in done])),
             "posted_at": _times(np.concatenate([d.social.posted_ms for d in done])),
             "reach": pa.array(np.concatenate([d.social.reach for d in done])),
             "engagement": pa.array(np.concatenate([d.social.engagement for d in done])),

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.catalog import Event
+from simulator.columns import rows_where
 from simulator.params import MarketParams
 from simulator.sales import DAY_MS, HOUR_MS, EventSales
 
@@ -74,5 +75,4 @@ def revenue(
         recorded_ms=np.concatenate([t for _, _, t, _ in lines]),
         key=np.concatenate([k for _, _, _, k in lines]),
     )
-    seen = result.recorded_ms <= now_ms
-    return EventRevenue(*(getattr(result, name)[seen] for name in EventRevenue.__dataclass_fields__))
+    return rows_where(result, result.recorded_ms <= now_ms)
