@@ -11,16 +11,16 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from api.auth.keys import KeyStore, Scope
+from api.auth.keys import Scope
 from api.ingest.columnar import clean_facts
 from api.ingest.rules import TimeWindow, utc_now
 from api.ingest.streams import STREAMS
 from api.ingest.writer import INSERT_SETTINGS
+from bench.stack import api_stack
 from simulator.loader import ROWS_PER_BODY, arrow_body, load
 from simulator.market import Market, generate
 from simulator.params import MarketParams
-from tests.support import ApiServer, WarehouseServer, free_port
-from warehouse.migrate import migrate
+from tests.support import WarehouseServer
 
 GOAL_SECONDS = 120.0
 
@@ -49,23 +49,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        warehouse = WarehouseServer(base / "data", free_port(), base / "warehouse.log").start()
-        migrate(warehouse.client(), warehouse.settings().warehouse)
-        key, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.INGEST})
-        api = ApiServer(warehouse, free_port(), base / "api.log").start()
-        try:
-            started = time.perf_counter()
-            market = generate(MarketParams(events=args.events))
-            generated = time.perf_counter() - started
-            loaded = load(market, api.url, key, show_progress=False)
-            total = time.perf_counter() - started
-
-            raw = raw_insert_rate(warehouse, market)
-        finally:
-            api.stop()
-            warehouse.stop()
+    with tempfile.TemporaryDirectory() as tmp, api_stack(Path(tmp)) as (warehouse, api, store):
+        key, _ = store.create({Scope.INGEST})
+        started = time.perf_counter()
+        market = generate(MarketParams(events=args.events))
+        generated = time.perf_counter() - started
+        loaded = load(market, api.url, key, show_progress=False)
+        total = time.perf_counter() - started
+        raw = raw_insert_rate(warehouse, market)
     rows = sum(t.num_rows for t in market.streams().values())
     print(
         f"demo market of {args.events:,} events: "

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,9 +25,9 @@ from api.ingest.schemas import Sale
 from api.ingest.streams import STREAMS
 from api.ingest.writer import INSERT_SETTINGS
 from bench.loadgen import LoadResult, cpu_seconds, run_load
+from bench.stack import api_stack, bare_app
 from tests import factories as f
-from tests.support import ApiServer, WarehouseServer, free_port, wait_for_http
-from warehouse.migrate import migrate
+from tests.support import ApiServer, WarehouseServer
 
 GOAL_BATCHES = 150_000  # events/s
 GOAL_SINGLES = 4_000  # events/s per API worker
@@ -87,12 +85,14 @@ def direct_insert_rate(warehouse: WarehouseServer, tables: list[pa.Table]) -> fl
 
 
 def measure(args: argparse.Namespace, base: Path) -> Figures:
-    warehouse = WarehouseServer(base / "data", free_port(), base / "warehouse.log").start()
-    migrate(warehouse.client(), warehouse.settings().warehouse)
-    key, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.INGEST})
-    api = ApiServer(warehouse, free_port(), base / "api.log").start()
-    bare_port = free_port()
-    bare = subprocess.Popen([sys.executable, "-m", "bench.bare_app", str(bare_port)])
+    with api_stack(base) as (warehouse, api, store), bare_app() as bare_port:
+        return _measure(args, warehouse, api, store, bare_port)
+
+
+def _measure(
+    args: argparse.Namespace, warehouse: WarehouseServer, api: ApiServer, store: KeyStore, bare_port: int
+) -> Figures:
+    key, _ = store.create({Scope.INGEST})
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
 
     def load(port: int, path: str, bodies: list[bytes], concurrency: int, kind: str = "application/json") -> LoadResult:
@@ -113,38 +113,32 @@ def measure(args: argparse.Namespace, base: Path) -> Figures:
             result.cores = tuple((cpu_seconds(pid) - b) / result.seconds for pid, b in zip(pids, before, strict=True))
         return result
 
-    try:
-        wait_for_http(f"http://127.0.0.1:{bare_port}/schema")
-        venue = f.venue()
-        events = [f.event(venue["venue_id"]) for _ in range(100)]
-        load(api.port, "/api/ingest/venue", [json.dumps(venue).encode()], 1)
-        load(api.port, "/api/ingest/event", [json.dumps(events).encode()], 1)
-        event_ids = [str(e["event_id"]) for e in events]
-        batch_bodies = [json.dumps(sales_for(event_ids, 1000, i * 1000)).encode() for i in range(args.batches)]
-        singles = sales_for(event_ids, args.singles, args.batches * 1000)
-        single_bodies = [json.dumps(sale).encode() for sale in singles]
+    venue = f.venue()
+    events = [f.event(venue["venue_id"]) for _ in range(100)]
+    load(api.port, "/api/ingest/venue", [json.dumps(venue).encode()], 1)
+    load(api.port, "/api/ingest/event", [json.dumps(events).encode()], 1)
+    event_ids = [str(e["event_id"]) for e in events]
+    batch_bodies = [json.dumps(sales_for(event_ids, 1000, i * 1000)).encode() for i in range(args.batches)]
+    singles = sales_for(event_ids, args.singles, args.batches * 1000)
+    single_bodies = [json.dumps(sale).encode() for sale in singles]
 
-        arrow = arrow_bodies(event_ids, args.arrow_bodies, args.batches * 1000 + args.singles)
+    arrow = arrow_bodies(event_ids, args.arrow_bodies, args.batches * 1000 + args.singles)
 
-        json_tables = [
-            STREAMS["sale"].table_of(msgspec.json.decode(body, type=list[Sale]))
-            for body in batch_bodies[: max(1, args.batches // 4)]
-        ]
-        direct = direct_insert_rate(warehouse, json_tables)
-        # The largest INSERT (a) can make: all 4 clients' batches at once.
-        direct_shared = direct_insert_rate(
-            warehouse, [pa.concat_tables(json_tables[i : i + 4]) for i in range(0, len(json_tables) - 3, 4)]
-        )
-        direct_arrow = direct_insert_rate(warehouse, [pa.ipc.open_stream(body).read_all() for body in arrow[:2]])
-        batches = load(api.port, "/api/ingest/sale", batch_bodies, 4)
-        single = load(api.port, "/api/ingest/sale", single_bodies, 64)
-        arrow_load = load(api.port, "/api/ingest/sale", arrow, 2, "application/vnd.apache.arrow.stream")
-        bare_load = load(bare_port, "/bare", single_bodies, 64)
-        stored = int(warehouse.client(database="tickettoken").command("SELECT count() FROM sales FINAL"))  # type: ignore[arg-type]
-    finally:
-        bare.terminate()
-        api.stop()
-        warehouse.stop()
+    json_tables = [
+        STREAMS["sale"].table_of(msgspec.json.decode(body, type=list[Sale]))
+        for body in batch_bodies[: max(1, args.batches // 4)]
+    ]
+    direct = direct_insert_rate(warehouse, json_tables)
+    # The largest INSERT (a) can make: all 4 clients' batches at once.
+    direct_shared = direct_insert_rate(
+        warehouse, [pa.concat_tables(json_tables[i : i + 4]) for i in range(0, len(json_tables) - 3, 4)]
+    )
+    direct_arrow = direct_insert_rate(warehouse, [pa.ipc.open_stream(body).read_all() for body in arrow[:2]])
+    batches = load(api.port, "/api/ingest/sale", batch_bodies, 4)
+    single = load(api.port, "/api/ingest/sale", single_bodies, 64)
+    arrow_load = load(api.port, "/api/ingest/sale", arrow, 2, "application/vnd.apache.arrow.stream")
+    bare_load = load(bare_port, "/bare", single_bodies, 64)
+    stored = int(warehouse.client(database="tickettoken").command("SELECT count() FROM sales FINAL"))  # type: ignore[arg-type]
     return Figures(batches, single, arrow_load, bare_load, direct, direct_shared, direct_arrow, stored)
 
 

@@ -77,16 +77,19 @@ class Connection:
 
 async def run_load(
     port: int,
-    path: str,
+    path: str | Sequence[str],
     bodies: Sequence[bytes] | Callable[[int], bytes],
     *,
     concurrency: int,
     requests: int,
     headers: dict[str, str],
     host: str = "127.0.0.1",
+    method: str = "POST",
 ) -> LoadResult:
-    """Send `requests` POSTs over `concurrency` keep-alive connections; body i is bodies[i] (or bodies(i))."""
+    """Send `requests` requests over `concurrency` keep-alive connections; request i goes to `path` (or path[i])
+    with body i, bodies[i] (or bodies(i))."""
     body_of = bodies if callable(bodies) else bodies.__getitem__
+    path_of = (lambda _: path) if isinstance(path, str) else path.__getitem__
     counter = iter(range(requests))
     result = LoadResult(requests=requests, seconds=0.0)
 
@@ -96,7 +99,7 @@ async def run_load(
             for index in counter:
                 body = body_of(index)
                 started = time.perf_counter()
-                status, _ = await connection.request(path, body, headers)
+                status, _ = await connection.request(path_of(index), body, headers, method)
                 result.latencies.append(time.perf_counter() - started)
                 result.statuses[status] = result.statuses.get(status, 0) + 1
         finally:

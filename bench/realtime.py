@@ -16,7 +16,6 @@ import asyncio
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -25,14 +24,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from api.auth.keys import KeyStore, Scope
-from bench.loadgen import Connection, LoadResult
+from api.auth.keys import Scope
+from bench.loadgen import Connection, LoadResult, run_load
+from bench.stack import api_stack, bare_app
 from simulator.loader import load
 from simulator.market import Market, generate
 from simulator.params import MarketParams
 from tests import factories as f
-from tests.support import ApiServer, WarehouseServer, free_port, wait_for_http
-from warehouse.migrate import migrate
+from tests.support import ApiServer
 
 GOAL_P99_MS = 25.0
 GOAL_PUSH_P99_MS = 100.0
@@ -48,24 +47,9 @@ def on_sale(market: Market, count: int) -> list[str]:
 
 
 async def get_load(port: int, paths: list[str], headers: dict[str, str], concurrency: int) -> LoadResult:
-    result = LoadResult(requests=len(paths), seconds=0.0)
-    work = iter(paths)
-
-    async def worker() -> None:
-        connection = Connection("127.0.0.1", port)
-        try:
-            for path in work:
-                started = time.perf_counter()
-                status, _ = await connection.request(path, b"", headers, method="GET")
-                result.latencies.append(time.perf_counter() - started)
-                result.statuses[status] = result.statuses.get(status, 0) + 1
-        finally:
-            connection.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    result.seconds = time.perf_counter() - started
-    return result
+    return await run_load(
+        port, paths, [b""] * len(paths), concurrency=concurrency, requests=len(paths), headers=headers, method="GET"
+    )
 
 
 async def background_sales(port: int, key: str, events: list[str], rate: float, stop: asyncio.Event) -> int:
@@ -174,27 +158,14 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--push-sales", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        warehouse = WarehouseServer(base / "data", free_port(), base / "warehouse.log").start()
-        migrate(warehouse.client(), warehouse.settings().warehouse)
-        store = KeyStore(warehouse.client(database="tickettoken"))
+    with tempfile.TemporaryDirectory() as tmp, api_stack(Path(tmp)) as (_, api, store), bare_app() as bare_port:
         keys = {"ingest": store.create({Scope.INGEST})[0], "read": store.create({Scope.READ})[0]}
-        api = ApiServer(warehouse, free_port(), base / "api.log").start()
-        bare_port = free_port()
-        bare = subprocess.Popen([sys.executable, "-m", "bench.bare_app", str(bare_port)])
-        try:
-            wait_for_http(f"http://127.0.0.1:{bare_port}/schema")
-            market = generate(MarketParams(events=args.events))
-            # Gate scans are left out: the events on sale (the ones asked about) have none yet.
-            load(replace(market, scans=market.scans.slice(0, 0)), api.url, keys["ingest"], show_progress=False)
-            events = on_sale(market, 100)
-            results = asyncio.run(endpoints(api, bare_port, keys, events, args.requests))
-            delays = push_delays(api, keys, events[0], args.sockets, args.push_sales)
-        finally:
-            bare.terminate()
-            api.stop()
-            warehouse.stop()
+        market = generate(MarketParams(events=args.events))
+        # Gate scans are left out: the events on sale (the ones asked about) have none yet.
+        load(replace(market, scans=market.scans.slice(0, 0)), api.url, keys["ingest"], show_progress=False)
+        events = on_sale(market, 100)
+        results = asyncio.run(endpoints(api, bare_port, keys, events, args.requests))
+        delays = push_delays(api, keys, events[0], args.sockets, args.push_sales)
     print(f"market: {market.sales.num_rows:,} sales, {market.revenue.num_rows:,} revenue lines, "
           f"{market.social.num_rows:,} social posts; {len(events)} events on sale, Zipf(1.2) over them")  # fmt: skip
     bare_result = results["bare"]

@@ -77,14 +77,11 @@ def tickettoken(*args: str) -> list[str]:
     return [sys.executable, "-m", "tickettoken.cli", *args]
 
 
-@dataclass
-class WarehouseServer:
-    """A real `tickettoken warehouse serve` on a free port over its own data directory."""
+class _Served:
+    """What the test servers share: a port on loopback and, once started, a process."""
 
-    data_dir: Path
     port: int
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | None
 
     @property
     def url(self) -> str:
@@ -94,6 +91,19 @@ class WarehouseServer:
     def pid(self) -> int:
         assert self.process is not None, "not started"
         return self.process.pid
+
+    def stop(self) -> int:
+        return stop_process(self.process) if self.process else 0
+
+
+@dataclass
+class WarehouseServer(_Served):
+    """A real `tickettoken warehouse serve` on a free port over its own data directory."""
+
+    data_dir: Path
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
         return cli_env(
@@ -111,9 +121,6 @@ class WarehouseServer:
             tickettoken("warehouse", "serve", "--port", str(self.port)), self.env(), self.log_path, self.url + "/ping"
         )
         return self
-
-    def stop(self) -> int:
-        return stop_process(self.process) if self.process else 0
 
     def client(self, **kwargs: Any) -> Client:
         options: dict[str, Any] = {"username": "default", "password": RW_PASSWORD, **kwargs}
@@ -164,7 +171,7 @@ def wait_for_redis(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 
 @dataclass
-class ApiServer:
+class ApiServer(_Served):
     """A real `tickettoken serve` (uvicorn) in front of a warehouse server."""
 
     warehouse: WarehouseServer
@@ -173,21 +180,9 @@ class ApiServer:
     extra_env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None, "not started"
-        return self.process.pid
-
     def start(self) -> ApiServer:
         env = {**self.warehouse.env(), **(self.extra_env or {})}
         self.process = start_logged(
             tickettoken("serve", "--port", str(self.port)), env, self.log_path, self.url + "/health"
         )
         return self
-
-    def stop(self) -> int:
-        return stop_process(self.process) if self.process else 0
