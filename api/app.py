@@ -24,13 +24,15 @@ from api.push.once import Once
 from api.push.pusher import Pusher
 from api.realtime.cache import LiveCache
 from api.realtime.controllers import realtime_router
-from api.realtime.services import RealtimeService
+from api.realtime.services import RealtimeService, fetch_rows
+from api.realtime.tallies import Tallies
 from api.system.controllers import MetricsController, SystemController
 from api.system.request_metrics import request_metrics
 from api.warehouse_handle import WarehouseHandle
 from tickettoken.settings import Settings, get_settings
 
 INGEST_CHANNEL = "ingest"  # committed batches, for the live views
+INLINE_TALLY_ROWS = 1_000  # a commit this small is added to the live views' rows on the event loop
 API_DESCRIPTION = (
     "Analytics of an event-ticketing platform: ingest of sales, scans, revenue and social activity; live "
     "aggregates; reports from dbt marts; demand and revenue forecasts."
@@ -51,7 +53,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Only a Redis bus reaches the other workers; without one, a lone worker hears all its commits itself.
         shared = settings.redis.url is not None
 
+        # The live views keep watched events' rows up to date from the commits: only a worker that makes
+        # every commit itself sees them all (with several, the views read the table on each refresh).
+        tallies = Tallies(
+            fetch_rows(app.state.warehouse.client),
+            enabled=settings.api.workers == 1,
+            max_rows=settings.live.max_rows,
+            max_age=settings.live.reload_seconds,
+        )
+
         async def publish(batch: CommittedBatch) -> None:
+            if batch.rows is not None:
+                # Before anything awaits: the requests of the batch are answered only after this.
+                if batch.rows.num_rows <= INLINE_TALLY_ROWS:
+                    tallies.committed(batch.stream, batch.rows)
+                else:
+                    await asyncio.to_thread(tallies.committed, batch.stream, batch.rows)
             pusher.committed(batch)
             await bus.publish(INGEST_CHANNEL, publishable(batch))
             if shared and len(batch.hashes):
@@ -61,9 +78,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.warehouse.client,
             settings.ingest,
             publish,
+            on_failure=tallies.forget,
             hears_every_commit=shared or settings.api.workers == 1,
         )
-        app.state.realtime = realtime = RealtimeService(app.state.warehouse.client)
+        app.state.realtime = realtime = RealtimeService(app.state.warehouse.client, tallies)
         app.state.live_cache = LiveCache(app.state.redis)
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
         pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)

@@ -113,12 +113,21 @@ class PushSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveSettings:
+    """The live views' memory of watched events' rows (api/realtime/tallies.py)."""
+
+    max_rows: int  # rows kept in all, past which the least recently used events are dropped
+    reload_seconds: float  # an event's rows are read again after this long (rows written around the API)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     warehouse: WarehouseSettings
     api: ApiSettings
     redis: RedisSettings
     ingest: IngestSettings
     push: PushSettings
+    live: LiveSettings
 
 
 def load_settings() -> Settings:
@@ -158,7 +167,11 @@ def load_settings() -> Settings:
         milestone_counts=_env_numbers("MILESTONE_COUNTS", "100,500,1000,5000,10000,50000"),
         revenue_milestones=_env_numbers("REVENUE_MILESTONES", "1000,10000,100000,1000000"),
     )
-    return Settings(warehouse=warehouse, api=api, redis=redis, ingest=ingest, push=push)
+    live = LiveSettings(
+        max_rows=_env_int("LIVE_MAX_ROWS", 20_000_000),
+        reload_seconds=_env_int("LIVE_RELOAD_SECONDS", 300),
+    )
+    return Settings(warehouse=warehouse, api=api, redis=redis, ingest=ingest, push=push, live=live)
 
 
 @lru_cache(maxsize=1)

@@ -55,6 +55,7 @@ class IngestService:
         settings: IngestSettings,
         on_commit: Callable[[CommittedBatch], Awaitable[None]] | None = None,
         *,
+        on_failure: Callable[[str, list[str]], None] | None = None,
         hears_every_commit: bool = True,
     ) -> IngestService:
         """`hears_every_commit`: this worker learns of every other worker's commits (one worker, or a shared
@@ -69,6 +70,7 @@ class IngestService:
                 stream,
                 client,
                 on_commit,
+                on_failure,
                 seen=SeenIds(stream.table, stream.id_field, client) if stream.is_fact and hears_every_commit else None,
                 max_pending=settings.max_pending_records,
             )

@@ -111,11 +111,12 @@ class _InFlight:
 @dataclass
 class CommittedBatch:
     """What one INSERT committed, for the live views and the other workers: new rows per event (or per
-    catalog id), and the identity hashes of the new rows of a fact stream."""
+    catalog id), and the identity hashes and the new rows themselves of a fact stream."""
 
     stream: str
     counts: dict[str, int]
     hashes: Hashes
+    rows: pa.Table | None = None  # fact streams only
 
 
 @dataclass
@@ -123,6 +124,7 @@ class StreamWriter:
     stream: Stream
     client: Callable[[], Client]
     on_commit: Callable[[CommittedBatch], Awaitable[None]] | None = None
+    on_failure: Callable[[str, list[str]], None] | None = None  # (stream, event ids) of a batch not answered
     seen: SeenIds | None = None
     max_batch: int = 50_000
     max_delay: float = 0.004
@@ -198,6 +200,9 @@ class StreamWriter:
         except Exception as error:  # noqa: BLE001 - every waiting request gets the failure, none a commit
             if mine is not None and not mine.committed.done():
                 mine.committed.set_exception(error)
+            if mine is not None and self.on_failure is not None and self.stream.is_fact:
+                # Rows may have landed without being announced: whoever counts these events must look again.
+                self.on_failure(self.stream.name, pc.unique(mine.batch.scopes).to_pylist())
             _answer(batch, error)
             return
         finally:
@@ -266,8 +271,10 @@ class StreamWriter:
         new = pa.array(flags)
         scopes = batch.scopes.filter(new) if self.stream.is_fact else batch.ids.filter(new)
         counts = {str(item["values"]): int(item["counts"]) for item in pc.value_counts(scopes).to_pylist()}
-        hashes = batch.hashes[flags] if self.stream.is_fact else np.zeros(0, dtype=np.uint64)
-        return CommittedBatch(self.stream.name, counts, hashes)
+        if not self.stream.is_fact:
+            return CommittedBatch(self.stream.name, counts, np.zeros(0, dtype=np.uint64))
+        rows = batch.table if flags.all() else batch.table.filter(new)
+        return CommittedBatch(self.stream.name, counts, batch.hashes[flags], rows)
 
     def _stored(self, identities: list[Identity]) -> set[Identity]:
         """The identities already in the table, asked CHECK_CHUNK ids at a time."""

@@ -1,4 +1,4 @@
-"""The live aggregates of one event, from the raw tables. No HTTP here."""
+"""The live aggregates of one event, computed from its rows (`tallies.py` keeps them). No HTTP here."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import math
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
+import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import ApiKey
 from api.realtime import queries
+from api.realtime.buckets import MINUTE_MS, bucket_starts
+from api.realtime.rows import READ_SETTINGS, Numbers, Rows, Spec, empty
 from api.realtime.schemas import (
     AttendanceSnapshot,
     Breakdown,
@@ -28,12 +30,9 @@ from api.realtime.schemas import (
     SalesSnapshot,
     SocialSnapshot,
 )
+from api.realtime.tallies import Tallies
 
 MILESTONE_SHARES = (0.25, 0.5, 0.75, 0.9, 1.0)
-# A record's copies always share a partition (the month of its own time, docs/ingest.md), so FINAL need not merge
-# across partitions: with this, the live queries' FINAL costs about what reading without it does (measured: an
-# event of 25,000 sales, totals 28 -> 14 ms, a series 22 -> 5 ms).
-LIVE_SETTINGS = {"do_not_merge_across_partitions_select_final": 1}
 EVENT_SECONDS = 5.0  # how long a worker trusts what it read of an event (its organizer, capacity, zone)
 EVENT_HOURS = 4  # events carry no end time: revenue is projected to four hours after the start
 TRENDING_SCORE = 3.0  # trending: three times the event's own baseline rate...
@@ -86,14 +85,9 @@ class Frame:
     def iso(self, epoch_seconds: float) -> str:
         return datetime.fromtimestamp(epoch_seconds, self.zone).isoformat()
 
-    def parameters(self, event_id: str) -> dict[str, Any]:
-        return {
-            "event_id": event_id,
-            "at": self.at.replace(tzinfo=None),
-            "start": (self.at - timedelta(minutes=self.window_minutes)).replace(tzinfo=None),
-            "count": queries.bucket_unit(self.bucket_minutes)[1],
-            "tz": self.zone.key,
-        }
+    @property
+    def at_ms(self) -> int:
+        return int(self.at.timestamp() * 1000)
 
 
 def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int, bucket: int) -> Frame:
@@ -118,6 +112,7 @@ def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int,
 @dataclass
 class RealtimeService:
     client: Callable[[], Client]
+    tallies: Tallies
     _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -160,32 +155,19 @@ class RealtimeService:
         return EventInfo(event_id, str(organizer), int(capacity), str(currency), tiers, str(timezone or ""), starts_at)
 
     def sales(self, event: EventInfo, frame: Frame) -> SalesSnapshot:
-        client = self.client()
-        parameters = frame.parameters(event.event_id)
-        groups = _rows(client, queries.SALES_TOTALS, parameters)
-        tiers: dict[str, list[Any]] = {name: [0, Decimal(0)] for name in event.tiers}
-        channels: dict[str, list[Any]] = {}
-        velocity = [0, 0, 0, 0]
-        sales = 0
-        for tier, channel, tickets, gross, count, *recent in groups:
-            for bucket in (
-                tiers.setdefault(str(tier), [0, Decimal(0)]),
-                channels.setdefault(str(channel), [0, Decimal(0)]),
-            ):
-                bucket[0] += int(tickets)
-                bucket[1] += Decimal(gross)
-            sales += int(count)
-            velocity = [v + int(r) for v, r in zip(velocity, recent, strict=True)]
-        tickets = sum(t for t, _ in tiers.values())
-        gross = sum((g for _, g in tiers.values()), Decimal(0))
-        series = _series(client, frame, parameters, queries.SALES_SERIES, "purchased_at")
+        rows = self.tallies.rows("sale", event.event_id).until(frame.at_ms)
+        quantity, cents = rows.numbers["quantity"], rows.numbers["cents"]
+        tiers = {name: [0, 0] for name in event.tiers} | _by_label(rows, "tier", quantity, cents)
+        channels = _by_label(rows, "channel", quantity, cents)
+        velocity = [int(quantity[rows.after(frame.at_ms - m * MINUTE_MS)].sum()) for m in VELOCITY_MINUTES]
+        tickets = int(quantity.sum())
         thresholds = [max(1, math.ceil(share * event.capacity)) for share in MILESTONE_SHARES]
-        rows = _rows(client, queries.SALES_MILESTONES, {**parameters, "thresholds": thresholds})
-        reached: dict[int, int] = {int(threshold): int(ms) for threshold, ms in rows}
+        running = np.cumsum(quantity)
+        reached = np.searchsorted(running, thresholds, side="left")
         milestones = [
-            Milestone(share, threshold, frame.iso(reached[threshold] / 1000))
-            for share, threshold in zip(MILESTONE_SHARES, thresholds, strict=True)
-            if threshold in reached
+            Milestone(share, threshold, frame.iso(int(rows.times[row]) / 1000))
+            for share, threshold, row in zip(MILESTONE_SHARES, thresholds, reached, strict=True)
+            if row < len(rows)
         ]
         sold_out = milestones[-1].reached_at if milestones and milestones[-1].share == 1.0 else None
         per_minute = velocity[3] / 60
@@ -200,13 +182,13 @@ class RealtimeService:
             currency=event.currency,
             capacity=event.capacity,
             tickets=tickets,
-            sales=sales,
-            gross=gross,
+            sales=len(rows),
+            gross=_money(int(cents.sum())),
             sell_through=round(tickets / event.capacity, 6) if event.capacity else 0.0,
-            by_tier=[_tier(name, t, g, event.tiers.get(name)) for name, (t, g) in tiers.items()],
-            by_channel=[Breakdown(name, t, g) for name, (t, g) in sorted(channels.items())],
+            by_tier=[_tier(name, t, _money(c), event.tiers.get(name)) for name, (t, c) in tiers.items()],
+            by_channel=[Breakdown(name, t, _money(c)) for name, (t, c) in sorted(channels.items())],
             velocity=_per_window(velocity),
-            series=series,
+            series=_series(rows, quantity, frame),
             bucket_minutes=frame.bucket_minutes,
             projected_sell_out_at=projected,
             sold_out_at=sold_out,
@@ -214,26 +196,18 @@ class RealtimeService:
         )
 
     def attendance(self, event: EventInfo, frame: Frame) -> AttendanceSnapshot:
-        client = self.client()
-        parameters = frame.parameters(event.event_id)
-        gates: dict[str, list[int]] = {}
-        entries = exits = 0
-        rate = [0, 0, 0, 0]
-        for gate, direction, count, _, *recent in _rows(client, queries.SCAN_TOTALS, parameters):
-            counts = gates.setdefault(str(gate), [0, 0])
-            if str(direction) == "exit":
-                counts[1] += int(count)
-                exits += int(count)
-            else:
-                counts[0] += int(count)
-                entries += int(count)
-                rate = [r + int(n) for r, n in zip(rate, recent, strict=True)]
-        attendees = int(_rows(client, queries.SCAN_ATTENDEES, parameters)[0][0] or 0)
-        sold = int(_rows(client, queries.TICKETS_SOLD, parameters)[0][0] or 0)
+        scans = self.tallies.rows("attendance", event.event_id).until(frame.at_ms)
+        entry = scans.numbers["entry"]
+        gates = _by_label(scans, "gate", entry, 1 - entry)
+        entries = int(entry.sum())
+        exits = len(scans) - entries
+        entered = scans.take(np.flatnonzero(entry))
+        rate = [len(entered.times[entered.after(frame.at_ms - m * MINUTE_MS)]) for m in VELOCITY_MINUTES]
+        attendees = len(np.unique(entered.numbers["ticket"]))
+        sold = int(self.tallies.rows("sale", event.event_id).until(frame.at_ms).numbers["quantity"].sum())
         inside = entries - exits
         share = inside / event.capacity if event.capacity else 0.0
         alert = "full" if share >= 1 else "warning" if share >= WARNING_SHARE else "normal"
-        series = _series(client, frame, parameters, queries.SCAN_SERIES, "scanned_at")
         return AttendanceSnapshot(
             event_id=event.event_id,
             at=frame.local_at,
@@ -248,22 +222,21 @@ class RealtimeService:
             share_of_capacity=round(share, 6),
             alert=alert,
             entry_rate=_per_window(rate),
-            series=series,
+            series=_series(entered, entered.numbers["entry"], frame),
             bucket_minutes=frame.bucket_minutes,
             by_gate=[Gate(name, e, x) for name, (e, x) in sorted(gates.items())],
         )
 
     def revenue(self, event: EventInfo, frame: Frame) -> RevenueSnapshot:
-        client = self.client()
-        parameters = frame.parameters(event.event_id)
-        rows = _rows(client, queries.REVENUE_TOTALS, parameters)
-        categories = [CategoryTotal(str(c), Decimal(amount), int(lines)) for c, amount, lines, _ in rows]
-        total = sum((c.amount for c in categories), Decimal(0))
-        last_hour = sum((Decimal(recent) for *_, recent in rows), Decimal(0))
+        rows = self.tallies.rows("revenue", event.event_id).until(frame.at_ms)
+        cents = rows.numbers["cents"]
+        lines = _by_label(rows, "category", np.ones(len(rows), dtype=np.int64), cents)
+        categories = [CategoryTotal(name, _money(c), n) for name, (n, c) in sorted(lines.items())]
+        total = _money(int(cents.sum()))
+        last_hour = _money(int(cents[rows.after(frame.at_ms - 60 * MINUTE_MS)].sum()))
         refund = next((c for c in categories if c.category == "refund"), None)
         ends_at = event.starts_at + timedelta(hours=EVENT_HOURS)
         hours_left = Decimal(max(0.0, (ends_at - frame.at).total_seconds()) / 3600)
-        series = _series(client, frame, parameters, queries.REVENUE_SERIES, "recorded_at")
         return RevenueSnapshot(
             event_id=event.event_id,
             at=frame.local_at,
@@ -272,46 +245,35 @@ class RealtimeService:
             total=total,
             refunds=refund.amount if refund else Decimal("0.00"),
             refund_lines=refund.lines if refund else 0,
-            by_category=sorted(categories, key=lambda c: c.category),
+            by_category=categories,
             last_hour=last_hour,
-            series=series,
+            series=_series(rows, cents, frame, money=True),
             bucket_minutes=frame.bucket_minutes,
             ends_at=ends_at.astimezone(frame.zone).isoformat(),
             projected_total=(total + last_hour * hours_left).quantize(Decimal("0.01")),
         )
 
     def social(self, event: EventInfo, frame: Frame) -> SocialSnapshot:
-        client = self.client()
-        parameters = frame.parameters(event.event_id)
-        rows = _rows(client, queries.SOCIAL_TOTALS, parameters)
-        platforms: dict[str, int] = {}
-        kinds: dict[str, int] = {}
-        posts = reach = engagement = scored = recent = before = 0
-        sentiment_sum = 0.0
-        for platform, kind, count, reach_, engagement_, sentiment_, scored_, recent_, before_ in rows:
-            platforms[str(platform)] = platforms.get(str(platform), 0) + int(count)
-            kinds[str(kind)] = kinds.get(str(kind), 0) + int(count)
-            posts += int(count)
-            reach += int(reach_)
-            engagement += int(engagement_)
-            sentiment_sum += float(sentiment_)
-            scored += int(scored_)
-            recent += int(recent_)
-            before += int(before_)
+        rows = self.tallies.rows("social", event.event_id).until(frame.at_ms)
+        ones = np.ones(len(rows), dtype=np.int64)
+        sentiment = rows.numbers["sentiment"]
+        scored = ~np.isnan(sentiment)
+        quarter = frame.at_ms - 15 * MINUTE_MS
+        recent = len(rows.times[rows.after(quarter)])
+        before = len(rows.times[rows.after(quarter - 24 * 60 * MINUTE_MS)]) - recent
         baseline = before / 96  # quarter hours in 24 hours
         score = recent / max(baseline, 1.0)
-        series = _series(client, frame, parameters, queries.SOCIAL_SERIES, "posted_at")
         return SocialSnapshot(
             event_id=event.event_id,
             at=frame.local_at,
             timezone=frame.zone.key,
-            posts=posts,
-            reach=reach,
-            engagement=engagement,
-            sentiment=round(sentiment_sum / scored, 4) if scored else None,
-            by_platform=[Count(n, c) for n, c in sorted(platforms.items())],
-            by_kind=[Count(n, c) for n, c in sorted(kinds.items())],
-            series=series,
+            posts=len(rows),
+            reach=int(rows.numbers["reach"].sum()),
+            engagement=int(rows.numbers["engagement"].sum()),
+            sentiment=round(float(sentiment[scored].sum()) / int(scored.sum()), 4) if scored.any() else None,
+            by_platform=[Count(n, c) for n, (c,) in sorted(_by_label(rows, "platform", ones).items())],
+            by_kind=[Count(n, c) for n, (c,) in sorted(_by_label(rows, "kind", ones).items())],
+            series=_series(rows, ones, frame),
             bucket_minutes=frame.bucket_minutes,
             last_15_minutes=recent,
             baseline_15_minutes=round(baseline, 4),
@@ -320,15 +282,38 @@ class RealtimeService:
         )
 
 
-def _rows(client: Client, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
-    rows: Sequence[Sequence[Any]] = client.query(sql, parameters=parameters, settings=LIVE_SETTINGS).result_rows
-    return rows
+def fetch_rows(client: Callable[[], Client]) -> Callable[[Spec, str], Rows]:
+    """Reading an event's rows of one stream from the table (each record once: FINAL)."""
+
+    def fetch(spec: Spec, event_id: str) -> Rows:
+        table = client().query_arrow(spec.select, parameters={"event_id": event_id}, settings=READ_SETTINGS)
+        return Rows.of(spec, table) if table.num_rows else empty(spec)
+
+    return fetch
 
 
-def _series(client: Client, frame: Frame, parameters: dict[str, Any], template: str, column: str) -> list[Bucket]:
-    """A view's series: its query with the frame's bucket, each bucket's start printed in the frame's zone."""
-    sql = queries.series(template, column, frame.bucket_minutes)
-    return [Bucket(frame.iso(at), Decimal(value)) for at, value in _rows(client, sql, parameters)]
+def _money(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
+
+
+def _by_label(rows: Rows, column: str, *values: Numbers) -> dict[str, list[int]]:
+    """Per label of a text column that has rows: the sums of `values` (integers: counts, tickets, cents)."""
+    codes, labels = rows.codes[column], rows.labels[column]
+    present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
+    sums = [np.bincount(codes, weights=v, minlength=len(labels)) for v in values]
+    return {labels[i]: [round(s[i]) for s in sums] for i in present}
+
+
+def _series(rows: Rows, values: Numbers, frame: Frame, *, money: bool = False) -> list[Bucket]:
+    """Sums of `values` per bucket over the frame's window (up to `at`, which `rows` already ends at)."""
+    window = rows.after(frame.at_ms - frame.window_minutes * MINUTE_MS)
+    starts, inverse = np.unique(bucket_starts(rows.times[window], frame.zone, frame.bucket_minutes),
+                                return_inverse=True)  # fmt: skip
+    sums = np.bincount(inverse.reshape(-1), weights=values[window], minlength=len(starts))
+    return [
+        Bucket(frame.iso(int(start) / 1000), _money(round(total)) if money else Decimal(round(total)))
+        for start, total in zip(starts, sums, strict=True)
+    ]
 
 
 def _per_window(counts: list[int]) -> dict[str, int]:

@@ -1,0 +1,223 @@
+"""An event's rows of one fact stream, as the live views read them: numpy columns sorted by time.
+
+Rows come from the table (`FINAL`, so a record's copies count once) or from a committed ingest batch (the
+writer's Arrow table), through one conversion. Money is kept as integer cents, text as codes into a label
+list, and each row keeps the 64-bit hash of its identity so that a record met twice (a commit heard while
+the table was being read) is kept once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from api.ingest.seen import Hashes, identity_hashes
+
+Ints = npt.NDArray[np.int64]
+Numbers = npt.NDArray[Any]
+# A record's copies share a partition (the month of its own time, docs/ingest.md), so FINAL need not merge
+# across partitions: with this, FINAL costs about what reading without it does.
+READ_SETTINGS = {"do_not_merge_across_partitions_select_final": 1}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the live views keep of one stream: its table, identity and time, text columns and numbers."""
+
+    stream: str
+    table: str
+    id_field: str
+    time_field: str
+    texts: tuple[str, ...]
+    sources: tuple[str, ...]  # the table's columns the numbers are made of
+    numbers: Callable[[pa.Table], dict[str, Numbers]]
+
+    @property
+    def select(self) -> str:
+        names = dict.fromkeys(("event_id", self.id_field, self.time_field, *self.texts, *self.sources))
+        columns = ", ".join(_READ_AS.get(name, name) for name in names)
+        return (
+            f"SELECT {columns} FROM {self.table} FINAL WHERE event_id = {{event_id:String}} ORDER BY {self.time_field}"
+        )
+
+
+_READ_AS = {"direction": "toString(direction) AS direction"}  # an Enum8 comes back as its number otherwise
+
+
+def cents(column: pa.Array | pa.ChunkedArray) -> Ints:
+    """Money (decimal text or a Decimal column) as integer cents, exactly: the decimal's own unscaled value."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_decimal128(array.type) or array.type.scale != 2:
+        array = array.cast(pa.decimal128(18, 2))
+    words = np.frombuffer(array.buffers()[1], dtype=np.int64)  # little-endian 128-bit: low word first
+    low: Ints = words[2 * array.offset :: 2][: len(array)].copy()
+    return low
+
+
+def _ints(table: pa.Table, name: str) -> Ints:
+    return np.asarray(table.column(name).to_numpy(), dtype=np.int64)
+
+
+def _sale_numbers(table: pa.Table) -> dict[str, Numbers]:
+    quantity = _ints(table, "quantity")
+    return {"quantity": quantity, "cents": quantity * cents(table.column("unit_price"))}
+
+
+def _scan_numbers(table: pa.Table) -> dict[str, Numbers]:
+    entry = np.asarray(_text(table.column("direction")).to_numpy(zero_copy_only=False) == "entry", dtype=np.int64)
+    tickets = pl.Series(values=_text(table.column("ticket_id"))).hash(seed=0).to_numpy()
+    return {"entry": entry, "ticket": tickets}
+
+
+def _revenue_numbers(table: pa.Table) -> dict[str, Numbers]:
+    return {"cents": cents(table.column("amount"))}
+
+
+def _social_numbers(table: pa.Table) -> dict[str, Numbers]:
+    sentiment = table.column("sentiment").cast(pa.float64()).to_numpy(zero_copy_only=False)  # None -> nan
+    return {"reach": _ints(table, "reach"), "engagement": _ints(table, "engagement"),
+            "sentiment": np.asarray(sentiment, dtype=np.float64)}  # fmt: skip
+
+
+SPECS = {
+    spec.stream: spec
+    for spec in (
+        Spec("sale", "sales", "sale_id", "purchased_at", ("tier", "channel"), ("quantity", "unit_price"),
+             _sale_numbers),
+        Spec("attendance", "scans", "scan_id", "scanned_at", ("gate",), ("direction", "ticket_id"), _scan_numbers),
+        Spec("revenue", "revenue", "revenue_id", "recorded_at", ("category",), ("amount",), _revenue_numbers),
+        Spec("social", "social", "post_id", "posted_at", ("platform", "kind"),
+             ("reach", "engagement", "sentiment"), _social_numbers),
+    )
+}  # fmt: skip
+
+
+def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array if array.type == pa.string() else array.cast(pa.string())
+
+
+@dataclass
+class Rows:
+    """One stream's rows (of one event, or of several while a commit is split up), sorted by time."""
+
+    times: Ints  # epoch milliseconds, UTC
+    hashes: Hashes  # identity hashes
+    numbers: dict[str, Numbers]
+    codes: dict[str, npt.NDArray[np.int32]]  # per text column, indices into `labels`
+    labels: dict[str, list[str]]
+    _sorted_hashes: Hashes | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @classmethod
+    def of(cls, spec: Spec, table: pa.Table) -> Rows:
+        """Rows from a table in the warehouse's columns (read back, or as the ingest writer committed it)."""
+        times = np.asarray(pc.cast(table.column(spec.time_field), pa.int64()).to_numpy(), dtype=np.int64)
+        codes: dict[str, npt.NDArray[np.int32]] = {}
+        labels: dict[str, list[str]] = {}
+        for name in spec.texts:
+            encoded = _text(table.column(name)).dictionary_encode()
+            codes[name] = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+            labels[name] = [str(label) for label in encoded.dictionary.to_pylist()]
+        rows = cls(times, identity_hashes(table.column("event_id"), table.column(spec.id_field)),
+                   spec.numbers(table), codes, labels)  # fmt: skip
+        return rows.sorted()
+
+    def sorted(self) -> Rows:
+        if len(self.times) < 2 or bool((self.times[1:] >= self.times[:-1]).all()):
+            return self
+        return self.take(np.argsort(self.times, kind="stable"))
+
+    def take(self, rows: npt.NDArray[np.intp]) -> Rows:
+        return Rows(self.times[rows], self.hashes[rows], {k: v[rows] for k, v in self.numbers.items()},
+                    {k: v[rows] for k, v in self.codes.items()}, self.labels)  # fmt: skip
+
+    def until(self, at_ms: int) -> Rows:
+        """The rows at or before `at_ms` (a view: no copy)."""
+        end = int(np.searchsorted(self.times, at_ms, side="right"))
+        if end == len(self.times):
+            return self
+        part = slice(0, end)
+        return Rows(self.times[part], self.hashes[part], {k: v[part] for k, v in self.numbers.items()},
+                    {k: v[part] for k, v in self.codes.items()}, self.labels)  # fmt: skip
+
+    def after(self, start_ms: int) -> slice:
+        """The positions of the rows strictly after `start_ms`."""
+        return slice(int(np.searchsorted(self.times, start_ms, side="right")), len(self.times))
+
+    def holds(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
+        if self._sorted_hashes is None:
+            self._sorted_hashes = np.sort(self.hashes)
+        known = self._sorted_hashes
+        if not len(known):
+            return np.zeros(len(hashes), dtype=np.bool_)
+        positions = np.searchsorted(known, hashes).clip(max=len(known) - 1)
+        return np.asarray(known[positions] == hashes, dtype=np.bool_)
+
+    def split(self, scopes: Sequence[str]) -> dict[str, Rows]:
+        """These rows per event, given each row's event id."""
+        keys, inverse = np.unique(np.asarray(scopes, dtype=object), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+        return {str(key): self.take(order[bounds[i] : bounds[i + 1]]) for i, key in enumerate(keys)}
+
+
+def merged(base: Rows, later: Sequence[Rows]) -> Rows:
+    """`base` with the rows of `later` it does not hold (by identity hash), sorted by time."""
+    parts = [base]
+    for rows in later:
+        fresh = ~base.holds(rows.hashes)
+        _, first = np.unique(rows.hashes, return_index=True)  # a record twice among the later rows
+        once = np.zeros(len(rows), dtype=np.bool_)
+        once[first] = True
+        keep = np.flatnonzero(fresh & once)
+        if len(keep):
+            parts.append(rows.take(keep))
+    if len(parts) == 1:
+        return base
+    labels: dict[str, list[str]] = {}
+    codes: dict[str, npt.NDArray[np.int32]] = {}
+    for name in base.labels:
+        names = list(dict.fromkeys(label for part in parts for label in part.labels[name]))
+        index = {label: i for i, label in enumerate(names)}
+        codes[name] = np.concatenate([
+            np.asarray([index[label] for label in part.labels[name]], dtype=np.int32)[part.codes[name]]
+            if len(part.labels[name]) else part.codes[name]
+            for part in parts
+        ])  # fmt: skip
+        labels[name] = names
+    together = Rows(
+        np.concatenate([part.times for part in parts]),
+        np.concatenate([part.hashes for part in parts]),
+        {name: np.concatenate([part.numbers[name] for part in parts]) for name in base.numbers},
+        codes,
+        labels,
+    )
+    # New rows usually come after the old ones; a stable sort of nearly sorted times is cheap either way.
+    return together.sorted()
+
+
+def empty(spec: Spec) -> Rows:
+    """No rows, with the stream's columns."""
+    table = pa.table({
+        "event_id": pa.array([], pa.string()), spec.id_field: pa.array([], pa.string()),
+        spec.time_field: pa.array([], pa.timestamp("ms", tz="UTC")),
+        **{name: pa.array([], pa.string()) for name in spec.texts},
+        **{name: pa.array([], _EMPTY_TYPES.get(name, pa.int64())) for name in spec.sources},
+    })  # fmt: skip
+    return Rows.of(spec, table)
+
+
+_EMPTY_TYPES = {"unit_price": pa.decimal128(12, 2), "amount": pa.decimal128(14, 2), "direction": pa.string(),
+                "ticket_id": pa.string(), "sentiment": pa.float32()}  # fmt: skip

@@ -1,0 +1,147 @@
+"""The rows of the events being watched, kept in this worker's memory and brought up to date by its own commits.
+
+A live view needs every row of its event. Reading them from the table on each refresh costs one query per
+view and event every second, which is what the warehouse cannot spare while ingest runs. So the first read of
+an event's stream loads its rows (`FINAL`), and from then on every batch this worker commits is added as it
+commits. Commits heard while the rows are being read are added after, each record at most once (identity
+hashes), so a commit the read already saw is not counted twice.
+
+This needs a worker that commits everything: with several workers (`--workers N`) the rows are read from the
+table on each refresh instead. Rows are read again after `max_age` seconds (rows written straight into the
+warehouse, not through the API, show up then), and an event's rows are dropped when a write of its records
+fails (the insert may have landed without an answer). Past `max_rows` in all, the least recently used events
+are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from prometheus_client import Counter
+
+from api.realtime.rows import SPECS, Rows, Spec, merged
+
+log = logging.getLogger("tickettoken.realtime")
+LOADS = Counter("tickettoken_live_loads", "Reads of an event's rows for the live views", ["stream"])
+LOAD_WAIT_SECONDS = 30.0
+
+Key = tuple[str, str]  # (stream, event_id)
+Fetch = Callable[[Spec, str], Rows]
+
+
+@dataclass
+class _Tally:
+    rows: Rows | None = None  # None until the first read is done
+    fresh: list[Rows] = field(default_factory=list)  # committed since, not yet merged in
+    during_load: list[Rows] | None = None  # committed while a read runs (None: no read running)
+    loaded_at: float = 0.0
+    ready: threading.Event = field(default_factory=threading.Event)
+    failed: BaseException | None = None
+
+
+class Tallies:
+    def __init__(self, fetch: Fetch, *, enabled: bool, max_rows: int, max_age: float) -> None:
+        self._fetch = fetch
+        self.enabled = enabled
+        self.max_rows = max_rows
+        self.max_age = max_age
+        self._tallies: OrderedDict[Key, _Tally] = OrderedDict()  # least recently used first
+        self._lock = threading.Lock()
+
+    def rows(self, stream: str, event_id: str) -> Rows:
+        """Every row of the event's stream, as committed so far. Blocking (the first call reads the table)."""
+        spec = SPECS[stream]
+        if not self.enabled:
+            return self._fetch(spec, event_id)
+        key = (stream, event_id)
+        with self._lock:
+            tally = self._tallies.get(key)
+            first = tally is None
+            if tally is None:
+                tally = self._tallies[key] = _Tally(during_load=[])
+            self._tallies.move_to_end(key)
+            stale = tally.during_load is None and time.monotonic() - tally.loaded_at > self.max_age
+            if stale:
+                tally.during_load = []
+        if first:
+            self._load(key, tally)
+        elif stale:
+            threading.Thread(target=self._load, args=(key, tally), name="live-reload", daemon=True).start()
+        if not tally.ready.wait(LOAD_WAIT_SECONDS) or tally.rows is None:
+            if tally.failed is not None:
+                raise tally.failed  # the read's own error (the warehouse unreachable: a 503)
+            raise TimeoutError(f"the rows of {event_id!r} took over {LOAD_WAIT_SECONDS:g} s to read")
+        with self._lock:
+            if tally.fresh:
+                tally.rows = merged(tally.rows, tally.fresh)
+                tally.fresh = []
+            return tally.rows
+
+    def committed(self, stream: str, table: pa.Table) -> None:
+        """Add a committed batch's new rows to the events kept in memory."""
+        if not self.enabled or stream not in SPECS:
+            return
+        with self._lock:
+            watched = [event_id for (s, event_id) in self._tallies if s == stream]
+        if not watched:
+            return
+        mine = table.filter(pc.is_in(table.column("event_id"), value_set=pa.array(watched, pa.string())))
+        if not mine.num_rows:
+            return
+        parts = Rows.of(SPECS[stream], mine).split(
+            mine.column("event_id").to_pylist() if len(watched) > 1 else [watched[0]] * mine.num_rows
+        )
+        with self._lock:
+            for event_id, rows in parts.items():
+                tally = self._tallies.get((stream, event_id))
+                if tally is None:
+                    continue
+                tally.fresh.append(rows)
+                if tally.during_load is not None:
+                    tally.during_load.append(rows)
+
+    def forget(self, stream: str, event_ids: list[str]) -> None:
+        """Drop these events' rows (a write of their records failed: it may have landed unanswered)."""
+        with self._lock:
+            for event_id in event_ids:
+                tally = self._tallies.get((stream, event_id))
+                if tally is not None and tally.ready.is_set():
+                    del self._tallies[(stream, event_id)]
+
+    def _load(self, key: Key, tally: _Tally) -> None:
+        stream, event_id = key
+        LOADS.labels(stream).inc()
+        try:
+            rows = self._fetch(SPECS[stream], event_id)
+        except Exception as error:  # noqa: BLE001 - the waiting readers get the failure
+            log.warning("live: reading %s of %s failed: %s", stream, event_id, error)
+            with self._lock:
+                tally.failed, tally.during_load = error, None
+                if tally.rows is None and self._tallies.get(key) is tally:
+                    del self._tallies[key]
+            tally.ready.set()
+            return
+        with self._lock:
+            # What was committed before the read is in it; what came during the read may be: add it by identity.
+            tally.rows = merged(rows, tally.during_load or [])
+            tally.fresh, tally.during_load, tally.loaded_at = [], None, time.monotonic()
+            self._evict()
+        tally.ready.set()
+
+    def _evict(self) -> None:
+        """Drop the least recently used events while over `max_rows` (never the one just used)."""
+        total = sum(len(t.rows) for t in self._tallies.values() if t.rows is not None)
+        for key in list(self._tallies)[:-1]:
+            if total <= self.max_rows:
+                break
+            tally = self._tallies[key]
+            if tally.rows is not None and tally.during_load is None:
+                total -= len(tally.rows)
+                del self._tallies[key]

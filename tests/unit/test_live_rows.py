@@ -1,0 +1,182 @@
+"""The live views' rows: conversion, merging by identity, the in-memory tallies (commits during a read, reloads,
+failures, eviction) and the zone-aligned buckets. The views' figures themselves are tested through the real
+server in tests/integration/test_realtime.py."""
+
+from __future__ import annotations
+
+import threading
+import zoneinfo
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from api.realtime.buckets import bucket_starts
+from api.realtime.rows import SPECS, Rows, Spec, cents, merged
+from api.realtime.tallies import Tallies
+
+EVENT = "e1"
+
+
+def _sales(*rows: tuple[str, str, int, int, str], event_id: str = EVENT) -> pa.Table:
+    """Sales as the ingest writer commits them: (sale_id, purchased_at ISO, quantity, unit price, tier)."""
+    return pa.table({
+        "sale_id": pa.array([r[0] for r in rows], pa.string()),
+        "event_id": pa.array([event_id] * len(rows), pa.string()),
+        "purchased_at": pa.array([datetime.fromisoformat(r[1]) for r in rows], pa.timestamp("ms", tz="UTC")),
+        "tier": pa.array([r[4] for r in rows], pa.string()),
+        "quantity": pa.array([r[2] for r in rows], pa.uint16()),
+        "unit_price": pa.array([f"{r[3]}.50" for r in rows], pa.string()),
+        "channel": pa.array(["web"] * len(rows), pa.string()),
+    })  # fmt: skip
+
+
+def _tickets(rows: Rows) -> int:
+    return int(rows.numbers["quantity"].sum())
+
+
+def test_money_becomes_exact_cents_from_text_and_decimals() -> None:
+    assert cents(pa.array(["12.50", "-0.01", "3"])).tolist() == [1250, -1, 300]
+    decimals = pa.array([Decimal("99999999.99"), Decimal("-5.10")], pa.decimal128(14, 2))
+    assert cents(decimals).tolist() == [9_999_999_999, -510]
+    assert cents(pa.chunked_array([decimals.slice(1)])).tolist() == [-510]
+
+
+def test_rows_are_sorted_by_time_with_codes_for_text() -> None:
+    rows = Rows.of(SPECS["sale"], _sales(("b", "2026-01-01T10:05:00+00:00", 2, 10, "VIP"),
+                                         ("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA")))  # fmt: skip
+    assert rows.times.tolist() == [1767261600000, 1767261900000]
+    assert [rows.labels["tier"][code] for code in rows.codes["tier"]] == ["GA", "VIP"]
+    assert rows.numbers["cents"].tolist() == [2050, 2 * 1050]
+    assert _tickets(rows.until(1767261600000)) == 1
+
+
+def test_merging_keeps_each_record_once_and_joins_the_labels() -> None:
+    spec = SPECS["sale"]
+    base = Rows.of(spec, _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA")))
+    later = Rows.of(spec, _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA"),  # already in base
+                                 ("c", "2026-01-01T09:00:00+00:00", 4, 5, "VIP"),  # earlier than base's row
+                                 ("c", "2026-01-01T09:00:00+00:00", 4, 5, "VIP")))  # twice among the later  # fmt: skip
+    both = merged(base, [later])
+    assert _tickets(both) == 5 and len(both) == 2
+    assert [both.labels["tier"][code] for code in both.codes["tier"]] == ["VIP", "GA"]
+
+
+class _Warehouse:
+    """What a table holds, read by the tallies; `during_read` runs while a read is under way."""
+
+    def __init__(self) -> None:
+        self.table = _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA"))
+        self.reads = 0
+        self.during_read: list[pa.Table] = []
+        self.tallies: Tallies | None = None
+        self.fail = False
+
+    def fetch(self, spec: Spec, event_id: str) -> Rows:
+        self.reads += 1
+        if self.fail:
+            raise ConnectionError("warehouse unreachable")
+        snapshot = self.table
+        for table in self.during_read:  # committed while the read runs: the read may or may not have it
+            assert self.tallies is not None
+            self.tallies.committed("sale", table)
+        self.during_read = []
+        return Rows.of(spec, snapshot)
+
+
+def _tallies(warehouse: _Warehouse, **options: float) -> Tallies:
+    tallies = Tallies(warehouse.fetch, enabled=True, max_rows=int(options.get("max_rows", 1000)),
+                      max_age=options.get("max_age", 300.0))  # fmt: skip
+    warehouse.tallies = tallies
+    return tallies
+
+
+def test_commits_heard_during_a_read_count_once_whether_or_not_the_read_saw_them() -> None:
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse)
+    seen_by_read = _sales(("b", "2026-01-01T10:01:00+00:00", 2, 20, "GA"))
+    missed_by_read = _sales(("c", "2026-01-01T10:02:00+00:00", 4, 20, "GA"))
+    warehouse.table = pa.concat_tables([warehouse.table, seen_by_read])
+    warehouse.during_read = [seen_by_read, missed_by_read]
+    assert _tickets(tallies.rows("sale", EVENT)) == 1 + 2 + 4
+    tallies.committed("sale", _sales(("d", "2026-01-01T10:03:00+00:00", 8, 20, "GA")))
+    tallies.committed("sale", _sales(("x", "2026-01-01T10:03:00+00:00", 100, 20, "GA"), event_id="other"))
+    assert _tickets(tallies.rows("sale", EVENT)) == 15
+    assert warehouse.reads == 1, "later answers come from memory"
+
+
+def test_rows_are_read_again_after_max_age_and_after_a_failed_write() -> None:
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse, max_age=0.0)
+    assert _tickets(tallies.rows("sale", EVENT)) == 1
+    warehouse.table = pa.concat_tables([warehouse.table, _sales(("z", "2026-01-01T11:00:00+00:00", 5, 1, "GA"))])
+    tallies.rows("sale", EVENT)  # stale: answered from memory while a reload runs in the background
+    for _ in range(100):
+        if _tickets(tallies.rows("sale", EVENT)) == 6:
+            break
+        threading.Event().wait(0.01)
+    assert _tickets(tallies.rows("sale", EVENT)) == 6, "a row written around the API shows up after a reload"
+
+    kept = _tallies(warehouse)
+    kept.rows("sale", EVENT)
+    reads = warehouse.reads
+    kept.forget("sale", [EVENT])
+    kept.rows("sale", EVENT)
+    assert warehouse.reads == reads + 1
+
+
+def test_a_failed_read_raises_its_own_error_and_is_tried_again() -> None:
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse)
+    warehouse.fail = True
+    with pytest.raises(ConnectionError):
+        tallies.rows("sale", EVENT)
+    warehouse.fail = False
+    assert _tickets(tallies.rows("sale", EVENT)) == 1
+
+
+def test_least_recently_used_events_go_first_past_max_rows() -> None:
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse, max_rows=2)
+    for event_id in ("e1", "e2", "e3"):
+        tallies.rows("sale", event_id)
+    reads = warehouse.reads
+    tallies.rows("sale", "e3")
+    tallies.rows("sale", "e2")
+    assert warehouse.reads == reads, "the two most recent are kept"
+    tallies.rows("sale", "e1")
+    assert warehouse.reads == reads + 1, "the oldest was dropped"
+
+
+def test_disabled_tallies_read_the_table_every_time() -> None:
+    warehouse = _Warehouse()
+    tallies = Tallies(warehouse.fetch, enabled=False, max_rows=1000, max_age=300)
+    tallies.rows("sale", EVENT)
+    tallies.committed("sale", _sales(("b", "2026-01-01T10:01:00+00:00", 2, 20, "GA")))
+    tallies.rows("sale", EVENT)
+    assert warehouse.reads == 2
+
+
+def _utc_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def _buckets(zone: str, minutes: int, *times: str) -> list[str]:
+    tz = zoneinfo.ZoneInfo(zone)
+    starts = bucket_starts(np.array([_utc_ms(t) for t in times], dtype=np.int64), tz, minutes)
+    return [datetime.fromtimestamp(int(s) / 1000, UTC).astimezone(tz).isoformat() for s in starts]
+
+
+def test_buckets_follow_the_zone() -> None:
+    # Berlin's clocks went back at 01:00 UTC on 2025-10-26: 02:00-03:00 local happened twice.
+    assert _buckets("Europe/Berlin", 60, "2025-10-26T00:30:00+00:00", "2025-10-26T01:30:00+00:00") == [
+        "2025-10-26T02:00:00+02:00", "2025-10-26T02:00:00+01:00"]  # fmt: skip
+    # A day bucket spans the change: one bucket, starting at local midnight (still summer time then).
+    assert _buckets("Europe/Berlin", 1440, "2025-10-26T00:30:00+00:00", "2025-10-26T12:00:00+00:00") == [
+        "2025-10-26T00:00:00+02:00"] * 2  # fmt: skip
+    assert _buckets("Asia/Kathmandu", 60, "2026-03-01T10:20:00+00:00") == ["2026-03-01T16:00:00+05:45"]
+    assert _buckets("Asia/Kolkata", 15, "2026-03-01T10:20:00+00:00") == ["2026-03-01T15:45:00+05:30"]
+    assert _buckets("UTC", 7, "2026-03-01T00:15:00+00:00") == ["2026-03-01T00:14:00+00:00"], "from local midnight"
+    assert _buckets("America/New_York", 2880, "2026-03-03T12:00:00+00:00") == ["2026-03-02T00:00:00-05:00"]
