@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,11 +33,22 @@ from api.warehouse_handle import WarehouseHandle
 from tickettoken.settings import Settings, get_settings
 
 INGEST_CHANNEL = "ingest"  # committed batches, for the live views
+GC_YOUNG_OBJECTS = 50_000  # allocations between young collections (Python's default: 700)
 INLINE_TALLY_ROWS = 1_000  # a commit this small is added to the live views' rows on the event loop
 API_DESCRIPTION = (
     "Analytics of an event-ticketing platform: ingest of sales, scans, revenue and social activity; live "
     "aggregates; reports from dbt marts; demand and revenue forecasts."
 )
+
+
+def quieter_collections() -> None:
+    """Fewer, shorter pauses of Python's cycle collector. What exists once the app is up (modules, routes,
+    settings) lives as long as the process: frozen, a full collection no longer walks it. A larger young
+    generation lets what a request or a push makes (python-socketio makes a task per subscriber) die before
+    it is promoted; promoted objects are what trigger full collections, which take 100-300 ms here with 1,000
+    sockets open."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_OBJECTS, 20, 10)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -87,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)
         pushing = asyncio.create_task(pusher.run(), name="push")
         listener = asyncio.create_task(sharing.listen(bus, origin, ingest.writers)) if shared else None
+        quieter_collections()
         try:
             yield
         finally:

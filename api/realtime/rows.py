@@ -173,38 +173,60 @@ class Rows:
         return {str(key): self.take(order[bounds[i] : bounds[i + 1]]) for i, key in enumerate(keys)}
 
 
-def merged(base: Rows, later: Sequence[Rows]) -> Rows:
-    """`base` with the rows of `later` it does not hold (by identity hash), sorted by time."""
-    parts = [base]
-    for rows in later:
-        fresh = ~base.holds(rows.hashes)
-        _, first = np.unique(rows.hashes, return_index=True)  # a record twice among the later rows
-        once = np.zeros(len(rows), dtype=np.bool_)
-        once[first] = True
-        keep = np.flatnonzero(fresh & once)
-        if len(keep):
-            parts.append(rows.take(keep))
-    if len(parts) == 1:
+def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
+    """`base` with the rows of `later`, in time order; with `dedupe`, only the records `base` does not hold (by
+    identity hash), each once. Costs a copy of `base`, never a sort of it: the later rows go in at their places."""
+    parts = [part for part in (_unseen(base, rows) if dedupe else rows for rows in later) if len(part)]
+    if not parts:
         return base
-    labels: dict[str, list[str]] = {}
+    new = _joined(parts, base.labels)
+    if not len(base) or new.times[0] >= base.times[-1]:  # the usual case: they come after
+
+        def put(old: Numbers, added: Numbers) -> Numbers:
+            return np.concatenate([old, added])
+    else:
+        places = np.searchsorted(base.times, new.times, side="right")
+
+        def put(old: Numbers, added: Numbers) -> Numbers:
+            return np.insert(old, places, added)
+
+    return Rows(
+        put(base.times, new.times),
+        put(base.hashes, new.hashes),
+        {name: put(values, new.numbers[name]) for name, values in base.numbers.items()},
+        {name: put(codes, new.codes[name]) for name, codes in base.codes.items()},
+        new.labels,
+    )
+
+
+def _unseen(base: Rows, rows: Rows) -> Rows:
+    """The rows of `rows` whose records `base` does not hold, each record once."""
+    _, first = np.unique(rows.hashes, return_index=True)
+    once = np.zeros(len(rows), dtype=np.bool_)
+    once[first] = True
+    return rows.take(np.flatnonzero(once & ~base.holds(rows.hashes)))
+
+
+def _joined(parts: Sequence[Rows], labels: dict[str, list[str]]) -> Rows:
+    """The parts as one, sorted by time, their codes into `labels` extended by their own labels."""
     codes: dict[str, npt.NDArray[np.int32]] = {}
-    for name in base.labels:
-        names = list(dict.fromkeys(label for part in parts for label in part.labels[name]))
+    joined_labels: dict[str, list[str]] = {}
+    for name, known in labels.items():
+        names = list(dict.fromkeys([*known, *(label for part in parts for label in part.labels[name])]))
         index = {label: i for i, label in enumerate(names)}
         codes[name] = np.concatenate([
             np.asarray([index[label] for label in part.labels[name]], dtype=np.int32)[part.codes[name]]
             if len(part.labels[name]) else part.codes[name]
             for part in parts
         ])  # fmt: skip
-        labels[name] = names
+        joined_labels[name] = names
     together = Rows(
         np.concatenate([part.times for part in parts]),
         np.concatenate([part.hashes for part in parts]),
-        {name: np.concatenate([part.numbers[name] for part in parts]) for name in base.numbers},
+        {name: np.concatenate([part.numbers[name] for part in parts]) for name in parts[0].numbers},
         codes,
-        labels,
+        joined_labels,
     )
-    # New rows usually come after the old ones; a stable sort of nearly sorted times is cheap either way.
     return together.sorted()
 
 

@@ -80,7 +80,8 @@ class Tallies:
             raise TimeoutError(f"the rows of {event_id!r} took over {LOAD_WAIT_SECONDS:g} s to read")
         with self._lock:
             if tally.fresh:
-                tally.rows = merged(tally.rows, tally.fresh)
+                # This worker commits a record once (ingest's duplicate checks), so its commits need no check here.
+                tally.rows = merged(tally.rows, tally.fresh, dedupe=False)
                 tally.fresh = []
             return tally.rows
 
@@ -130,7 +131,7 @@ class Tallies:
             return
         with self._lock:
             # What was committed before the read is in it; what came during the read may be: add it by identity.
-            tally.rows = merged(rows, tally.during_load or [])
+            tally.rows = merged(rows, tally.during_load or [], dedupe=True)
             tally.fresh, tally.during_load, tally.loaded_at = [], None, time.monotonic()
             self._evict()
         tally.ready.set()

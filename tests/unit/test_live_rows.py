@@ -59,7 +59,7 @@ def test_merging_keeps_each_record_once_and_joins_the_labels() -> None:
     later = Rows.of(spec, _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA"),  # already in base
                                  ("c", "2026-01-01T09:00:00+00:00", 4, 5, "VIP"),  # earlier than base's row
                                  ("c", "2026-01-01T09:00:00+00:00", 4, 5, "VIP")))  # twice among the later  # fmt: skip
-    both = merged(base, [later])
+    both = merged(base, [later], dedupe=True)
     assert _tickets(both) == 5 and len(both) == 2
     assert [both.labels["tier"][code] for code in both.codes["tier"]] == ["VIP", "GA"]
 
