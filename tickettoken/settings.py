@@ -83,6 +83,7 @@ class ApiSettings:
     workers: int
     max_body_bytes: int
     access_log: bool
+    ws_compression: bool  # permessage-deflate on websockets (Socket.IO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ def load_settings() -> Settings:
         workers=_env_int("WORKERS", 1),
         max_body_bytes=_env_int("MAX_BODY_BYTES", 32 * 1024 * 1024),
         access_log=_env("ACCESS_LOG", "0") == "1",
+        ws_compression=_env("WS_COMPRESSION", "0") == "1",
     )
     redis = RedisSettings(url=_env("REDIS_URL", "") or None)
     ingest = IngestSettings(
