@@ -78,9 +78,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if batch.rows is not None:
                 # Before anything awaits: the requests of the batch are answered only after this.
                 if batch.rows.num_rows <= INLINE_TALLY_ROWS:
-                    tallies.committed(batch.stream, batch.rows)
+                    tallies.committed(batch.stream, batch.rows, batch.hashes)
                 else:
-                    await asyncio.to_thread(tallies.committed, batch.stream, batch.rows)
+                    await asyncio.to_thread(tallies.committed, batch.stream, batch.rows, batch.hashes)
             pusher.committed(batch)
             await bus.publish(INGEST_CHANNEL, publishable(batch))
             if shared and len(batch.hashes):

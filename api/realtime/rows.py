@@ -116,13 +116,17 @@ class Rows:
     codes: dict[str, npt.NDArray[np.int32]]  # per text column, indices into `labels`
     labels: dict[str, list[str]]
     _sorted_hashes: Hashes | None = field(default=None, repr=False)
+    # Per (text column, number columns): each label's row count and sums. Kept, and carried through `merged`,
+    # so that a view of a large event costs the rows added since its last answer, not a pass over all of them.
+    _sums: dict[tuple[str, tuple[str, ...]], LabelSums] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.times)
 
     @classmethod
-    def of(cls, spec: Spec, table: pa.Table) -> Rows:
-        """Rows from a table in the warehouse's columns (read back, or as the ingest writer committed it)."""
+    def of(cls, spec: Spec, table: pa.Table, hashes: Hashes | None = None) -> Rows:
+        """Rows from a table in the warehouse's columns (read back, or as the ingest writer committed it, with
+        the identity hashes it made)."""
         times = np.asarray(pc.cast(table.column(spec.time_field), pa.int64()).to_numpy(), dtype=np.int64)
         codes: dict[str, npt.NDArray[np.int32]] = {}
         labels: dict[str, list[str]] = {}
@@ -130,8 +134,9 @@ class Rows:
             encoded = _text(table.column(name)).dictionary_encode()
             codes[name] = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
             labels[name] = [str(label) for label in encoded.dictionary.to_pylist()]
-        rows = cls(times, identity_hashes(table.column("event_id"), table.column(spec.id_field)),
-                   spec.numbers(table), codes, labels)  # fmt: skip
+        if hashes is None:
+            hashes = identity_hashes(table.column("event_id"), table.column(spec.id_field))
+        rows = cls(times, hashes, spec.numbers(table), codes, labels)
         return rows.sorted()
 
     def sorted(self) -> Rows:
@@ -156,6 +161,15 @@ class Rows:
         """The positions of the rows strictly after `start_ms`."""
         return slice(int(np.searchsorted(self.times, start_ms, side="right")), len(self.times))
 
+    def label_sums(self, column: str, names: tuple[str, ...]) -> LabelSums:
+        """Per label of the text column `column`: the number of rows, and the sums of the number columns
+        `names` (integers)."""
+        key = (column, names)
+        found = self._sums.get(key)
+        if found is None:
+            found = self._sums[key] = _label_sums(self, column, names)
+        return found
+
     def holds(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
         if self._sorted_hashes is None:
             self._sorted_hashes = np.sort(self.hashes)
@@ -173,6 +187,21 @@ class Rows:
         return {str(key): self.take(order[bounds[i] : bounds[i + 1]]) for i, key in enumerate(keys)}
 
 
+LabelSums = list[Ints]  # [row counts, then one array of sums per number column], indexed by label code
+
+
+def _label_sums(rows: Rows, column: str, names: tuple[str, ...]) -> LabelSums:
+    codes, size = rows.codes[column], len(rows.labels[column])
+    sums = [np.bincount(codes, weights=rows.numbers[name], minlength=size) for name in names]
+    return [np.bincount(codes, minlength=size).astype(np.int64), *(np.rint(s).astype(np.int64) for s in sums)]
+
+
+def _carried(base: Rows, new: Rows, key: tuple[str, tuple[str, ...]]) -> LabelSums:
+    """`base`'s sums plus `new`'s, over `new`'s labels (which extend `base`'s)."""
+    added = new.label_sums(*key)
+    return [np.pad(old, (0, len(more) - len(old))) + more for old, more in zip(base._sums[key], added, strict=True)]
+
+
 def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
     """`base` with the rows of `later`, in time order; with `dedupe`, only the records `base` does not hold (by
     identity hash), each once. Costs a copy of `base`, never a sort of it: the later rows go in at their places."""
@@ -180,15 +209,15 @@ def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
     if not parts:
         return base
     new = _joined(parts, base.labels)
-    if not len(base) or new.times[0] >= base.times[-1]:  # the usual case: they come after
+    # Rows before the first new one stay where they are; the few after it are sorted together with the new ones
+    # (stably, the older rows first). Usually none are after it: new rows come last.
+    keep = int(np.searchsorted(base.times, new.times[0], side="right"))
+    order = np.argsort(np.concatenate([base.times[keep:], new.times]), kind="stable") if keep < len(base) else None
 
-        def put(old: Numbers, added: Numbers) -> Numbers:
+    def put(old: Numbers, added: Numbers) -> Numbers:
+        if order is None:
             return np.concatenate([old, added])
-    else:
-        places = np.searchsorted(base.times, new.times, side="right")
-
-        def put(old: Numbers, added: Numbers) -> Numbers:
-            return np.insert(old, places, added)
+        return np.concatenate([old[:keep], np.concatenate([old[keep:], added])[order]])
 
     return Rows(
         put(base.times, new.times),
@@ -196,6 +225,7 @@ def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
         {name: put(values, new.numbers[name]) for name, values in base.numbers.items()},
         {name: put(codes, new.codes[name]) for name, codes in base.codes.items()},
         new.labels,
+        _sums={key: _carried(base, new, key) for key in list(base._sums)},  # list(): other threads add keys
     )
 
 

@@ -157,8 +157,8 @@ class RealtimeService:
     def sales(self, event: EventInfo, frame: Frame) -> SalesSnapshot:
         rows = self.tallies.rows("sale", event.event_id).until(frame.at_ms)
         quantity, cents = rows.numbers["quantity"], rows.numbers["cents"]
-        tiers = {name: [0, 0] for name in event.tiers} | _by_label(rows, "tier", quantity, cents)
-        channels = _by_label(rows, "channel", quantity, cents)
+        tiers = {name: [0, 0, 0] for name in event.tiers} | _by_label(rows, "tier", "quantity", "cents")
+        channels = _by_label(rows, "channel", "quantity", "cents")
         velocity = [int(quantity[rows.after(frame.at_ms - m * MINUTE_MS)].sum()) for m in VELOCITY_MINUTES]
         tickets = int(quantity.sum())
         thresholds = [max(1, math.ceil(share * event.capacity)) for share in MILESTONE_SHARES]
@@ -185,8 +185,8 @@ class RealtimeService:
             sales=len(rows),
             gross=_money(int(cents.sum())),
             sell_through=round(tickets / event.capacity, 6) if event.capacity else 0.0,
-            by_tier=[_tier(name, t, _money(c), event.tiers.get(name)) for name, (t, c) in tiers.items()],
-            by_channel=[Breakdown(name, t, _money(c)) for name, (t, c) in sorted(channels.items())],
+            by_tier=[_tier(name, t, _money(c), event.tiers.get(name)) for name, (_, t, c) in tiers.items()],
+            by_channel=[Breakdown(name, t, _money(c)) for name, (_, t, c) in sorted(channels.items())],
             velocity=_per_window(velocity),
             series=_series(rows, quantity, frame),
             bucket_minutes=frame.bucket_minutes,
@@ -198,7 +198,9 @@ class RealtimeService:
     def attendance(self, event: EventInfo, frame: Frame) -> AttendanceSnapshot:
         scans = self.tallies.rows("attendance", event.event_id).until(frame.at_ms)
         entry = scans.numbers["entry"]
-        gates = _by_label(scans, "gate", entry, 1 - entry)
+        gates = {
+            gate: (entered, count - entered) for gate, (count, entered) in _by_label(scans, "gate", "entry").items()
+        }
         entries = int(entry.sum())
         exits = len(scans) - entries
         entered = scans.take(np.flatnonzero(entry))
@@ -230,7 +232,7 @@ class RealtimeService:
     def revenue(self, event: EventInfo, frame: Frame) -> RevenueSnapshot:
         rows = self.tallies.rows("revenue", event.event_id).until(frame.at_ms)
         cents = rows.numbers["cents"]
-        lines = _by_label(rows, "category", np.ones(len(rows), dtype=np.int64), cents)
+        lines = _by_label(rows, "category", "cents")
         categories = [CategoryTotal(name, _money(c), n) for name, (n, c) in sorted(lines.items())]
         total = _money(int(cents.sum()))
         last_hour = _money(int(cents[rows.after(frame.at_ms - 60 * MINUTE_MS)].sum()))
@@ -271,8 +273,8 @@ class RealtimeService:
             reach=int(rows.numbers["reach"].sum()),
             engagement=int(rows.numbers["engagement"].sum()),
             sentiment=round(float(sentiment[scored].sum()) / int(scored.sum()), 4) if scored.any() else None,
-            by_platform=[Count(n, c) for n, (c,) in sorted(_by_label(rows, "platform", ones).items())],
-            by_kind=[Count(n, c) for n, (c,) in sorted(_by_label(rows, "kind", ones).items())],
+            by_platform=[Count(n, c) for n, (c,) in sorted(_by_label(rows, "platform").items())],
+            by_kind=[Count(n, c) for n, (c,) in sorted(_by_label(rows, "kind").items())],
             series=_series(rows, ones, frame),
             bucket_minutes=frame.bucket_minutes,
             last_15_minutes=recent,
@@ -296,12 +298,11 @@ def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
-def _by_label(rows: Rows, column: str, *values: Numbers) -> dict[str, list[int]]:
-    """Per label of a text column that has rows: the sums of `values` (integers: counts, tickets, cents)."""
-    codes, labels = rows.codes[column], rows.labels[column]
-    present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
-    sums = [np.bincount(codes, weights=v, minlength=len(labels)) for v in values]
-    return {labels[i]: [round(s[i]) for s in sums] for i in present}
+def _by_label(rows: Rows, column: str, *names: str) -> dict[str, list[int]]:
+    """Per label of a text column that has rows: the row count and the sums of the number columns `names`."""
+    labels = rows.labels[column]
+    counts, *sums = rows.label_sums(column, names)
+    return {labels[i]: [int(counts[i]), *(int(s[i]) for s in sums)] for i in np.flatnonzero(counts)}
 
 
 def _series(rows: Rows, values: Numbers, frame: Frame, *, money: bool = False) -> list[Bucket]:

@@ -22,10 +22,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from prometheus_client import Counter
 
+from api.ingest.seen import Hashes
 from api.realtime.rows import SPECS, Rows, Spec, merged
 
 log = logging.getLogger("tickettoken.realtime")
@@ -85,18 +87,21 @@ class Tallies:
                 tally.fresh = []
             return tally.rows
 
-    def committed(self, stream: str, table: pa.Table) -> None:
-        """Add a committed batch's new rows to the events kept in memory."""
+    def committed(self, stream: str, table: pa.Table, hashes: Hashes | None = None) -> None:
+        """Add a committed batch's new rows (with their identity hashes, when known) to the events kept."""
         if not self.enabled or stream not in SPECS:
             return
         with self._lock:
             watched = [event_id for (s, event_id) in self._tallies if s == stream]
         if not watched:
             return
-        mine = table.filter(pc.is_in(table.column("event_id"), value_set=pa.array(watched, pa.string())))
+        kept = pc.is_in(table.column("event_id"), value_set=pa.array(watched, pa.string()))
+        mine = table.filter(kept)
         if not mine.num_rows:
             return
-        parts = Rows.of(SPECS[stream], mine).split(
+        if hashes is not None and mine.num_rows < table.num_rows:
+            hashes = hashes[np.asarray(kept.to_numpy(zero_copy_only=False), dtype=np.bool_)]
+        parts = Rows.of(SPECS[stream], mine, hashes).split(
             mine.column("event_id").to_pylist() if len(watched) > 1 else [watched[0]] * mine.num_rows
         )
         with self._lock:
