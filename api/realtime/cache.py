@@ -1,6 +1,6 @@
-"""The live views' cache: an answer is reused for at most a second (in Redis when configured, so every worker
-shares it; in this worker's memory otherwise). Events (organizer, capacity, tiers, zone) are kept five seconds
-per worker: the organizer check runs on every request, cached answer or not."""
+"""The live views' cache: an answer (its JSON, sent as it is) is reused for at most a second (in Redis when
+configured, so every worker shares it; in this worker's memory otherwise). Events (organizer, capacity, tiers,
+zone) are kept five seconds per worker: the organizer check runs on every request, cached answer or not."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 import msgspec
 from redis import Redis
 from redis.exceptions import RedisError
 
-T = TypeVar("T")
 ANSWER_SECONDS = 1.0
 MAX_ENTRIES = 10_000  # in memory: beyond this, the cache starts over (it only ever saves work)
 
@@ -38,12 +36,12 @@ class LiveCache:
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
 
-    def answer(self, key: str, kind: type[T], compute: Callable[[], T]) -> T:
-        """The cached answer for `key` when it is under a second old, else `compute()` (then cached); of the
-        requests that miss at once, one computes and the others wait for its answer. Blocking."""
+    def answer(self, key: str, compute: Callable[[], msgspec.Struct]) -> bytes:
+        """The cached answer (JSON) for `key` when it is under a second old, else `compute()`'s (then cached);
+        of the requests that miss at once, one computes and the others wait for its answer. Blocking."""
         cached = self._get(key)
         if cached is not None:
-            return msgspec.json.decode(cached, type=kind)
+            return cached
         with self._lock:
             flight = self._flights.get(key)
             leader = flight is None
@@ -51,24 +49,20 @@ class LiveCache:
                 flight = self._flights[key] = _Flight()
         if not leader:
             if flight.done.wait(FLIGHT_WAIT_SECONDS) and flight.value is not None:
-                return msgspec.json.decode(flight.value, type=kind)
-            return compute()  # the leader failed or is stuck: answer on our own
+                return flight.value
+            return msgspec.json.encode(compute())  # the leader failed or is stuck: answer on our own
         try:
-            value = compute()
-            flight.value = msgspec.json.encode(value)
+            flight.value = msgspec.json.encode(compute())
             self._set(key, flight.value)
-            return value
+            return flight.value
         finally:
             flight.done.set()
             with self._lock:
                 self._flights.pop(key, None)
 
-    def peek(self, key: str, kind: type[T]) -> T | None:
-        """The answer from this worker's memory, without blocking (None with Redis, or on a miss)."""
-        if self._redis is not None:
-            return None
-        cached = self._get(key)
-        return msgspec.json.decode(cached, type=kind) if cached is not None else None
+    def peek(self, key: str) -> bytes | None:
+        """The answer (JSON) from this worker's memory, without blocking (None with Redis, or on a miss)."""
+        return self._get(key) if self._redis is None else None
 
     def _get(self, key: str) -> bytes | None:
         if self._redis is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, NamedTuple, TypeVar
+from typing import Annotated, Any, NamedTuple
 
-from litestar import Request, Response, Router, get
+import msgspec
+from litestar import MediaType, Request, Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 from litestar.types import ExceptionHandlersMap
 
@@ -26,7 +27,6 @@ from api.realtime.services import (
 )
 from api.responses import detail_response
 
-T = TypeVar("T")
 AnyRequest = Request[Any, Any, Any]
 EventId = Annotated[str, PathParameter(description="The event's id (as sent to /api/ingest/event).")]
 At = Annotated[
@@ -49,30 +49,29 @@ class Asked(NamedTuple):
     bucket: int
 
 
-async def _live(request: AnyRequest, view: str, kind: type[T], event_id: str, asked: Asked) -> T:
-    """The view's answer: from this worker's memory without a thread hop when it is there, else in a thread
-    (the event's check, the shared cache, or the queries)."""
+async def _live(request: AnyRequest, view: str, event_id: str, asked: Asked) -> Response[Any]:
+    """The view's answer, its JSON as cached: from this worker's memory without a thread hop when it is there,
+    else in a thread (the event's check, the shared cache, or the computation)."""
     service: RealtimeService = request.app.state.realtime
     cache: LiveCache = request.app.state.live_cache
     key: ApiKey = request.scope["api_key"]  # type: ignore[typeddict-item]
-    compute: Callable[[EventInfo, Frame], T] = getattr(service, view)
+    compute: Callable[[EventInfo, Frame], msgspec.Struct] = getattr(service, view)
 
     def framed(event: EventInfo) -> tuple[str, Frame]:
         moment = frame(event, at=asked.at, tz=asked.tz, window=asked.window, bucket=asked.bucket)
         return _key(view, event_id, asked.at, moment), moment
 
     known = service.cached_event(event_id, key)
-    if known is not None:
-        hit = cache.peek(framed(known)[0], kind)
-        if hit is not None:
-            return hit
+    hit = cache.peek(framed(known)[0]) if known is not None else None
+    if hit is None:
 
-    def answer() -> T:
-        event = service.event(event_id, key)
-        cache_key, moment = framed(event)
-        return cache.answer(cache_key, kind, lambda: compute(event, moment))
+        def answer() -> bytes:
+            event = service.event(event_id, key)
+            cache_key, moment = framed(event)
+            return cache.answer(cache_key, lambda: compute(event, moment))
 
-    return await asyncio.to_thread(answer)
+        hit = await asyncio.to_thread(answer)
+    return Response(hit, media_type=MediaType.JSON)
 
 
 def _key(view: str, event_id: str, at: datetime | None, asked: Frame) -> str:
@@ -92,9 +91,9 @@ async def sales(
     tz: Tz = None,
     window: Window = 60,
     bucket: BucketMinutes = 1,
-) -> SalesSnapshot:
+) -> Response[SalesSnapshot]:
     """Live sales of one event."""
-    return await _live(request, "sales", SalesSnapshot, event_id, Asked(at, tz, window, bucket))
+    return await _live(request, "sales", event_id, Asked(at, tz, window, bucket))
 
 
 @get("/attendance/{event_id:str}", operation_id="realtimeAttendance", summary="Live attendance of an event",
@@ -108,9 +107,9 @@ async def attendance(
     tz: Tz = None,
     window: Window = 60,
     bucket: BucketMinutes = 1,
-) -> AttendanceSnapshot:
+) -> Response[AttendanceSnapshot]:
     """Live attendance of one event."""
-    return await _live(request, "attendance", AttendanceSnapshot, event_id, Asked(at, tz, window, bucket))
+    return await _live(request, "attendance", event_id, Asked(at, tz, window, bucket))
 
 
 @get("/revenue/{event_id:str}", operation_id="realtimeRevenue", summary="Live revenue of an event",
@@ -124,9 +123,9 @@ async def revenue(
     tz: Tz = None,
     window: Window = 60,
     bucket: BucketMinutes = 1,
-) -> RevenueSnapshot:
+) -> Response[RevenueSnapshot]:
     """Live revenue of one event."""
-    return await _live(request, "revenue", RevenueSnapshot, event_id, Asked(at, tz, window, bucket))
+    return await _live(request, "revenue", event_id, Asked(at, tz, window, bucket))
 
 
 @get("/social/{event_id:str}", operation_id="realtimeSocial", summary="Live social activity of an event",
@@ -141,9 +140,9 @@ async def social(
     tz: Tz = None,
     window: Window = 60,
     bucket: BucketMinutes = 1,
-) -> SocialSnapshot:
+) -> Response[SocialSnapshot]:
     """Live social activity of one event."""
-    return await _live(request, "social", SocialSnapshot, event_id, Asked(at, tz, window, bucket))
+    return await _live(request, "social", event_id, Asked(at, tz, window, bucket))
 
 
 def _unknown(_: AnyRequest, error: UnknownEvent) -> Response[dict[str, object]]:
