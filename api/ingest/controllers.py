@@ -63,6 +63,6 @@ def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
 ingest_router = Router(
     path="/api/ingest",
     tags=["ingest"],
-    guards=[require(Scope.INGEST)],
+    middleware=[require(Scope.INGEST)],
     route_handlers=[_endpoint(stream, *spec) for stream, spec in ENDPOINTS.items()],
 )

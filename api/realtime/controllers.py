@@ -162,7 +162,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {UnknownEvent: _unknown, ForeignEvent
 realtime_router = Router(
     path="/api/realtime",
     tags=["realtime"],
-    guards=[require(Scope.READ)],
+    middleware=[require(Scope.READ)],
     route_handlers=[sales, attendance, revenue, social],
     exception_handlers=EXCEPTION_HANDLERS,
 )

@@ -41,5 +41,5 @@ class MetricsController(PrometheusController):
     """Prometheus metrics; needs an admin key (a scraper sends it as `Authorization: Bearer <key>`)."""
 
     path = "/metrics"
-    guards = [require(Scope.ADMIN)]
+    middleware = [require(Scope.ADMIN)]
     include_in_schema = False
