@@ -23,6 +23,7 @@ from api.ingest.writer import CommittedBatch
 from api.push.hub import PushHub
 from api.push.once import Once
 from api.push.pusher import Pusher
+from api.realtime import shared_rows
 from api.realtime.cache import LiveCache
 from api.realtime.controllers import realtime_router
 from api.realtime.services import RealtimeService, fetch_rows
@@ -65,11 +66,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Only a Redis bus reaches the other workers; without one, a lone worker hears all its commits itself.
         shared = settings.redis.url is not None
 
-        # The live views keep watched events' rows up to date from the commits: only a worker that makes
-        # every commit itself sees them all (with several, the views read the table on each refresh).
+        # The live views keep watched events' rows up to date from the commits: a lone worker makes them all;
+        # with Redis, workers hear each other's (shared_rows.py); otherwise the views read the table each time.
         tallies = Tallies(
             fetch_rows(app.state.warehouse.client),
-            enabled=settings.api.workers == 1,
+            enabled=settings.api.workers == 1 and not shared,
             max_rows=settings.live.max_rows,
             max_age=settings.live.reload_seconds,
         )
@@ -77,10 +78,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async def publish(batch: CommittedBatch) -> None:
             if batch.rows is not None:
                 # Before anything awaits: the requests of the batch are answered only after this.
-                if batch.rows.num_rows <= INLINE_TALLY_ROWS:
+                small = batch.rows.num_rows <= INLINE_TALLY_ROWS
+                if small:
                     tallies.committed(batch.stream, batch.rows, batch.hashes)
                 else:
                     await asyncio.to_thread(tallies.committed, batch.stream, batch.rows, batch.hashes)
+                if shared:
+                    args = (origin, batch.stream, batch.rows)
+                    rows = shared_rows.encode(*args) if small else await asyncio.to_thread(shared_rows.encode, *args)
+                    if rows is not None:
+                        await bus.publish(shared_rows.CHANNEL, rows)
             pusher.committed(batch)
             await bus.publish(INGEST_CHANNEL, publishable(batch))
             if shared and len(batch.hashes):
@@ -98,13 +105,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
         pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)
         pushing = asyncio.create_task(pusher.run(), name="push")
-        listener = asyncio.create_task(sharing.listen(bus, origin, ingest.writers)) if shared else None
+        listeners = (
+            [asyncio.create_task(sharing.listen(bus, origin, ingest.writers)),
+             asyncio.create_task(shared_rows.listen(bus, origin, tallies))]
+            if shared else []
+        )  # fmt: skip
         quieter_collections()
         try:
             yield
         finally:
             pushing.cancel()
-            if listener is not None:
+            for listener in listeners:
                 listener.cancel()
             await bus.close()
             app.state.warehouse.close()

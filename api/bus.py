@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -23,7 +23,10 @@ QUEUE_SIZE = 1000  # messages a slow in-process subscriber may lag behind before
 class Bus(Protocol):
     async def publish(self, channel: str, message: bytes) -> None: ...
 
-    def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+    def subscribe(self, channel: str, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
+        """Messages on `channel`; `on_subscribed` is called once the subscription is in place (from then on
+        nothing published is missed, short of the connection breaking, which ends the iteration)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -40,9 +43,11 @@ class MemoryBus:
                 queue.get_nowait()  # drop the oldest: a live view wants the latest
             queue.put_nowait(message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+    async def subscribe(self, channel: str, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_SIZE)
         self._queues.setdefault(channel, set()).add(queue)
+        if on_subscribed is not None:
+            on_subscribed()
         try:
             while True:
                 yield await queue.get()
@@ -65,9 +70,11 @@ class RedisBus:
         except (RedisError, OSError) as error:
             log.warning("bus: could not publish on %s: %s", channel, error)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+    async def subscribe(self, channel: str, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(channel)
+        if on_subscribed is not None:
+            on_subscribed()
         try:
             async for message in pubsub.listen():
                 data = message.get("data")

@@ -161,6 +161,10 @@ class Rows:
         """The positions of the rows strictly after `start_ms`."""
         return slice(int(np.searchsorted(self.times, start_ms, side="right")), len(self.times))
 
+    def count_after(self, start_ms: int) -> int:
+        """How many rows are strictly after `start_ms`."""
+        return len(self.times) - int(np.searchsorted(self.times, start_ms, side="right"))
+
     def label_sums(self, column: str, names: tuple[str, ...]) -> LabelSums:
         """Per label of the text column `column`: the number of rows, and the sums of the number columns
         `names` (integers)."""
@@ -205,10 +209,14 @@ def _carried(base: Rows, new: Rows, key: tuple[str, tuple[str, ...]]) -> LabelSu
 def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
     """`base` with the rows of `later`, in time order; with `dedupe`, only the records `base` does not hold (by
     identity hash), each once. Costs a copy of `base`, never a sort of it: the later rows go in at their places."""
-    parts = [part for part in (_unseen(base, rows) if dedupe else rows for rows in later) if len(part)]
+    parts = [part for part in later if len(part)]
     if not parts:
         return base
     new = _joined(parts, base.labels)
+    if dedupe:
+        new = _unseen(base, new)
+        if not len(new):
+            return base
     # Rows before the first new one stay where they are; the few after it are sorted together with the new ones
     # (stably, the older rows first). Usually none are after it: new rows come last.
     keep = int(np.searchsorted(base.times, new.times[0], side="right"))
@@ -219,12 +227,17 @@ def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
             return np.concatenate([old, added])
         return np.concatenate([old[:keep], np.concatenate([old[keep:], added])[order]])
 
+    known = base._sorted_hashes
+    if known is not None:  # kept sorted as it grows: checking the next rows needs no sort of them all
+        added = np.sort(new.hashes)
+        known = np.insert(known, np.searchsorted(known, added), added)
     return Rows(
         put(base.times, new.times),
         put(base.hashes, new.hashes),
         {name: put(values, new.numbers[name]) for name, values in base.numbers.items()},
         {name: put(codes, new.codes[name]) for name, codes in base.codes.items()},
         new.labels,
+        _sorted_hashes=known,
         _sums={key: _carried(base, new, key) for key in list(base._sums)},  # list(): other threads add keys
     )
 

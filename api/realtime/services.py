@@ -204,7 +204,7 @@ class RealtimeService:
         entries = int(entry.sum())
         exits = len(scans) - entries
         entered = scans.take(np.flatnonzero(entry))
-        rate = [len(entered.times[entered.after(frame.at_ms - m * MINUTE_MS)]) for m in VELOCITY_MINUTES]
+        rate = [entered.count_after(frame.at_ms - m * MINUTE_MS) for m in VELOCITY_MINUTES]
         attendees = len(np.unique(entered.numbers["ticket"]))
         sold = int(self.tallies.rows("sale", event.event_id).until(frame.at_ms).numbers["quantity"].sum())
         inside = entries - exits
@@ -261,8 +261,8 @@ class RealtimeService:
         sentiment = rows.numbers["sentiment"]
         scored = ~np.isnan(sentiment)
         quarter = frame.at_ms - 15 * MINUTE_MS
-        recent = len(rows.times[rows.after(quarter)])
-        before = len(rows.times[rows.after(quarter - 24 * 60 * MINUTE_MS)]) - recent
+        recent = rows.count_after(quarter)
+        before = rows.count_after(quarter - 24 * 60 * MINUTE_MS) - recent
         baseline = before / 96  # quarter hours in 24 hours
         score = recent / max(baseline, 1.0)
         return SocialSnapshot(

@@ -6,11 +6,12 @@ an event's stream loads its rows (`FINAL`), and from then on every batch this wo
 commits. Commits heard while the rows are being read are added after, each record at most once (identity
 hashes), so a commit the read already saw is not counted twice.
 
-This needs a worker that commits everything: with several workers (`--workers N`) the rows are read from the
-table on each refresh instead. Rows are read again after `max_age` seconds (rows written straight into the
-warehouse, not through the API, show up then), and an event's rows are dropped when a write of its records
-fails (the insert may have landed without an answer). Past `max_rows` in all, the least recently used events
-are dropped.
+With several workers, each hears the others' commits over Redis (`shared_rows.py`) and checks those by
+identity, since two workers may commit one record at once; without Redis, or while the subscription is down,
+the rows are read from the table on each refresh instead. Rows are read again after `max_age` seconds (rows
+written straight into the warehouse, not through the API, show up then), and an event's rows are dropped when
+a write of its records fails (the insert may have landed without an answer). Past `max_rows` in all, the
+least recently used events are dropped.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ Fetch = Callable[[Spec, str], Rows]
 class _Tally:
     rows: Rows | None = None  # None until the first read is done
     fresh: list[Rows] = field(default_factory=list)  # committed since, not yet merged in
+    unchecked: bool = False  # some of `fresh` came from another worker: it may repeat a record
     during_load: list[Rows] | None = None  # committed while a read runs (None: no read running)
     loaded_at: float = 0.0
     ready: threading.Event = field(default_factory=threading.Event)
@@ -50,6 +52,8 @@ class _Tally:
 
 class Tallies:
     def __init__(self, fetch: Fetch, *, enabled: bool, max_rows: int, max_age: float) -> None:
+        """`enabled`: this worker hears every commit (it is the only one); with other workers sharing rows over
+        Redis, `hearing` turns the tallies on and off as that subscription comes and goes."""
         self._fetch = fetch
         self.enabled = enabled
         self.max_rows = max_rows
@@ -82,13 +86,14 @@ class Tallies:
             raise TimeoutError(f"the rows of {event_id!r} took over {LOAD_WAIT_SECONDS:g} s to read")
         with self._lock:
             if tally.fresh:
-                # This worker commits a record once (ingest's duplicate checks), so its commits need no check here.
-                tally.rows = merged(tally.rows, tally.fresh, dedupe=False)
-                tally.fresh = []
+                # This worker commits a record once (ingest's duplicate checks): only another's rows need a check.
+                tally.rows = merged(tally.rows, tally.fresh, dedupe=tally.unchecked)
+                tally.fresh, tally.unchecked = [], False
             return tally.rows
 
-    def committed(self, stream: str, table: pa.Table, hashes: Hashes | None = None) -> None:
-        """Add a committed batch's new rows (with their identity hashes, when known) to the events kept."""
+    def committed(self, stream: str, table: pa.Table, hashes: Hashes | None = None, *, elsewhere: bool = False) -> None:
+        """Add a committed batch's new rows (with their identity hashes, when known) to the events kept;
+        `elsewhere`: another worker committed them (so they may repeat a record this one committed too)."""
         if not self.enabled or stream not in SPECS:
             return
         with self._lock:
@@ -110,8 +115,16 @@ class Tallies:
                 if tally is None:
                     continue
                 tally.fresh.append(rows)
+                tally.unchecked |= elsewhere
                 if tally.during_load is not None:
                     tally.during_load.append(rows)
+
+    def hearing(self, on: bool) -> None:
+        """Another worker's commits are (on) or are no longer (off) heard: start over either way, since
+        commits may have gone unheard; while off, every answer reads the table."""
+        with self._lock:
+            self.enabled = on
+            self._tallies.clear()
 
     def forget(self, stream: str, event_ids: list[str]) -> None:
         """Drop these events' rows (a write of their records failed: it may have landed unanswered)."""

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from api.realtime import shared_rows
 from api.realtime.buckets import bucket_starts
 from api.realtime.rows import SPECS, Rows, Spec, cents, merged
 from api.realtime.tallies import Tallies
@@ -105,6 +106,43 @@ def test_commits_heard_during_a_read_count_once_whether_or_not_the_read_saw_them
     tallies.committed("sale", _sales(("x", "2026-01-01T10:03:00+00:00", 100, 20, "GA"), event_id="other"))
     assert _tickets(tallies.rows("sale", EVENT)) == 15
     assert warehouse.reads == 1, "later answers come from memory"
+
+
+def test_rows_heard_from_another_worker_are_checked_against_this_ones() -> None:
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse)
+    tallies.rows("sale", EVENT)
+    both = _sales(("b", "2026-01-01T10:01:00+00:00", 2, 20, "GA"))
+    tallies.committed("sale", both)  # this worker committed it...
+    tallies.committed("sale", both, elsewhere=True)  # ...and so did another, at the same moment
+    tallies.committed("sale", _sales(("c", "2026-01-01T10:02:00+00:00", 4, 20, "GA")), elsewhere=True)
+    assert _tickets(tallies.rows("sale", EVENT)) == 1 + 2 + 4
+    tallies.committed("sale", both, elsewhere=True)  # heard again later
+    assert _tickets(tallies.rows("sale", EVENT)) == 7
+
+
+def test_hearing_other_workers_starts_over_and_not_hearing_reads_the_table() -> None:
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse)
+    tallies.rows("sale", EVENT)
+    tallies.hearing(False)
+    tallies.rows("sale", EVENT)
+    tallies.rows("sale", EVENT)
+    assert warehouse.reads == 3
+    tallies.hearing(True)
+    tallies.rows("sale", EVENT)
+    tallies.rows("sale", EVENT)
+    assert warehouse.reads == 4
+
+
+def test_shared_rows_keep_the_live_columns_only() -> None:
+    table = _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA")).append_column("customer_id", pa.array(["c1"]))
+    message = shared_rows.encode(b"worker-1", "sale", table)
+    assert message is not None and shared_rows.encode(b"worker-1", "venue", table) is None
+    origin, stream, decoded = shared_rows.decode(message)
+    assert (origin, stream, decoded.num_rows) == (b"worker-1", "sale", 1)
+    assert "customer_id" not in decoded.column_names
+    assert _tickets(Rows.of(SPECS["sale"], decoded)) == 1
 
 
 def test_rows_are_read_again_after_max_age_and_after_a_failed_write() -> None:

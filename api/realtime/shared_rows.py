@@ -1,0 +1,69 @@
+"""Committed rows shared between workers over Redis, so that every worker's live views count every commit.
+
+Each worker publishes the rows it committed (the columns the live views keep, as an Arrow stream); the others
+add them to the events they keep (`tallies.py`). Redis pub/sub may drop messages only by dropping the
+connection: while not subscribed, a worker's views read the table, and on (re)subscribing it starts over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pyarrow as pa
+from prometheus_client import Counter
+
+from api.bus import Bus
+from api.realtime.rows import SPECS
+from api.realtime.tallies import Tallies
+
+log = logging.getLogger("tickettoken.realtime")
+CHANNEL = "live-rows"
+INLINE_ROWS = 1_000  # rows heard that are added on the event loop; more go to a thread
+RESUBSCRIBE_SECONDS = 1.0
+HEARD = Counter("tickettoken_live_rows_heard", "Rows committed by other workers, added to this one's live views",
+                ["stream"])  # fmt: skip
+
+
+def encode(origin: bytes, stream: str, table: pa.Table) -> bytes | None:
+    """A committed batch as the channel carries it (None for a stream the live views do not keep)."""
+    spec = SPECS.get(stream)
+    if spec is None:
+        return None
+    names = list(dict.fromkeys(("event_id", spec.id_field, spec.time_field, *spec.texts, *spec.sources)))
+    kept = table.select(names)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, kept.schema) as writer:
+        writer.write_table(kept)
+    return b"%s %s\n%s" % (origin, stream.encode(), sink.getvalue().to_pybytes())
+
+
+def decode(message: bytes) -> tuple[bytes, str, pa.Table]:
+    head, _, body = message.partition(b"\n")
+    origin, _, stream = head.partition(b" ")
+    return origin, stream.decode(), pa.ipc.open_stream(body).read_all()
+
+
+async def listen(bus: Bus, origin: bytes, tallies: Tallies) -> None:
+    """Add other workers' committed rows to this worker's live views, until cancelled."""
+    while True:
+        try:
+            async for message in bus.subscribe(CHANNEL, on_subscribed=lambda: tallies.hearing(True)):
+                try:
+                    sender, stream, table = decode(message)
+                except (ValueError, pa.ArrowInvalid):
+                    log.warning("live: ignored a malformed message on %s", CHANNEL)
+                    continue
+                if sender == origin or stream not in SPECS:
+                    continue
+                if table.num_rows <= INLINE_ROWS:
+                    tallies.committed(stream, table, elsewhere=True)
+                else:
+                    await asyncio.to_thread(tallies.committed, stream, table, elsewhere=True)
+                HEARD.labels(stream).inc(table.num_rows)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - Redis went away: read the table until it is back
+            log.warning("live: not hearing other workers' commits (%s); retrying", error)
+        tallies.hearing(False)
+        await asyncio.sleep(RESUBSCRIBE_SECONDS)
