@@ -14,9 +14,10 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 ANSWER_SECONDS = 1.0
+# In memory, an answer asked for in the second half of its life is recomputed in the background while it is
+# still served: a busy answer never expires, so its requests never queue behind its recomputation.
+REFRESH_AFTER_SECONDS = 0.5
 MAX_ENTRIES = 10_000  # in memory: beyond this, the cache starts over (it only ever saves work)
-
-
 FLIGHT_WAIT_SECONDS = 10.0
 
 
@@ -34,6 +35,7 @@ class LiveCache:
         self._prefix = prefix
         self._memory: dict[str, tuple[float, bytes]] = {}
         self._flights: dict[str, _Flight] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def answer(self, key: str, compute: Callable[[], msgspec.Struct]) -> bytes:
@@ -60,9 +62,28 @@ class LiveCache:
             with self._lock:
                 self._flights.pop(key, None)
 
-    def peek(self, key: str) -> bytes | None:
-        """The answer (JSON) from this worker's memory, without blocking (None with Redis, or on a miss)."""
-        return self._get(key) if self._redis is None else None
+    def peek(self, key: str) -> tuple[bytes, bool] | None:
+        """The answer (JSON) from this worker's memory without blocking (None with Redis, or on a miss), and
+        whether the caller should `refresh` it now (past REFRESH_AFTER_SECONDS; one caller is told so)."""
+        if self._redis is not None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            hit = self._memory.get(key)
+            if hit is None or now >= hit[0]:
+                return None
+            refresh = now >= hit[0] - ANSWER_SECONDS + REFRESH_AFTER_SECONDS and key not in self._refreshing
+            if refresh:
+                self._refreshing.add(key)
+        return hit[1], refresh
+
+    def refresh(self, key: str, compute: Callable[[], msgspec.Struct]) -> None:
+        """Recompute an answer `peek` said to refresh. Blocking."""
+        try:
+            self._set(key, msgspec.json.encode(compute()))
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
     def _get(self, key: str) -> bytes | None:
         if self._redis is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple
@@ -28,6 +29,7 @@ from api.realtime.services import (
 from api.responses import detail_response
 
 AnyRequest = Request[Any, Any, Any]
+log = logging.getLogger("tickettoken.realtime")
 EventId = Annotated[str, PathParameter(description="The event's id (as sent to /api/ingest/event).")]
 At = Annotated[
     datetime | None,
@@ -62,16 +64,39 @@ async def _live(request: AnyRequest, view: str, event_id: str, asked: Asked) -> 
         return _key(view, event_id, asked.at, moment), moment
 
     known = service.cached_event(event_id, key)
-    hit = cache.peek(framed(known)[0]) if known is not None else None
-    if hit is None:
+    if known is not None:
+        cache_key, moment = framed(known)
+        peeked = cache.peek(cache_key)
+        if peeked is not None:
+            hit, refresh = peeked
+            if refresh:
+                _in_background(cache.refresh, cache_key, lambda: compute(known, moment))
+            return Response(hit, media_type=MediaType.JSON)
 
-        def answer() -> bytes:
-            event = service.event(event_id, key)
-            cache_key, moment = framed(event)
-            return cache.answer(cache_key, lambda: compute(event, moment))
+    def answer() -> bytes:
+        event = service.event(event_id, key)
+        cache_key, moment = framed(event)
+        return cache.answer(cache_key, lambda: compute(event, moment))
 
-        hit = await asyncio.to_thread(answer)
+    hit = await asyncio.to_thread(answer)
     return Response(hit, media_type=MediaType.JSON)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _in_background(work: Callable[..., None], *args: Any) -> None:
+    """Run blocking `work` in a thread without waiting for it (its failure is logged, the answer stays)."""
+
+    async def run() -> None:
+        try:
+            await asyncio.to_thread(work, *args)
+        except Exception:  # a refresh that fails leaves the answer to expire and be recomputed
+            log.exception("live: a background refresh failed")
+
+    task = asyncio.create_task(run())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def _key(view: str, event_id: str, at: datetime | None, asked: Frame) -> str:
