@@ -163,7 +163,7 @@ def push_delays(api: ApiServer, keys: dict[str, str], event_id: str, sockets: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=2100, help="market size (2,100 events: ~10.4M sales)")
-    parser.add_argument("--requests", type=int, default=4000, help="requests per endpoint")
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per endpoint (~5 s of load each)")
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--push-sales", type=int, default=20)
     args = parser.parse_args()
