@@ -63,8 +63,11 @@ async def _live(request: AnyRequest, view: str, event_id: str, asked: Asked) -> 
         moment = frame(event, at=asked.at, tz=asked.tz, window=asked.window, bucket=asked.bucket)
         return _key(view, event_id, asked.at, moment), moment
 
-    known = service.cached_event(event_id, key)
-    if known is not None:
+    cached = service.cached_event(event_id, key)
+    if cached is not None:
+        known, reread = cached
+        if reread:
+            _in_background(service.reread_event, event_id)
         cache_key, moment = framed(known)
         peeked = cache.peek(cache_key)
         if peeked is not None:

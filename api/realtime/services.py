@@ -113,7 +113,8 @@ def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int,
 class RealtimeService:
     client: Callable[[], Client]
     tallies: Tallies
-    _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)
+    _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)  # (when read, monotonic; event)
+    _rereading: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def event(self, event_id: str, key: ApiKey) -> EventInfo:
@@ -123,26 +124,41 @@ class RealtimeService:
             raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
         return event
 
-    def cached_event(self, event_id: str, key: ApiKey) -> EventInfo | None:
-        """The event from this worker's memory, when the key may see it and it is there; never queries."""
+    def cached_event(self, event_id: str, key: ApiKey) -> tuple[EventInfo, bool] | None:
+        """The event from this worker's memory, when the key may see it and it is there (never queries), and
+        whether the caller should `reread_event` it in the background: past EVENT_SECONDS it is still used
+        (for as long again) while one caller re-reads it, so busy events never wait for their re-read."""
+        now = time.monotonic()
         with self._lock:
             hit = self._events.get(event_id)
-        if hit is None or time.monotonic() >= hit[0] or not key.allows_organizer(hit[1].organizer_id):
-            return None
-        return hit[1]
+            if hit is None or now >= hit[0] + 2 * EVENT_SECONDS or not key.allows_organizer(hit[1].organizer_id):
+                return None
+            due = now >= hit[0] + EVENT_SECONDS and event_id not in self._rereading
+            if due:
+                self._rereading.add(event_id)
+        return hit[1], due
+
+    def reread_event(self, event_id: str) -> None:
+        """Read the event again (see `cached_event`). Blocking."""
+        try:
+            self._store_event(self._read_event(event_id))
+        finally:
+            with self._lock:
+                self._rereading.discard(event_id)
 
     def event_info(self, event_id: str) -> EventInfo:
         """The event (kept EVENT_SECONDS per worker), whoever asks. Blocking."""
         with self._lock:
             hit = self._events.get(event_id)
-        if hit is not None and time.monotonic() < hit[0]:
-            event = hit[1]
-        else:
-            event = self._read_event(event_id)
-            with self._lock:
-                if len(self._events) > 10_000:
-                    self._events.clear()
-                self._events[event_id] = (time.monotonic() + EVENT_SECONDS, event)
+        if hit is not None and time.monotonic() < hit[0] + EVENT_SECONDS:
+            return hit[1]
+        return self._store_event(self._read_event(event_id))
+
+    def _store_event(self, event: EventInfo) -> EventInfo:
+        with self._lock:
+            if len(self._events) > 10_000:
+                self._events.clear()
+            self._events[event.event_id] = (time.monotonic(), event)
         return event
 
     def _read_event(self, event_id: str) -> EventInfo:

@@ -34,6 +34,8 @@ from api.realtime.rows import SPECS, Rows, Spec, merged
 log = logging.getLogger("tickettoken.realtime")
 LOADS = Counter("tickettoken_live_loads", "Reads of an event's rows for the live views", ["stream"])
 LOAD_WAIT_SECONDS = 30.0
+RELOAD_RETRY_SECONDS = 5.0
+PYTHON_FILTER_ROWS = 64
 
 Key = tuple[str, str]  # (stream, event_id)
 Fetch = Callable[[Spec, str], Rows]
@@ -59,6 +61,7 @@ class Tallies:
         self.max_rows = max_rows
         self.max_age = max_age
         self._tallies: OrderedDict[Key, _Tally] = OrderedDict()  # least recently used first
+        self._watched: dict[str, set[str]] = {}  # per stream, the events in `_tallies`
         self._lock = threading.Lock()
 
     def rows(self, stream: str, event_id: str) -> Rows:
@@ -72,6 +75,7 @@ class Tallies:
             first = tally is None
             if tally is None:
                 tally = self._tallies[key] = _Tally(during_load=[])
+                self._watched.setdefault(stream, set()).add(event_id)
             self._tallies.move_to_end(key)
             stale = tally.during_load is None and time.monotonic() - tally.loaded_at > self.max_age
             if stale:
@@ -97,18 +101,20 @@ class Tallies:
         if not self.enabled or stream not in SPECS:
             return
         with self._lock:
-            watched = [event_id for (s, event_id) in self._tallies if s == stream]
+            watched = set(self._watched.get(stream, ()))
         if not watched:
             return
-        kept = pc.is_in(table.column("event_id"), value_set=pa.array(watched, pa.string()))
-        mine = table.filter(kept)
-        if not mine.num_rows:
+        if table.num_rows <= PYTHON_FILTER_ROWS:  # a live commit of a few rows: cheaper than building a value set
+            kept = np.array([event_id in watched for event_id in table.column("event_id").to_pylist()], np.bool_)
+        else:
+            value_set = pa.array(list(watched), pa.string())
+            kept = np.asarray(pc.is_in(table.column("event_id"), value_set=value_set).to_numpy(zero_copy_only=False))
+        if not kept.any():
             return
+        mine = table if kept.all() else table.filter(pa.array(kept))
         if hashes is not None and mine.num_rows < table.num_rows:
-            hashes = hashes[np.asarray(kept.to_numpy(zero_copy_only=False), dtype=np.bool_)]
-        parts = Rows.of(SPECS[stream], mine, hashes).split(
-            mine.column("event_id").to_pylist() if len(watched) > 1 else [watched[0]] * mine.num_rows
-        )
+            hashes = hashes[kept]
+        parts = Rows.of(SPECS[stream], mine, hashes).split(mine.column("event_id").to_pylist())
         with self._lock:
             for event_id, rows in parts.items():
                 tally = self._tallies.get((stream, event_id))
@@ -125,6 +131,7 @@ class Tallies:
         with self._lock:
             self.enabled = on
             self._tallies.clear()
+            self._watched.clear()
 
     def forget(self, stream: str, event_ids: list[str]) -> None:
         """Drop these events' rows (a write of their records failed: it may have landed unanswered)."""
@@ -132,7 +139,7 @@ class Tallies:
             for event_id in event_ids:
                 tally = self._tallies.get((stream, event_id))
                 if tally is not None and tally.ready.is_set():
-                    del self._tallies[(stream, event_id)]
+                    self._drop((stream, event_id))
 
     def _load(self, key: Key, tally: _Tally) -> None:
         stream, event_id = key
@@ -143,14 +150,16 @@ class Tallies:
             log.warning("live: reading %s of %s failed: %s", stream, event_id, error)
             with self._lock:
                 tally.failed, tally.during_load = error, None
+                # A reload that failed is tried again a few seconds on, not on the very next request.
+                tally.loaded_at = time.monotonic() - max(0.0, self.max_age - RELOAD_RETRY_SECONDS)
                 if tally.rows is None and self._tallies.get(key) is tally:
-                    del self._tallies[key]
+                    self._drop(key)
             tally.ready.set()
             return
         with self._lock:
             # What was committed before the read is in it; what came during the read may be: add it by identity.
             tally.rows = merged(rows, tally.during_load or [], dedupe=True)
-            tally.fresh, tally.during_load, tally.loaded_at = [], None, time.monotonic()
+            tally.fresh, tally.unchecked, tally.during_load, tally.loaded_at = [], False, None, time.monotonic()
             self._evict()
         tally.ready.set()
 
@@ -163,4 +172,9 @@ class Tallies:
             tally = self._tallies[key]
             if tally.rows is not None and tally.during_load is None:
                 total -= len(tally.rows)
-                del self._tallies[key]
+                self._drop(key)
+
+    def _drop(self, key: Key) -> None:
+        """Forget one event's stream (the lock held)."""
+        del self._tallies[key]
+        self._watched.get(key[0], set()).discard(key[1])
