@@ -124,9 +124,9 @@ class Rows:
         return len(self.times)
 
     @classmethod
-    def of(cls, spec: Spec, table: pa.Table, hashes: Hashes | None = None) -> Rows:
+    def of(cls, spec: Spec, table: pa.Table, hashes: Hashes | None = None, *, by_time: bool = True) -> Rows:
         """Rows from a table in the warehouse's columns (read back, or as the ingest writer committed it, with
-        the identity hashes it made)."""
+        the identity hashes it made); `by_time=False` keeps the table's order (for `split`)."""
         times = np.asarray(pc.cast(table.column(spec.time_field), pa.int64()).to_numpy(), dtype=np.int64)
         codes: dict[str, npt.NDArray[np.int32]] = {}
         labels: dict[str, list[str]] = {}
@@ -137,7 +137,7 @@ class Rows:
         if hashes is None:
             hashes = identity_hashes(table.column("event_id"), table.column(spec.id_field))
         rows = cls(times, hashes, spec.numbers(table), codes, labels)
-        return rows.sorted()
+        return rows.sorted() if by_time else rows
 
     def sorted(self) -> Rows:
         if len(self.times) < 2 or bool((self.times[1:] >= self.times[:-1]).all()):
@@ -184,11 +184,11 @@ class Rows:
         return np.asarray(known[positions] == hashes, dtype=np.bool_)
 
     def split(self, scopes: Sequence[str]) -> dict[str, Rows]:
-        """These rows per event, given each row's event id."""
+        """These rows per event, given each row's event id (in these rows' order), each part sorted by time."""
         keys, inverse = np.unique(np.asarray(scopes, dtype=object), return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
-        return {str(key): self.take(order[bounds[i] : bounds[i + 1]]) for i, key in enumerate(keys)}
+        return {str(key): self.take(order[bounds[i] : bounds[i + 1]]).sorted() for i, key in enumerate(keys)}
 
 
 LabelSums = list[Ints]  # [row counts, then one array of sums per number column], indexed by label code

@@ -114,7 +114,7 @@ class Tallies:
         mine = table if kept.all() else table.filter(pa.array(kept))
         if hashes is not None and mine.num_rows < table.num_rows:
             hashes = hashes[kept]
-        parts = Rows.of(SPECS[stream], mine, hashes).split(mine.column("event_id").to_pylist())
+        parts = Rows.of(SPECS[stream], mine, hashes, by_time=False).split(mine.column("event_id").to_pylist())
         with self._lock:
             for event_id, rows in parts.items():
                 tally = self._tallies.get((stream, event_id))

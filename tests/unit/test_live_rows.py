@@ -108,6 +108,24 @@ def test_commits_heard_during_a_read_count_once_whether_or_not_the_read_saw_them
     assert warehouse.reads == 1, "later answers come from memory"
 
 
+def test_a_commit_of_several_events_goes_to_each_event_whatever_its_times() -> None:
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse)
+    tallies.rows("sale", "e1")
+    tallies.rows("sale", "e2")
+    mixed = pa.concat_tables([
+        _sales(("p", "2026-01-01T12:00:00+00:00", 2, 20, "GA"), event_id="e1"),  # later, first in the batch
+        _sales(("q", "2026-01-01T08:00:00+00:00", 30, 20, "VIP"), event_id="e2"),
+        _sales(("r", "2026-01-01T09:00:00+00:00", 400, 20, "GA"), event_id="e1"),
+    ])  # fmt: skip
+    tallies.committed("sale", mixed)
+    e1, e2 = tallies.rows("sale", "e1"), tallies.rows("sale", "e2")
+    # The table read for any event holds one row of 1 ticket (the stand-in ignores the event id).
+    assert (_tickets(e1), _tickets(e2)) == (1 + 2 + 400, 1 + 30)
+    assert bool((e1.times[1:] >= e1.times[:-1]).all())
+    assert [e2.labels["tier"][code] for code in e2.codes["tier"]] == ["VIP", "GA"]
+
+
 def test_rows_heard_from_another_worker_are_checked_against_this_ones() -> None:
     warehouse = _Warehouse()
     tallies = _tallies(warehouse)
