@@ -40,9 +40,13 @@ class Spec:
     numbers: Callable[[pa.Table], dict[str, Numbers]]
 
     @property
+    def columns(self) -> list[str]:
+        """The table's columns the live views keep of this stream."""
+        return list(dict.fromkeys(("event_id", self.id_field, self.time_field, *self.texts, *self.sources)))
+
+    @property
     def select(self) -> str:
-        names = dict.fromkeys(("event_id", self.id_field, self.time_field, *self.texts, *self.sources))
-        columns = ", ".join(_READ_AS.get(name, name) for name in names)
+        columns = ", ".join(_READ_AS.get(name, name) for name in self.columns)
         return (
             f"SELECT {columns} FROM {self.table} FINAL WHERE event_id = {{event_id:String}} ORDER BY {self.time_field}"
         )

@@ -30,8 +30,7 @@ def encode(origin: bytes, stream: str, table: pa.Table) -> bytes | None:
     spec = SPECS.get(stream)
     if spec is None:
         return None
-    names = list(dict.fromkeys(("event_id", spec.id_field, spec.time_field, *spec.texts, *spec.sources)))
-    kept = table.select(names)
+    kept = table.select(spec.columns)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, kept.schema) as writer:
         writer.write_table(kept)
