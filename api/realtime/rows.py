@@ -123,6 +123,7 @@ class Rows:
     # Per (text column, number columns): each label's row count and sums. Kept, and carried through `merged`,
     # so that a view of a large event costs the rows added since its last answer, not a pass over all of them.
     _sums: dict[tuple[str, tuple[str, ...]], LabelSums] = field(default_factory=dict, repr=False)
+    _room: _Room | None = field(default=None, repr=False)  # see `_placed`
 
     def __len__(self) -> int:
         return len(self.times)
@@ -212,7 +213,8 @@ def _carried(base: Rows, new: Rows, key: tuple[str, tuple[str, ...]]) -> LabelSu
 
 def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
     """`base` with the rows of `later`, in time order; with `dedupe`, only the records `base` does not hold (by
-    identity hash), each once. Costs a copy of `base`, never a sort of it: the later rows go in at their places."""
+    identity hash), each once. Rows that come after all of `base`'s are appended in place (amortised); others
+    cost a copy of `base`, never a sort of it."""
     parts = [part for part in later if len(part)]
     if not parts:
         return base
@@ -221,29 +223,60 @@ def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
         new = _unseen(base, new)
         if not len(new):
             return base
-    # Rows before the first new one stay where they are; the few after it are sorted together with the new ones
-    # (stably, the older rows first). Usually none are after it: new rows come last.
-    keep = int(np.searchsorted(base.times, new.times[0], side="right"))
-    order = np.argsort(np.concatenate([base.times[keep:], new.times]), kind="stable") if keep < len(base) else None
-
-    def put(old: Numbers, added: Numbers) -> Numbers:
-        if order is None:
-            return np.concatenate([old, added])
-        return np.concatenate([old[:keep], np.concatenate([old[keep:], added])[order]])
-
     known = base._sorted_hashes
     if known is not None:  # kept sorted as it grows: checking the next rows needs no sort of them all
         added = np.sort(new.hashes)
         known = np.insert(known, np.searchsorted(known, added), added)
+    columns, room = _placed(base, new)
+    names, codes = list(base.numbers), list(base.codes)
     return Rows(
-        put(base.times, new.times),
-        put(base.hashes, new.hashes),
-        {name: put(values, new.numbers[name]) for name, values in base.numbers.items()},
-        {name: put(codes, new.codes[name]) for name, codes in base.codes.items()},
+        columns[0],
+        columns[1],
+        dict(zip(names, columns[2 : 2 + len(names)], strict=True)),
+        dict(zip(codes, columns[2 + len(names) :], strict=True)),
         new.labels,
         _sorted_hashes=known,
         _sums={key: _carried(base, new, key) for key in list(base._sums)},  # list(): other threads add keys
+        _room=room,
     )
+
+
+@dataclass
+class _Room:
+    """Arrays with spare capacity whose first `used` entries are a Rows' columns: later rows that come after
+    all of them are written past the end instead of copying every column (amortised, like a list's append)."""
+
+    columns: list[Numbers]
+    used: int
+
+
+def _columns(rows: Rows) -> list[Numbers]:
+    return [rows.times, rows.hashes, *rows.numbers.values(), *rows.codes.values()]
+
+
+def _placed(base: Rows, new: Rows) -> tuple[list[Numbers], _Room | None]:
+    """The columns of `base` and `new` together in time order (and the room they sit in, when appended)."""
+    size, added = len(base), len(new)
+    keep = int(np.searchsorted(base.times, new.times[0], side="right"))
+    if keep < size:
+        # Rows after the first new one are sorted together with the new ones (stably, the older rows first);
+        # those before it stay where they are.
+        order = np.argsort(np.concatenate([base.times[keep:], new.times]), kind="stable")
+        return [
+            np.concatenate([old[:keep], np.concatenate([old[keep:], more])[order]])
+            for old, more in zip(_columns(base), _columns(new), strict=True)
+        ], None
+    room = base._room
+    if room is None or room.used != size or len(room.columns[0]) < size + added:
+        capacity = max(2 * (size + added), 1024)
+        grown = [np.empty(capacity, dtype=old.dtype) for old in _columns(base)]
+        for full, old in zip(grown, _columns(base), strict=True):
+            full[:size] = old
+        room = _Room(grown, size)
+    for full, more in zip(room.columns, _columns(new), strict=True):
+        full[size : size + added] = more
+    room.used = size + added
+    return [full[: room.used] for full in room.columns], room
 
 
 def _unseen(base: Rows, rows: Rows) -> Rows:

@@ -65,6 +65,20 @@ def test_merging_keeps_each_record_once_and_joins_the_labels() -> None:
     assert [both.labels["tier"][code] for code in both.codes["tier"]] == ["VIP", "GA"]
 
 
+def test_appending_keeps_earlier_snapshots_as_they_were() -> None:
+    spec = SPECS["sale"]
+    first = merged(Rows.of(spec, _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA"))),
+                   [Rows.of(spec, _sales(("b", "2026-01-01T10:01:00+00:00", 2, 20, "GA")))], dedupe=False)  # fmt: skip
+    second = merged(first, [Rows.of(spec, _sales(("c", "2026-01-01T10:02:00+00:00", 4, 20, "VIP")))], dedupe=False)
+    # Merging onto `first` again (not the latest) must not write over what `second` holds.
+    other = merged(first, [Rows.of(spec, _sales(("d", "2026-01-01T10:03:00+00:00", 8, 20, "GA")))], dedupe=False)
+    assert (_tickets(first), _tickets(second), _tickets(other)) == (3, 7, 11)
+    assert [second.labels["tier"][c] for c in second.codes["tier"]] == ["GA", "GA", "VIP"]
+    assert [other.labels["tier"][c] for c in other.codes["tier"]] == ["GA", "GA", "GA"]
+    later = merged(second, [Rows.of(spec, _sales(("e", "2026-01-01T10:04:00+00:00", 16, 20, "GA")))], dedupe=False)
+    assert (_tickets(second), _tickets(later)) == (7, 23), "appending in place leaves the snapshot before it alone"
+
+
 class _Warehouse:
     """What a table holds, read by the tallies; `during_read` runs while a read is under way."""
 
