@@ -1,6 +1,7 @@
 """The live views' cache: an answer (its JSON, sent as it is) is reused for at most a second (in Redis when
 configured, so every worker shares it; in this worker's memory otherwise). Events (organizer, capacity, tiers,
-zone) are kept five seconds per worker: the organizer check runs on every request, cached answer or not."""
+zone) are kept per worker by the service (`RealtimeService.cached_event`): the organizer check runs on every
+request, cached answer or not."""
 
 from __future__ import annotations
 
