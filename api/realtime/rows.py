@@ -158,7 +158,14 @@ class Rows:
         end = int(np.searchsorted(self.times, at_ms, side="right"))
         if end == len(self.times):
             return self
-        part = slice(0, end)
+        part, tail = self._slice(slice(0, end)), self._slice(slice(end, len(self.times)))
+        if end >= len(self.times) // 2:  # a few rows after `at` (a live sale stamped a moment after "now"):
+            # the kept sums less the tail's, rather than a pass over every row
+            for key, sums in list(self._sums.items()):
+                part._sums[key] = [kept - cut for kept, cut in zip(sums, tail.label_sums(*key), strict=True)]
+        return part
+
+    def _slice(self, part: slice) -> Rows:
         return Rows(self.times[part], self.hashes[part], {k: v[part] for k, v in self.numbers.items()},
                     {k: v[part] for k, v in self.codes.items()}, self.labels)  # fmt: skip
 

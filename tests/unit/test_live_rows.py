@@ -54,6 +54,17 @@ def test_rows_are_sorted_by_time_with_codes_for_text() -> None:
     assert _tickets(rows.until(1767261600000)) == 1
 
 
+def test_rows_up_to_a_moment_keep_their_sums_right() -> None:
+    rows = Rows.of(SPECS["sale"], _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA"),
+                                         ("b", "2026-01-01T10:01:00+00:00", 2, 20, "VIP"),
+                                         ("c", "2026-01-01T10:02:00+00:00", 4, 20, "VIP")))  # fmt: skip
+    full = rows.label_sums("tier", ("quantity",))
+    assert [list(a) for a in full] == [[1, 2], [1, 6]]
+    part = rows.until(1767261660000)  # 10:01: a and b
+    assert [list(a) for a in part.label_sums("tier", ("quantity",))] == [[1, 1], [1, 2]]
+    assert [list(a) for a in rows.until(1767261600000).label_sums("tier", ("quantity",))] == [[1, 0], [1, 0]]
+
+
 def test_merging_keeps_each_record_once_and_joins_the_labels() -> None:
     spec = SPECS["sale"]
     base = Rows.of(spec, _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA")))
