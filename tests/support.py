@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -11,7 +13,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -186,3 +189,26 @@ class ApiServer(_Served):
             tickettoken("serve", "--port", str(self.port)), env, self.log_path, self.url + "/health"
         )
         return self
+
+    def metric(self, admin_key: str, name: str, stream: str = "sale") -> float:
+        """A Prometheus counter of this process (0 before its first increment), read from /metrics."""
+        headers = {"Authorization": f"Bearer {admin_key}"}
+        request = urllib.request.Request(self.url + "/metrics", headers=headers)  # noqa: S310 - loopback test URL
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback test URL
+            body = response.read().decode()
+        found = re.search(rf'^{re.escape(name)}\{{stream="{stream}"\}} (\S+)$', body, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+
+@contextmanager
+def api_pair(warehouse: WarehouseServer, redis_url: str, directory: Path) -> Iterator[tuple[ApiServer, ApiServer]]:
+    """Two API processes on one warehouse sharing a Redis (as two workers or two hosts would); both stopped after,
+    whichever of them started."""
+    shared = {"TICKETTOKEN_REDIS_URL": redis_url}
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for name in ("first", "second"):
+            server = ApiServer(warehouse, free_port(), directory / f"{name}.log", shared)
+            stack.callback(server.stop)
+            servers.append(server.start())
+        yield servers[0], servers[1]

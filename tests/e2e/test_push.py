@@ -15,7 +15,7 @@ import socketio  # type: ignore[import-untyped]
 
 from api.auth.keys import KeyStore, Scope
 from tests import factories as f
-from tests.support import ApiServer, WarehouseServer, free_port
+from tests.support import ApiServer, WarehouseServer, api_pair
 
 
 class Listener:
@@ -113,10 +113,7 @@ def test_other_organizers_and_keyless_clients_are_refused(
 def test_an_update_crosses_api_processes_through_redis(
     warehouse: WarehouseServer, keys: dict[str, str], redis_url: str, tmp_path: Path
 ) -> None:
-    shared = {"TICKETTOKEN_REDIS_URL": redis_url}
-    first = ApiServer(warehouse, free_port(), tmp_path / "first.log", shared).start()
-    second = ApiServer(warehouse, free_port(), tmp_path / "second.log", shared).start()
-    try:
+    with api_pair(warehouse, redis_url, tmp_path) as (first, second):
         event_id = _event(second.url, keys["ingest"])
         listener = Listener(first.url, keys["read"])
         try:
@@ -125,9 +122,6 @@ def test_an_update_crosses_api_processes_through_redis(
             assert listener.next("sale-update")["tickets"] == 2
         finally:
             listener.client.disconnect()
-    finally:
-        first.stop()
-        second.stop()
 
 
 def test_capacity_alerts_and_revenue_milestones_go_out_once(

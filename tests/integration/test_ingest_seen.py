@@ -4,7 +4,6 @@ that share a real redis-server."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from api.ingest.seen import SeenIds
 from api.ingest.streams import STREAMS
 from api.ingest.writer import StreamWriter
 from tests import factories as f
-from tests.support import ApiServer, WarehouseServer, free_port
+from tests.support import WarehouseServer, api_pair
 
 SALES = STREAMS["sale"]
 
@@ -76,12 +75,6 @@ def test_new_records_skip_the_lookup_and_copies_are_still_found(warehouse: Wareh
     assert stored.result_rows == [(550, 550)], "no copy was written at all"
 
 
-def _metric(api: ApiServer, admin_key: str, name: str) -> float:
-    body = httpx.get(api.url + "/metrics", headers={"Authorization": f"Bearer {admin_key}"}).text
-    found = re.search(rf'^{name}\{{stream="sale"\}} (\S+)$', body, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
-
-
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -92,11 +85,8 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -
 def test_a_copy_sent_to_another_process_counts_as_duplicate_through_redis(
     warehouse: WarehouseServer, keys: dict[str, str], redis_url: str, tmp_path: Path
 ) -> None:
-    shared = {"TICKETTOKEN_REDIS_URL": redis_url}
-    first = ApiServer(warehouse, free_port(), tmp_path / "first.log", shared).start()
-    second = ApiServer(warehouse, free_port(), tmp_path / "second.log", shared).start()
     headers = {"X-API-Key": keys["ingest"]}
-    try:
+    with api_pair(warehouse, redis_url, tmp_path) as (first, second):
         venue = f.venue()
         event = f.event(venue["venue_id"])
         assert httpx.post(first.url + "/api/ingest/venue", json=venue, headers=headers).status_code == 200
@@ -107,9 +97,6 @@ def test_a_copy_sent_to_another_process_counts_as_duplicate_through_redis(
         answer = httpx.post(first.url + "/api/ingest/sale", json=sale, headers=headers).json()
         assert answer["accepted"] == 1
         heard = "tickettoken_ingest_identities_heard_total"
-        _wait_for(lambda: _metric(second, keys["admin"], heard) >= 1, "the second process to hear the commit")
+        _wait_for(lambda: second.metric(keys["admin"], heard) >= 1, "the second process to hear the commit")
         answer = httpx.post(second.url + "/api/ingest/sale", json=sale, headers=headers).json()
         assert (answer["accepted"], answer["duplicates"]) == (0, 1)
-    finally:
-        first.stop()
-        second.stop()

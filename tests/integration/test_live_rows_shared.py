@@ -3,14 +3,15 @@ of the table, and two API processes sharing a real redis-server each count the o
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 import httpx
 
 from tests import factories as f
-from tests.support import ApiServer, WarehouseServer, free_port
+from tests.support import ApiServer, WarehouseServer, api_pair
+
+LOADS = "tickettoken_live_loads_total"  # reads of an event's rows from the table, per process
 
 
 def _post(api: ApiServer, key: str, stream: str, record: dict[str, object]) -> None:
@@ -24,13 +25,6 @@ def _tickets(api: ApiServer, key: str, event_id: str, window: int) -> int:
                          headers={"X-API-Key": key})  # fmt: skip
     assert response.status_code == 200, response.text
     return int(response.json()["tickets"])
-
-
-def _reads(api: ApiServer, admin: str) -> float:
-    """How often this process read an event's sales from the table for the live views."""
-    text = httpx.get(f"{api.url}/metrics", headers={"Authorization": f"Bearer {admin}"}).text
-    found = re.search(r'^tickettoken_live_loads_total\{stream="sale"\} (\S+)$', text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
 
 
 def _event(api: ApiServer, key: str) -> str:
@@ -50,21 +44,18 @@ def _sale(event_id: str, quantity: int, sale_id: str | None = None) -> dict[str,
 def test_a_lone_worker_answers_from_memory_after_one_read(api_server: ApiServer, keys: dict[str, str]) -> None:
     event_id = _event(api_server, keys["ingest"])
     _post(api_server, keys["ingest"], "sale", _sale(event_id, 2))
-    before = _reads(api_server, keys["admin"])
+    before = api_server.metric(keys["admin"], LOADS)
     assert _tickets(api_server, keys["read"], event_id, 30) == 2
     for quantity in (3, 4):
         _post(api_server, keys["ingest"], "sale", _sale(event_id, quantity))
     assert _tickets(api_server, keys["read"], event_id, 33) == 9
-    assert _reads(api_server, keys["admin"]) == before + 1, "one read of the table, then the commits"
+    assert api_server.metric(keys["admin"], LOADS) == before + 1, "one read of the table, then the commits"
 
 
 def test_two_workers_count_each_others_commits_once(
     warehouse: WarehouseServer, keys: dict[str, str], redis_url: str, tmp_path: Path
 ) -> None:
-    shared = {"TICKETTOKEN_REDIS_URL": redis_url}
-    first = ApiServer(warehouse, free_port(), tmp_path / "first.log", shared).start()
-    second = ApiServer(warehouse, free_port(), tmp_path / "second.log", shared).start()
-    try:
+    with api_pair(warehouse, redis_url, tmp_path) as (first, second):
         ingest, read = keys["ingest"], keys["read"]
         event_id = _event(first, ingest)
         time.sleep(0.5)  # each process subscribes to the other's rows on start-up
@@ -83,7 +74,6 @@ def test_two_workers_count_each_others_commits_once(
                 break
             time.sleep(0.1)
         assert counts == (9, 9)
-        assert (_reads(first, keys["admin"]), _reads(second, keys["admin"])) == (1, 1), "from memory after one read"
-    finally:
-        first.stop()
-        second.stop()
+        assert (first.metric(keys["admin"], LOADS), second.metric(keys["admin"], LOADS)) == (1, 1), (
+            "from memory after one read"
+        )
