@@ -149,25 +149,27 @@ class Rows:
             return self
         return self.take(np.argsort(self.times, kind="stable"))
 
-    def take(self, rows: npt.NDArray[np.intp]) -> Rows:
-        return Rows(self.times[rows], self.hashes[rows], {k: v[rows] for k, v in self.numbers.items()},
-                    {k: v[rows] for k, v in self.codes.items()}, self.labels)  # fmt: skip
+    def take(self, rows: npt.NDArray[np.intp] | slice) -> Rows:
+        """These rows (a slice is a view: no copy)."""
+        return self.with_columns([column[rows] for column in _columns(self)], self.labels)
+
+    def with_columns(self, columns: Sequence[Numbers], labels: dict[str, list[str]], **kept: Any) -> Rows:
+        """Rows of these columns, in `_columns`' order (times, hashes, numbers, codes), named as these rows'."""
+        names, codes = list(self.numbers), list(self.codes)
+        return Rows(columns[0], columns[1], dict(zip(names, columns[2 : 2 + len(names)], strict=True)),
+                    dict(zip(codes, columns[2 + len(names) :], strict=True)), labels, **kept)  # fmt: skip
 
     def until(self, at_ms: int) -> Rows:
         """The rows at or before `at_ms` (a view: no copy)."""
         end = int(np.searchsorted(self.times, at_ms, side="right"))
         if end == len(self.times):
             return self
-        part, tail = self._slice(slice(0, end)), self._slice(slice(end, len(self.times)))
+        part, tail = self.take(slice(0, end)), self.take(slice(end, len(self.times)))
         if end >= len(self.times) // 2:  # a few rows after `at` (a live sale stamped a moment after "now"):
             # the kept sums less the tail's, rather than a pass over every row
             for key, sums in list(self._sums.items()):
                 part._sums[key] = [kept - cut for kept, cut in zip(sums, tail.label_sums(*key), strict=True)]
         return part
-
-    def _slice(self, part: slice) -> Rows:
-        return Rows(self.times[part], self.hashes[part], {k: v[part] for k, v in self.numbers.items()},
-                    {k: v[part] for k, v in self.codes.items()}, self.labels)  # fmt: skip
 
     def after(self, start_ms: int) -> slice:
         """The positions of the rows strictly after `start_ms`."""
@@ -235,12 +237,8 @@ def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:
         added = np.sort(new.hashes)
         known = np.insert(known, np.searchsorted(known, added), added)
     columns, room = _placed(base, new)
-    names, codes = list(base.numbers), list(base.codes)
-    return Rows(
-        columns[0],
-        columns[1],
-        dict(zip(names, columns[2 : 2 + len(names)], strict=True)),
-        dict(zip(codes, columns[2 + len(names) :], strict=True)),
+    return base.with_columns(
+        columns,
         new.labels,
         _sorted_hashes=known,
         _sums={key: _carried(base, new, key) for key in list(base._sums)},  # list(): other threads add keys
