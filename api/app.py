@@ -35,7 +35,6 @@ from tickettoken.settings import Settings, get_settings
 
 INGEST_CHANNEL = "ingest"  # committed batches, for the live views
 GC_YOUNG_OBJECTS = 50_000  # allocations between young collections (Python's default: 700)
-INLINE_TALLY_ROWS = 1_000  # a commit this small is added to the live views' rows on the event loop
 API_DESCRIPTION = (
     "Analytics of an event-ticketing platform: ingest of sales, scans, revenue and social activity; live "
     "aggregates; reports from dbt marts; demand and revenue forecasts."
@@ -77,17 +76,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
         async def publish(batch: CommittedBatch) -> None:
             if batch.rows is not None:
-                # Before anything awaits: the requests of the batch are answered only after this.
-                small = batch.rows.num_rows <= INLINE_TALLY_ROWS
-                if small:
-                    tallies.committed(batch.stream, batch.rows, batch.hashes)
-                else:
-                    await asyncio.to_thread(tallies.committed, batch.stream, batch.rows, batch.hashes)
+                # First, before anything awaits: the requests of the batch are answered only after this.
+                await tallies.hear(batch.stream, batch.rows, batch.hashes)
                 if shared:
-                    args = (origin, batch.stream, batch.rows)
-                    rows = shared_rows.encode(*args) if small else await asyncio.to_thread(shared_rows.encode, *args)
-                    if rows is not None:
-                        await bus.publish(shared_rows.CHANNEL, rows)
+                    await shared_rows.publish(bus, origin, batch.stream, batch.rows)
             pusher.committed(batch)
             await bus.publish(INGEST_CHANNEL, publishable(batch))
             if shared and len(batch.hashes):

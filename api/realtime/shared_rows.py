@@ -15,11 +15,10 @@ from prometheus_client import Counter
 
 from api.bus import Bus
 from api.realtime.rows import SPECS
-from api.realtime.tallies import Tallies
+from api.realtime.tallies import INLINE_ROWS, Tallies
 
 log = logging.getLogger("tickettoken.realtime")
 CHANNEL = "live-rows"
-INLINE_ROWS = 1_000  # rows heard that are added on the event loop; more go to a thread
 RESUBSCRIBE_SECONDS = 1.0
 HEARD = Counter("tickettoken_live_rows_heard", "Rows committed by other workers, added to this one's live views",
                 ["stream"])  # fmt: skip
@@ -35,6 +34,14 @@ def encode(origin: bytes, stream: str, table: pa.Table) -> bytes | None:
     with pa.ipc.new_stream(sink, kept.schema) as writer:
         writer.write_table(kept)
     return b"%s %s\n%s" % (origin, stream.encode(), sink.getvalue().to_pybytes())
+
+
+async def publish(bus: Bus, origin: bytes, stream: str, table: pa.Table) -> None:
+    """Tell the other workers about rows this one committed."""
+    args = (origin, stream, table)
+    message = encode(*args) if table.num_rows <= INLINE_ROWS else await asyncio.to_thread(encode, *args)
+    if message is not None:
+        await bus.publish(CHANNEL, message)
 
 
 def decode(message: bytes) -> tuple[bytes, str, pa.Table]:
@@ -55,10 +62,7 @@ async def listen(bus: Bus, origin: bytes, tallies: Tallies) -> None:
                     continue
                 if sender == origin or stream not in SPECS:
                     continue
-                if table.num_rows <= INLINE_ROWS:
-                    tallies.committed(stream, table, elsewhere=True)
-                else:
-                    await asyncio.to_thread(tallies.committed, stream, table, elsewhere=True)
+                await tallies.hear(stream, table, elsewhere=True)
                 HEARD.labels(stream).inc(table.num_rows)
         except asyncio.CancelledError:
             raise

@@ -16,6 +16,7 @@ least recently used events are dropped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -36,6 +37,7 @@ LOADS = Counter("tickettoken_live_loads", "Reads of an event's rows for the live
 LOAD_WAIT_SECONDS = 30.0
 RELOAD_RETRY_SECONDS = 5.0
 PYTHON_FILTER_ROWS = 64
+INLINE_ROWS = 1_000  # a commit this small is handled on the event loop; a larger one in a thread
 
 Key = tuple[str, str]  # (stream, event_id)
 Fetch = Callable[[Spec, str], Rows]
@@ -94,6 +96,16 @@ class Tallies:
                 tally.rows = merged(tally.rows, tally.fresh, dedupe=tally.unchecked)
                 tally.fresh, tally.unchecked = [], False
             return tally.rows
+
+    async def hear(
+        self, stream: str, table: pa.Table, hashes: Hashes | None = None, *, elsewhere: bool = False
+    ) -> None:
+        """`committed`, on the event loop for a few rows (it returns before anything else runs), in a thread for
+        many."""
+        if table.num_rows <= INLINE_ROWS:
+            self.committed(stream, table, hashes, elsewhere=elsewhere)
+        else:
+            await asyncio.to_thread(self.committed, stream, table, hashes, elsewhere=elsewhere)
 
     def committed(self, stream: str, table: pa.Table, hashes: Hashes | None = None, *, elsewhere: bool = False) -> None:
         """Add a committed batch's new rows (with their identity hashes, when known) to the events kept;
