@@ -22,6 +22,7 @@ from warehouse.errors import (
     TOO_MANY_SIMULTANEOUS_QUERIES,
     WarehouseError,
 )
+from warehouse.storage_defaults import pack_small_parts
 from warehouse.users import User
 
 
@@ -131,6 +132,7 @@ class Engine:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._path = str(data_dir)
         self.anchor = EngineConnection(self._path, readonly=False)
+        pack_small_parts(self.anchor)  # tables made before this default existed, or by another engine
         self._analyst_string = self._path + "?" + urlencode({"readonly": 1, **analyst_limits})
         self._pools = {
             False: ConnectionPool(self._writer, pool_size),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,9 @@ from warehouse.errors import READONLY, SYNTAX_ERROR, WarehouseError, engine_erro
 from warehouse.framing import is_streamable
 from warehouse.request import QueryRequest
 from warehouse.sql_text import first_keyword, mentions_format, trailing_format
+from warehouse.storage_defaults import pack_small_parts
+
+log = logging.getLogger("tickettoken.warehouse")
 
 _ROWLESS_KEYWORDS = frozenset({"USE", "SET"})
 # chDB streams SELECTs only; SHOW, DESCRIBE and the like are small and come back whole.
@@ -81,6 +85,8 @@ def start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix:
     # UNKNOWN is SQL that does not parse: the engine's own error says why, from the row path as from any.
     if query_class not in ("READ_ONLY", "UNKNOWN") and keyword != "KILL":
         result = conn.query(marked, "TabSeparated", req.bindings)
+        if keyword == "CREATE":
+            _apply_storage_defaults(conn)
         return Outcome(returns_rows=False, written_rows=result.rows_written(), written_bytes=result.bytes_written())
     explicit = trailing_format(sql)
     fmt = explicit[1] if explicit else req.default_format
@@ -110,6 +116,15 @@ def start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix:
         read_rows=result.storage_rows_read(),
         read_bytes=result.storage_bytes_read(),
     )
+
+
+def _apply_storage_defaults(conn: EngineConnection) -> None:
+    """After a CREATE: the table it made gets the engine's MergeTree default (`storage_defaults.py`). The CREATE
+    has succeeded either way, so a failure here is logged, not answered."""
+    try:
+        pack_small_parts(conn)
+    except WarehouseError as error:
+        log.warning("could not give new tables the packed-parts default: %s", error)
 
 
 def _close_quietly(conn: EngineConnection, stream: Any) -> None:
