@@ -133,7 +133,7 @@ def _measure(
     direct_shared = direct_insert_rate(
         warehouse, [pa.concat_tables(json_tables[i : i + 4]) for i in range(0, len(json_tables) - 3, 4)]
     )
-    direct_arrow = direct_insert_rate(warehouse, [pa.ipc.open_stream(body).read_all() for body in arrow[:2]])
+    direct_arrow = direct_insert_rate(warehouse, [pa.ipc.open_stream(body).read_all() for body in arrow[:6]])
     batches = load(api.port, "/api/ingest/sale", batch_bodies, 4)
     single = load(api.port, "/api/ingest/sale", single_bodies, 64)
     arrow_load = load(api.port, "/api/ingest/sale", arrow, 2, "application/vnd.apache.arrow.stream")
@@ -157,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", type=int, default=200, help="JSON batches of 1,000 sales for (a)")
     parser.add_argument("--singles", type=int, default=20_000, help="single-sale requests for (b)")
-    parser.add_argument("--arrow-bodies", type=int, default=6, help=f"Arrow bodies of {ARROW_ROWS:,} sales for (c)")
+    parser.add_argument("--arrow-bodies", type=int, default=16, help=f"Arrow bodies of {ARROW_ROWS:,} sales for (c)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         figures = measure(args, Path(tmp))
