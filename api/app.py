@@ -25,7 +25,8 @@ from api.push.once import Once
 from api.push.pusher import Pusher
 from api.realtime import shared_rows
 from api.realtime.cache import LiveCache
-from api.realtime.controllers import realtime_router
+from api.realtime.controllers import LiveAnswers, realtime_router
+from api.realtime.fast_path import LiveFastPath
 from api.realtime.services import RealtimeService, fetch_rows
 from api.realtime.tallies import Tallies
 from api.system.controllers import MetricsController, SystemController
@@ -49,6 +50,11 @@ def quieter_collections() -> None:
     sockets open."""
     gc.freeze()
     gc.set_threshold(GC_YOUNG_OBJECTS, 20, 10)
+
+
+def create_asgi() -> LiveFastPath:
+    """What the server runs: the app, with live answers in memory sent before routing (fast_path.py)."""
+    return LiveFastPath(create_app())
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -93,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             hears_every_commit=shared or settings.api.workers == 1,
         )
         app.state.realtime = realtime = RealtimeService(app.state.warehouse.client, tallies)
-        app.state.live_cache = LiveCache(app.state.redis)
+        app.state.live = LiveAnswers(realtime, LiveCache(app.state.redis))
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
         pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)
         pushing = asyncio.create_task(pusher.run(), name="push")

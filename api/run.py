@@ -45,7 +45,7 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
         if workers > 1:
             _share_metrics_between_workers(settings.warehouse.data_dir)
         uvicorn.run(
-            "api.app:create_app",
+            "api.app:create_asgi",
             factory=True,
             host=host,
             port=port,

@@ -27,6 +27,7 @@ import httpx
 import numpy as np
 
 from api.auth.keys import Scope
+from api.realtime.controllers import VIEWS
 from bench.loadgen import Connection, LoadResult, run_load
 from bench.stack import api_stack, bare_app
 from simulator.loader import load
@@ -37,7 +38,6 @@ from tests.support import ApiServer
 
 GOAL_P99_MS = 25.0
 GOAL_PUSH_P99_MS = 100.0
-VIEWS = ("sales", "attendance", "revenue", "social")
 NODE_DIR = Path(__file__).resolve().parent.parent / "tests" / "e2e" / "node"
 
 

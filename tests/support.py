@@ -190,14 +190,19 @@ class ApiServer(_Served):
         )
         return self
 
-    def metric(self, admin_key: str, name: str, stream: str = "sale") -> float:
-        """A Prometheus counter of this process (0 before its first increment), read from /metrics."""
-        headers = {"Authorization": f"Bearer {admin_key}"}
-        request = urllib.request.Request(self.url + "/metrics", headers=headers)  # noqa: S310 - loopback test URL
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback test URL
-            body = response.read().decode()
-        found = re.search(rf'^{re.escape(name)}\{{stream="{stream}"\}} (\S+)$', body, re.MULTILINE)
+    def metric(self, admin_key: str, name: str, **labels: str) -> float:
+        """A Prometheus counter of this process with these labels (`stream="sale"` when none are given; 0 before
+        its first increment), read from /metrics."""
+        body = self.metrics_text(admin_key)
+        wanted = ",".join(f'{label}="{value}"' for label, value in (labels or {"stream": "sale"}).items())
+        found = re.search(rf"^{re.escape(name)}\{{{re.escape(wanted)}\}} (\S+)$", body, re.MULTILINE)
         return float(found.group(1)) if found else 0.0
+
+    def metrics_text(self, admin_key: str) -> str:
+        """This process's /metrics."""
+        request = urllib.request.Request(self.url + "/metrics", headers={"Authorization": f"Bearer {admin_key}"})  # noqa: S310 - loopback test URL
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback test URL
+            return str(response.read().decode())
 
 
 @contextmanager

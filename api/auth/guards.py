@@ -24,9 +24,14 @@ RETRY_AFTER_SECONDS = "5"
 
 def presented_key(connection: ASGIConnection) -> str | None:  # type: ignore[type-arg]
     """The key from `X-API-Key`, or from `Authorization: Bearer <key>`."""
-    if key := connection.headers.get("x-api-key"):
-        return key
-    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+    return key_in(connection.headers.get("x-api-key"), connection.headers.get("authorization", ""))
+
+
+def key_in(x_api_key: str | None, authorization: str) -> str | None:
+    """The key from an `X-API-Key` value, or from an `Authorization: Bearer <key>` value."""
+    if x_api_key:
+        return x_api_key
+    scheme, _, value = authorization.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple
 
@@ -41,6 +42,9 @@ Tz = Annotated[
 ]
 Window = Annotated[int, QueryParameter(description="Minutes the series covers, up to `at`.", ge=1, le=10080)]
 BucketMinutes = Annotated[int, QueryParameter(description="Minutes per bucket of the series.", ge=1, le=10080)]
+DEFAULT_WINDOW_MINUTES = 60
+DEFAULT_BUCKET_MINUTES = 1
+VIEWS = ("sales", "attendance", "revenue", "social")
 _COMMON = " 404: no such event. 403: the key is bound to another organizer. 400: a parameter out of range."
 
 
@@ -51,44 +55,65 @@ class Asked(NamedTuple):
     bucket: int
 
 
+NOW = Asked(None, None, DEFAULT_WINDOW_MINUTES, DEFAULT_BUCKET_MINUTES)  # what a dashboard polls
+
+
+@dataclass(frozen=True)
+class LiveAnswers:
+    """The live views' answers as JSON: the service computes them, the cache keeps them for a second."""
+
+    service: RealtimeService
+    cache: LiveCache
+
+    def from_memory(self, view: str, event_id: str, key: ApiKey, asked: Asked) -> bytes | None:
+        """The answer when this worker has both the event (for `key`) and the answer in memory, without
+        blocking; what is due for a refresh is refreshed in the background. None otherwise."""
+        cached = self.service.cached_event(event_id, key)
+        if cached is None:
+            return None
+        known, reread = cached
+        if reread:
+            in_background(self.service.reread_event, event_id)
+        cache_key, moment = _framed(view, event_id, known, asked)
+        peeked = self.cache.peek(cache_key)
+        if peeked is None:
+            return None
+        hit, refresh = peeked
+        if refresh:
+            in_background(self.cache.refresh, cache_key, lambda: self._compute(view, known, moment))
+        return hit
+
+    def answer(self, view: str, event_id: str, key: ApiKey, asked: Asked) -> bytes:
+        """The answer from the shared cache or computed (the event's check first). Blocking."""
+        event = self.service.event(event_id, key)
+        cache_key, moment = _framed(view, event_id, event, asked)
+        return self.cache.answer(cache_key, lambda: self._compute(view, event, moment))
+
+    def _compute(self, view: str, event: EventInfo, moment: Frame) -> msgspec.Struct:
+        compute: Callable[[EventInfo, Frame], msgspec.Struct] = getattr(self.service, view)
+        return compute(event, moment)
+
+
 async def _live(request: AnyRequest, view: str, event_id: str, asked: Asked) -> Response[Any]:
     """The view's answer, its JSON as cached: from this worker's memory without a thread hop when it is there,
     else in a thread (the event's check, the shared cache, or the computation)."""
-    service: RealtimeService = request.app.state.realtime
-    cache: LiveCache = request.app.state.live_cache
+    live: LiveAnswers = request.app.state.live
     key: ApiKey = request.scope["api_key"]  # type: ignore[typeddict-item]
-    compute: Callable[[EventInfo, Frame], msgspec.Struct] = getattr(service, view)
-
-    def framed(event: EventInfo) -> tuple[str, Frame]:
-        moment = frame(event, at=asked.at, tz=asked.tz, window=asked.window, bucket=asked.bucket)
-        return _key(view, event_id, asked.at, moment), moment
-
-    cached = service.cached_event(event_id, key)
-    if cached is not None:
-        known, reread = cached
-        if reread:
-            _in_background(service.reread_event, event_id)
-        cache_key, moment = framed(known)
-        peeked = cache.peek(cache_key)
-        if peeked is not None:
-            hit, refresh = peeked
-            if refresh:
-                _in_background(cache.refresh, cache_key, lambda: compute(known, moment))
-            return Response(hit, media_type=MediaType.JSON)
-
-    def answer() -> bytes:
-        event = service.event(event_id, key)
-        cache_key, moment = framed(event)
-        return cache.answer(cache_key, lambda: compute(event, moment))
-
-    hit = await asyncio.to_thread(answer)
+    hit = live.from_memory(view, event_id, key, asked)
+    if hit is None:
+        hit = await asyncio.to_thread(live.answer, view, event_id, key, asked)
     return Response(hit, media_type=MediaType.JSON)
+
+
+def _framed(view: str, event_id: str, event: EventInfo, asked: Asked) -> tuple[str, Frame]:
+    moment = frame(event, at=asked.at, tz=asked.tz, window=asked.window, bucket=asked.bucket)
+    return _key(view, event_id, asked.at, moment), moment
 
 
 _background: set[asyncio.Task[None]] = set()
 
 
-def _in_background(work: Callable[..., None], *args: Any) -> None:
+def in_background(work: Callable[..., None], *args: Any) -> None:
     """Run blocking `work` in a thread without waiting for it (its failure is logged, the answer stays)."""
 
     async def run() -> None:
@@ -117,8 +142,8 @@ async def sales(
     *,
     at: At = None,
     tz: Tz = None,
-    window: Window = 60,
-    bucket: BucketMinutes = 1,
+    window: Window = DEFAULT_WINDOW_MINUTES,
+    bucket: BucketMinutes = DEFAULT_BUCKET_MINUTES,
 ) -> Response[SalesSnapshot]:
     """Live sales of one event."""
     return await _live(request, "sales", event_id, Asked(at, tz, window, bucket))
@@ -133,8 +158,8 @@ async def attendance(
     *,
     at: At = None,
     tz: Tz = None,
-    window: Window = 60,
-    bucket: BucketMinutes = 1,
+    window: Window = DEFAULT_WINDOW_MINUTES,
+    bucket: BucketMinutes = DEFAULT_BUCKET_MINUTES,
 ) -> Response[AttendanceSnapshot]:
     """Live attendance of one event."""
     return await _live(request, "attendance", event_id, Asked(at, tz, window, bucket))
@@ -149,8 +174,8 @@ async def revenue(
     *,
     at: At = None,
     tz: Tz = None,
-    window: Window = 60,
-    bucket: BucketMinutes = 1,
+    window: Window = DEFAULT_WINDOW_MINUTES,
+    bucket: BucketMinutes = DEFAULT_BUCKET_MINUTES,
 ) -> Response[RevenueSnapshot]:
     """Live revenue of one event."""
     return await _live(request, "revenue", event_id, Asked(at, tz, window, bucket))
@@ -166,8 +191,8 @@ async def social(
     *,
     at: At = None,
     tz: Tz = None,
-    window: Window = 60,
-    bucket: BucketMinutes = 1,
+    window: Window = DEFAULT_WINDOW_MINUTES,
+    bucket: BucketMinutes = DEFAULT_BUCKET_MINUTES,
 ) -> Response[SocialSnapshot]:
     """Live social activity of one event."""
     return await _live(request, "social", event_id, Asked(at, tz, window, bucket))

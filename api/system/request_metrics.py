@@ -55,10 +55,15 @@ def request_metrics(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, timed_send)
         finally:
-            count, duration, error = _children_of(scope["method"], scope.get("path_template", "?"), status)
-            count.inc()
-            duration.observe(time.perf_counter() - started)
-            if error is not None:
-                error.inc()
+            record(scope["method"], scope.get("path_template", "?"), status, time.perf_counter() - started)
 
     return middleware
+
+
+def record(method: str, path_template: str, status: int, seconds: float) -> None:
+    """Count and time one answered request."""
+    count, duration, error = _children_of(method, path_template, status)
+    count.inc()
+    duration.observe(seconds)
+    if error is not None:
+        error.inc()
