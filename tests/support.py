@@ -200,7 +200,8 @@ class ApiServer(_Served):
 
     def metrics_text(self, admin_key: str) -> str:
         """This process's /metrics."""
-        request = urllib.request.Request(self.url + "/metrics", headers={"Authorization": f"Bearer {admin_key}"})  # noqa: S310 - loopback test URL
+        headers = {"Authorization": f"Bearer {admin_key}"}
+        request = urllib.request.Request(self.url + "/metrics", headers=headers)  # noqa: S310 - loopback test URL
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback test URL
             return str(response.read().decode())
 

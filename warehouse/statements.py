@@ -120,7 +120,7 @@ def start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix:
 
 def _apply_storage_defaults(conn: EngineConnection) -> None:
     """After a CREATE: the table it made gets the engine's MergeTree default (`storage_defaults.py`). The CREATE
-    has succeeded either way, so a failure here is logged, not answered."""
+    has succeeded either way, so a failure to even list the tables is logged, not answered."""
     try:
         pack_small_parts(conn)
     except WarehouseError as error:

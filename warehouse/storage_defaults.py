@@ -19,8 +19,12 @@ off for one table (it is then left alone).
 from __future__ import annotations
 
 import json
+import logging
 
 from warehouse.connection import EngineConnection, quote_identifier
+from warehouse.errors import WarehouseError
+
+log = logging.getLogger("tickettoken.warehouse")
 
 SETTING = "min_bytes_for_full_part_storage"
 PACKED_BELOW_BYTES = 10 * 1024 * 1024  # MergeTree's own min_bytes_for_wide_part
@@ -32,12 +36,17 @@ _TABLES_SQL = (
 
 
 def pack_small_parts(conn: EngineConnection) -> list[str]:
-    """Give every MergeTree table that does not name the setting yet its default; returns the tables changed."""
+    """Give every MergeTree table that does not name the setting yet its default; returns the tables changed. A
+    table that refuses keeps its parts as they are (logged): it works the same, only with more files."""
     rows = conn.query(_TABLES_SQL, "JSONCompactEachRow", {}).bytes().decode()
     changed = []
     for line in rows.splitlines():
         database, name = json.loads(line)
         table = f"{quote_identifier(database)}.{quote_identifier(name)}"
-        conn.query(f"ALTER TABLE {table} MODIFY SETTING {SETTING} = {PACKED_BELOW_BYTES}", "TabSeparated", {})
+        try:
+            conn.query(f"ALTER TABLE {table} MODIFY SETTING {SETTING} = {PACKED_BELOW_BYTES}", "TabSeparated", {})
+        except WarehouseError as error:
+            log.warning("%s keeps full part storage: %s", table, error.message)
+            continue
         changed.append(f"{database}.{name}")
     return changed
