@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+import httpx
 from clickhouse_connect.driver.client import Client
 
 from tickettoken.settings import RedisSettings, Settings, load_settings
@@ -189,6 +190,11 @@ class ApiServer(_Served):
             tickettoken("serve", "--port", str(self.port)), env, self.log_path, self.url + "/health"
         )
         return self
+
+    def ingest(self, key: str, stream: str, record: dict[str, Any]) -> None:
+        """POST one record to /api/ingest/<stream>; it must be accepted (200)."""
+        response = httpx.post(f"{self.url}/api/ingest/{stream}", json=record, headers={"X-API-Key": key})
+        assert response.status_code == 200, response.text
 
     def metric(self, admin_key: str, name: str, **labels: str) -> float:
         """A Prometheus counter of this process with these labels (`stream="sale"` when none are given; 0 before

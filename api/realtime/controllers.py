@@ -73,14 +73,14 @@ class LiveAnswers:
             return None
         known, reread = cached
         if reread:
-            in_background(self.service.reread_event, event_id)
+            _in_background(self.service.reread_event, event_id)
         cache_key, moment = _framed(view, event_id, known, asked)
         peeked = self.cache.peek(cache_key)
         if peeked is None:
             return None
         hit, refresh = peeked
         if refresh:
-            in_background(self.cache.refresh, cache_key, lambda: self._compute(view, known, moment))
+            _in_background(self.cache.refresh, cache_key, lambda: self._compute(view, known, moment))
         return hit
 
     def answer(self, view: str, event_id: str, key: ApiKey, asked: Asked) -> bytes:
@@ -113,7 +113,7 @@ def _framed(view: str, event_id: str, event: EventInfo, asked: Asked) -> tuple[s
 _background: set[asyncio.Task[None]] = set()
 
 
-def in_background(work: Callable[..., None], *args: Any) -> None:
+def _in_background(work: Callable[..., None], *args: Any) -> None:
     """Run blocking `work` in a thread without waiting for it (its failure is logged, the answer stays)."""
 
     async def run() -> None:

@@ -164,9 +164,10 @@ class Rows:
         end = int(np.searchsorted(self.times, at_ms, side="right"))
         if end == len(self.times):
             return self
-        part, tail = self.take(slice(0, end)), self.take(slice(end, len(self.times)))
+        part = self.take(slice(0, end))
         if end >= len(self.times) // 2:  # a few rows after `at` (a live sale stamped a moment after "now"):
             # the kept sums less the tail's, rather than a pass over every row
+            tail = self.take(slice(end, len(self.times)))
             for key, sums in list(self._sums.items()):
                 part._sums[key] = [kept - cut for kept, cut in zip(sums, tail.label_sums(*key), strict=True)]
         return part

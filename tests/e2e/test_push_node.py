@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from api.auth.keys import KeyStore, Scope
@@ -37,7 +36,7 @@ def _event(api: ApiServer, key: str) -> str:
     venue = f.venue()
     event = f.event(venue["venue_id"])
     for stream, record in (("venue", venue), ("event", event)):
-        assert httpx.post(f"{api.url}/api/ingest/{stream}", json=record, headers={"X-API-Key": key}).status_code == 200
+        api.ingest(key, stream, record)
     return str(event["event_id"])
 
 
@@ -47,7 +46,7 @@ def test_socket_io_client_v4_hears_a_sale(api_server: ApiServer, keys: dict[str,
     try:
         assert _line(process) == {"subscribed": {"ok": True, "event_id": event_id, "error": None}}
         sale = f.sale(event_id, tier="GA", quantity=4, unit_price="49.90")
-        httpx.post(f"{api_server.url}/api/ingest/sale", json=sale, headers={"X-API-Key": keys["ingest"]})
+        api_server.ingest(keys["ingest"], "sale", sale)
         update = _line(process)["sale-update"]
         assert (update["event_id"], update["tickets"], update["gross"]) == (event_id, 4, "199.60")
         assert process.wait(timeout=30) == 0

@@ -28,10 +28,7 @@ def event_id(api_server: ApiServer, keys: dict[str, str]) -> str:
     venue = f.venue()
     event = f.event(venue["venue_id"], capacity=100, tiers=[{"name": "GA", "price": "10.00", "capacity": 100}])
     for stream, record in (("venue", venue), ("event", event), ("sale", f.sale(event["event_id"], tier="GA"))):
-        response = httpx.post(
-            f"{api_server.url}/api/ingest/{stream}", json=record, headers={"X-API-Key": keys["ingest"]}
-        )
-        assert response.status_code == 200, response.text
+        api_server.ingest(keys["ingest"], stream, record)
     return str(event["event_id"])
 
 

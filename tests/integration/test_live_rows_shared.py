@@ -14,11 +14,6 @@ from tests.support import ApiServer, WarehouseServer, api_pair
 LOADS = "tickettoken_live_loads_total"  # reads of an event's rows from the table, per process
 
 
-def _post(api: ApiServer, key: str, stream: str, record: dict[str, object]) -> None:
-    response = httpx.post(f"{api.url}/api/ingest/{stream}", json=record, headers={"X-API-Key": key})
-    assert response.status_code == 200, response.text
-
-
 def _tickets(api: ApiServer, key: str, event_id: str, window: int) -> int:
     # Each call asks with its own window: answers are cached (shared through Redis), this must be computed here.
     response = httpx.get(f"{api.url}/api/realtime/sales/{event_id}", params={"window": window},
@@ -30,8 +25,8 @@ def _tickets(api: ApiServer, key: str, event_id: str, window: int) -> int:
 def _event(api: ApiServer, key: str) -> str:
     venue = f.venue()
     event = f.event(venue["venue_id"], capacity=100, tiers=[{"name": "GA", "price": "10.00", "capacity": 100}])
-    _post(api, key, "venue", venue)
-    _post(api, key, "event", event)
+    api.ingest(key, "venue", venue)
+    api.ingest(key, "event", event)
     return str(event["event_id"])
 
 
@@ -43,11 +38,11 @@ def _sale(event_id: str, quantity: int, sale_id: str | None = None) -> dict[str,
 
 def test_a_lone_worker_answers_from_memory_after_one_read(api_server: ApiServer, keys: dict[str, str]) -> None:
     event_id = _event(api_server, keys["ingest"])
-    _post(api_server, keys["ingest"], "sale", _sale(event_id, 2))
+    api_server.ingest(keys["ingest"], "sale", _sale(event_id, 2))
     before = api_server.metric(keys["admin"], LOADS)
     assert _tickets(api_server, keys["read"], event_id, 30) == 2
     for quantity in (3, 4):
-        _post(api_server, keys["ingest"], "sale", _sale(event_id, quantity))
+        api_server.ingest(keys["ingest"], "sale", _sale(event_id, quantity))
     assert _tickets(api_server, keys["read"], event_id, 33) == 9
     assert api_server.metric(keys["admin"], LOADS) == before + 1, "one read of the table, then the commits"
 
@@ -60,11 +55,11 @@ def test_two_workers_count_each_others_commits_once(
         event_id = _event(first, ingest)
         time.sleep(0.5)  # each process subscribes to the other's rows on start-up
         assert (_tickets(first, read, event_id, 30), _tickets(second, read, event_id, 31)) == (0, 0)
-        _post(first, ingest, "sale", _sale(event_id, 2))
-        _post(second, ingest, "sale", _sale(event_id, 3))
+        first.ingest(ingest, "sale", _sale(event_id, 2))
+        second.ingest(ingest, "sale", _sale(event_id, 3))
         # The same record sent to both: one stores it, the other finds it stored; counted once either way.
-        _post(first, ingest, "sale", _sale(event_id, 4, sale_id=f"{event_id}-both"))
-        _post(second, ingest, "sale", _sale(event_id, 4, sale_id=f"{event_id}-both"))
+        first.ingest(ingest, "sale", _sale(event_id, 4, sale_id=f"{event_id}-both"))
+        second.ingest(ingest, "sale", _sale(event_id, 4, sale_id=f"{event_id}-both"))
         deadline = time.monotonic() + 10
         window = 40
         while time.monotonic() < deadline:
