@@ -18,6 +18,7 @@ from api.bus import make_bus
 from api.ingest import sharing
 from api.ingest.controllers import ingest_router
 from api.ingest.errors import EXCEPTION_HANDLERS
+from api.ingest.fast_path import IngestFastPath
 from api.ingest.services import IngestService, publishable
 from api.ingest.writer import CommittedBatch
 from api.push.hub import PushHub
@@ -53,8 +54,11 @@ def quieter_collections() -> None:
 
 
 def create_asgi() -> LiveFastPath:
-    """What the server runs: the app, with live answers in memory sent before routing (fast_path.py)."""
-    return LiveFastPath(create_app())
+    """What the server runs: the app, with live answers in memory sent and clean small ingest bodies committed
+    before routing (api/realtime/fast_path.py, api/ingest/fast_path.py)."""
+    settings = get_settings()
+    app = create_app(settings)
+    return LiveFastPath(app, IngestFastPath(app, app, max_body_bytes=settings.api.max_body_bytes))
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -5,7 +5,7 @@ every guard call, which was an eighth of a cached live answer's time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 import anyio
 from litestar.connection import ASGIConnection
@@ -43,6 +43,26 @@ def key_store(state: State) -> KeyStore:
         store = KeyStore(handle.client())
         state.key_store = store
     return store
+
+
+def header_map(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """An ASGI scope's headers by (lower-case) name; the first of a repeated header wins, as in Litestar."""
+    return dict(reversed(list(headers)))
+
+
+def cached_key(state: State, headers: Mapping[bytes, bytes], scope: Scope) -> ApiKey | None:
+    """The request's key when the worker's key cache vouches for it and it has `scope`; None whenever the
+    cache cannot tell (no key, an unknown or expired one, another scope): the route's own check then answers.
+    For the fast paths, which answer before routing (api/realtime/fast_path.py, api/ingest/fast_path.py)."""
+    store: KeyStore | None = getattr(state, "key_store", None)  # made by the first keyed request
+    if store is None:
+        return None
+    presented = key_in(
+        headers.get(b"x-api-key", b"").decode("latin-1") or None,
+        headers.get(b"authorization", b"").decode("latin-1"),
+    )
+    found = store.authenticate_cached(presented) if presented is not None else None
+    return found if isinstance(found, ApiKey) and found.allows(scope) else None
 
 
 async def authenticate(connection: ASGIConnection) -> ApiKey:  # type: ignore[type-arg]

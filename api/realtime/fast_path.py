@@ -20,26 +20,26 @@ import time
 
 from litestar import Litestar
 from litestar.enums import ScopeType
-from litestar.types import Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import Counter
 
-from api.auth.guards import key_in
-from api.auth.keys import ApiKey, KeyStore
+from api.auth.guards import cached_key, header_map
 from api.auth.keys import Scope as KeyScope
 from api.realtime.controllers import NOW, VIEWS, LiveAnswers
+from api.responses import send_json
 from api.system.request_metrics import record
 
 log = logging.getLogger("tickettoken.realtime")
 PREFIX = "/api/realtime/"
 FAST = Counter("tickettoken_live_fast_answers", "Live answers sent from memory before routing", ["view"])
-_JSON = (b"content-type", b"application/json")
 
 
 class LiveFastPath:
-    """ASGI app: cached live answers from memory; every other request to `app`."""
+    """ASGI app: cached live answers from memory; every other request to `next_app` (`app` itself by default)."""
 
-    def __init__(self, app: Litestar) -> None:
-        self.app = app
+    def __init__(self, app: Litestar, next_app: ASGIApp | None = None) -> None:
+        self.app = app  # whose state holds the answers and keys
+        self.next_app: ASGIApp = next_app or app  # what answers every other request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and scope["method"] == "GET" and scope["path"].startswith(PREFIX):
@@ -47,13 +47,11 @@ class LiveFastPath:
             hit = self._hit(scope)
             if hit is not None:
                 view, body = hit
-                headers = [_JSON, (b"content-length", str(len(body)).encode())]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body, "more_body": False})
+                await send_json(send, body)
                 FAST.labels(view).inc()
                 record("GET", f"{PREFIX}{view}/{{event_id}}", 200, time.perf_counter() - started)
                 return
-        await self.app(scope, receive, send)
+        await self.next_app(scope, receive, send)
 
     def _hit(self, scope: Scope) -> tuple[str, bytes] | None:
         """(view, answer) when the request is certainly a cached answer's; None to let Litestar answer."""
@@ -61,21 +59,11 @@ class LiveFastPath:
             return None
         view, _, event_id = scope["path"].removeprefix(PREFIX).partition("/")
         live: LiveAnswers | None = getattr(self.app.state, "live", None)
-        store: KeyStore | None = getattr(self.app.state, "key_store", None)  # made by the first keyed request
-        if view not in VIEWS or not event_id or "/" in event_id or live is None or store is None:
-            return None
-        headers = dict(reversed(list(scope["headers"])))  # the first of a repeated header wins, as in Litestar
-        presented = key_in(
-            headers.get(b"x-api-key", b"").decode("latin-1") or None,
-            headers.get(b"authorization", b"").decode("latin-1"),
-        )
-        if presented is None:
+        if view not in VIEWS or not event_id or "/" in event_id or live is None:
             return None
         try:
-            key = store.authenticate_cached(presented)
-            if not isinstance(key, ApiKey) or not key.allows(KeyScope.READ):
-                return None
-            body = live.from_memory(view, event_id, key, NOW)
+            key = cached_key(self.app.state, header_map(scope["headers"]), KeyScope.READ)
+            body = live.from_memory(view, event_id, key, NOW) if key is not None else None
         except Exception:  # whatever it is, Litestar's own path reports it properly
             log.exception("live: the fast path failed; answering through the route")
             return None
