@@ -1,0 +1,90 @@
+"""When the writer writes a batch beside one in flight (api/ingest/writer.py, `_small_waits`), against the real
+warehouse: small batches wait for a small INSERT in flight, large ones do not, and nothing waits for a large
+one. The client is the real one, watched: the first INSERT is held (up to a deadline) until a second begins,
+so whether the second began beside it is certain, not a matter of timing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any, cast
+
+import msgspec
+from clickhouse_connect.driver.client import Client
+
+from api.ingest.schemas import Sale
+from api.ingest.streams import STREAMS
+from api.ingest.writer import StreamWriter
+from tests import factories as f
+from tests.support import WarehouseServer
+
+HELD_SECONDS = 2.0  # how long the first INSERT waits for a second one to begin beside it
+
+
+class WatchedClient:
+    """The real client; its INSERTs are counted, and the first is held until a second begins (or a deadline)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.in_flight = 0
+        self.most_at_once = 0
+        self.started = 0
+        self.began = threading.Event()  # set when the first INSERT begins
+        self._second = threading.Event()
+        self._lock = threading.Lock()
+
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self.started += 1
+            first = self.started == 1
+            self.in_flight += 1
+            self.most_at_once = max(self.most_at_once, self.in_flight)
+            if not first:
+                self._second.set()
+        self.began.set()
+        try:
+            if first:
+                self._second.wait(HELD_SECONDS)
+            return self.client.insert_arrow(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def _sales(count: int) -> list[Sale]:
+    event_id = f"overlap-{uuid.uuid4().hex[:8]}"
+    return msgspec.convert([f.sale(event_id) for _ in range(count)], list[Sale], strict=False)
+
+
+async def _two(warehouse: WarehouseServer, first: int, second: int) -> tuple[WatchedClient, list[list[bool]]]:
+    """Submit `first` records, then, once their INSERT has begun, `second` more; both answers."""
+    watched = WatchedClient(warehouse.client(database="tickettoken", autogenerate_session_id=False))
+    writer = StreamWriter(STREAMS["sale"], lambda: cast("Client", watched))  # the real client, watched
+    earlier = asyncio.create_task(writer.submit(_sales(first)))
+    assert await asyncio.to_thread(watched.began.wait, 30)
+    later = asyncio.create_task(writer.submit(_sales(second)))
+    return watched, list(await asyncio.gather(earlier, later))
+
+
+def test_a_small_batch_waits_for_the_small_insert_in_flight(warehouse: WarehouseServer) -> None:
+    watched, answers = asyncio.run(_two(warehouse, 1, 5))
+    assert watched.most_at_once == 1  # the second began only after the first had committed
+    assert watched.started == 2
+    assert [sum(flags) for flags in answers] == [1, 5]
+
+
+def test_large_batches_are_written_beside_others(warehouse: WarehouseServer) -> None:
+    for first, second in ((1_000, 1_000), (1, 1_000)):
+        watched, answers = asyncio.run(_two(warehouse, first, second))
+        assert watched.most_at_once == 2, (first, second)
+        assert [sum(flags) for flags in answers] == [first, second]
+
+
+def test_a_small_batch_does_not_wait_for_a_large_insert(warehouse: WarehouseServer) -> None:
+    watched, answers = asyncio.run(_two(warehouse, 2_000, 1))
+    assert watched.most_at_once == 2
+    assert [sum(flags) for flags in answers] == [2_000, 1]
