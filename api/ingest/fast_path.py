@@ -53,13 +53,14 @@ class IngestFastPath:
         started = time.perf_counter()
         stream = scope["path"].removeprefix(PREFIX)
         service: IngestService | None = getattr(self.app.state, "ingest", None)
-        if service is None or scope.get("query_string") or not self._fits(header_map(scope["headers"])):
+        headers = header_map(scope["headers"])
+        if service is None or scope.get("query_string") or not self._fits(headers):
             await self.next_app(scope, receive, send)
             return
         body = await _body(receive)
         if body is None:
             return  # the client went away before sending it all
-        answer = await self._commit(service, stream, body, scope)
+        answer = await self._commit(service, stream, body, headers)
         if answer is None:
             await self.next_app(scope, _replay(body, receive), send)
             return
@@ -73,10 +74,12 @@ class IngestFastPath:
         length = headers.get(b"content-length", b"")
         return media_type == b"application/json" and length.isdigit() and int(length) <= self.max_bytes
 
-    async def _commit(self, service: IngestService, stream: str, body: bytes, scope: Scope) -> bytes | None:
+    async def _commit(
+        self, service: IngestService, stream: str, body: bytes, headers: Mapping[bytes, bytes]
+    ) -> bytes | None:
         """The answer's JSON once the records are committed; None when the route must answer instead."""
         try:
-            key = cached_key(self.app.state, header_map(scope["headers"]), KeyScope.INGEST)
+            key = cached_key(self.app.state, headers, KeyScope.INGEST)
             records = service.clean_json(stream, body, key) if key is not None else None
             if records is None:
                 return None
