@@ -35,11 +35,11 @@ FAST = Counter("tickettoken_live_fast_answers", "Live answers sent from memory b
 
 
 class LiveFastPath:
-    """ASGI app: cached live answers from memory; every other request to `next_app` (`app` itself by default)."""
+    """ASGI app: cached live answers from memory; every other request to `next_app`."""
 
-    def __init__(self, app: Litestar, next_app: ASGIApp | None = None) -> None:
+    def __init__(self, app: Litestar, next_app: ASGIApp) -> None:
         self.app = app  # whose state holds the answers and keys
-        self.next_app: ASGIApp = next_app or app  # what answers every other request
+        self.next_app = next_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and scope["method"] == "GET" and scope["path"].startswith(PREFIX):
