@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from api.auth.guards import check_key
 from api.auth.keys import ApiKey, KeyStore, Scope
+from api.push.fan_out import client_manager
 from api.push.schemas import Subscribed
 from api.realtime.services import ForeignEvent, RealtimeService, UnknownEvent
 
@@ -33,8 +34,9 @@ class PushHub:
     """The Socket.IO server and what it needs, filled in when the app starts (`attach`)."""
 
     def __init__(self, redis_url: str | None) -> None:
-        manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
-        self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", cors_allowed_origins="*", client_manager=client_manager(redis_url)
+        )
         self.app = socketio.ASGIApp(self.sio, socketio_path="")
         self.keys: Callable[[], KeyStore] | None = None  # the worker's key store, made on first use
         self.realtime: RealtimeService | None = None
