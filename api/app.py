@@ -46,7 +46,7 @@ API_DESCRIPTION = (
 def quieter_collections() -> None:
     """Fewer, shorter pauses of Python's cycle collector. What exists once the app is up (modules, routes,
     settings) lives as long as the process: frozen, a full collection no longer walks it. A larger young
-    generation lets what a request or a push makes (python-socketio makes a task per subscriber) die before
+    generation lets what a request or a push makes (a push wakes every subscriber's writer task) die before
     it is promoted; promoted objects are what trigger full collections, which take 100-300 ms here with 1,000
     sockets open."""
     gc.freeze()
