@@ -77,7 +77,7 @@ class PushHub:
         await self.sio.enter_room(sid, room(event_id))
         if self.redis is not None:
             try:
-                await asyncio.to_thread(self.redis.set, f"tickettoken:watched:{event_id}", b"1", ex=SUBSCRIBED_SECONDS)
+                await asyncio.to_thread(self.redis.set, _watched_key(event_id), b"1", ex=SUBSCRIBED_SECONDS)
             except RedisError as error:
                 log.warning("push: could not mark %s watched: %s", event_id, error)
         return msgspec.to_builtins(Subscribed(True, event_id))
@@ -87,14 +87,30 @@ class PushHub:
         await self.sio.leave_room(sid, room(event_id))
         return msgspec.to_builtins(Subscribed(True, event_id))
 
-    def watched(self, event_id: str) -> bool:
-        """Whether anyone may be subscribed to the event: in this worker's rooms, or (Redis) on any worker."""
-        if self.redis is not None:
-            try:
-                return bool(self.redis.exists(f"tickettoken:watched:{event_id}"))
-            except RedisError:
-                return True
-        return bool(self.sio.manager.rooms.get("/", {}).get(room(event_id)))
+    async def watched(self, event_ids: set[str]) -> set[str]:
+        """Those of the events anyone may be subscribed to: in this worker's rooms (looked up in place), or
+        with Redis on any worker (one round trip for all, in a thread)."""
+        if self.redis is None:
+            rooms = self.sio.manager.rooms.get("/", {})
+            return {event_id for event_id in event_ids if rooms.get(room(event_id))}
+        listed = list(event_ids)
+        try:
+            found = await asyncio.to_thread(_marked, self.redis, listed)
+        except RedisError:
+            return event_ids  # unsure: compute the updates rather than miss one
+        return {event_id for event_id, exists in zip(listed, found, strict=True) if exists}
+
+
+def _watched_key(event_id: str) -> str:
+    return f"tickettoken:watched:{event_id}"
+
+
+def _marked(redis: Redis, event_ids: list[str]) -> list[Any]:
+    """Whether each event is marked watched in Redis (by a subscription on any worker), in one round trip."""
+    pipeline = redis.pipeline(transaction=False)
+    for event_id in event_ids:
+        pipeline.exists(_watched_key(event_id))
+    return list(pipeline.execute())
 
 
 def _event_id(data: Any) -> str | None:
