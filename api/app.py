@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pyarrow as pa
 from litestar import Litestar, asgi
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
@@ -35,6 +37,7 @@ from api.system.request_metrics import request_metrics
 from api.warehouse_handle import WarehouseHandle
 from tickettoken.settings import Settings, get_settings
 
+log = logging.getLogger("tickettoken.api")
 INGEST_CHANNEL = "ingest"  # committed batches, for the live views
 GC_YOUNG_OBJECTS = 50_000  # allocations between young collections (Python's default: 700)
 API_DESCRIPTION = (
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        log.info("Arrow buffers from the %s allocator", pa.default_memory_pool().backend_name)  # cli.py: serve
         app.state.warehouse = WarehouseHandle(settings.warehouse)
         app.state.redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
         app.state.bus = bus = make_bus(settings.redis.url)

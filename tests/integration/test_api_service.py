@@ -17,7 +17,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from tests.support import ROOT, WarehouseServer, cli_env, free_port, stop_process, tickettoken, wait_for_http
+from tests.support import ROOT, ApiServer, WarehouseServer, cli_env, free_port, stop_process, tickettoken, wait_for_http
 from tickettoken.settings import RedisSettings
 from warehouse.migrate import migrate
 
@@ -87,6 +87,11 @@ def test_serve_starts_migrates_and_stops_its_own_warehouse(
     assert not alive, f"left running after the API stopped: {alive}"
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(warehouse_url + "/ping", timeout=2)  # noqa: S310 - loopback test URL
+
+
+def test_arrow_buffers_come_from_the_system_allocator(api_server: ApiServer) -> None:
+    # `tickettoken serve` chooses it before Arrow's first allocation, which is the only time Arrow reads it.
+    assert "Arrow buffers from the system allocator" in api_server.log_path.read_text()
 
 
 @pytest.mark.parametrize("api_with_embedded_warehouse", [2], indirect=True)
