@@ -2,7 +2,7 @@
 
 python-socketio's `emit` makes one asyncio task per recipient and waits for them all; each task only puts the
 already-encoded packet on that socket's send queue, which never blocks. At 1,000 subscribers the tasks were a
-third of the API's CPU per push (80 -> 54 ms per update, measured with bench.realtime's clients), so the
+third of the API's CPU per push (80 -> 54 ms per update to bench.realtime's 1,000 Node clients), so the
 packets are queued in a plain loop instead. Each socket's own writer still sends them, in order, as before.
 
 That loop never yields, so `emit` then waits (a few turns of the event loop at most) until the writers have
@@ -59,12 +59,13 @@ class QueuedInOneLoop(socketio.AsyncManager):  # type: ignore[misc]  # untyped b
         await self._taken(namespace, room)
 
     async def _taken(self, namespace: str, room: Any) -> None:
-        """Until the room's sockets have nothing queued, or HANDOVER_TURNS turns of the loop (a writer held up by
-        a slow client must not hold up the next emit)."""
+        """Until the room's websockets have nothing queued, or HANDOVER_TURNS turns of the loop (a writer held up
+        by a slow client must not hold up the next emit). A long-polling socket's queue waits for its client's
+        next request, so it is not waited for."""
         sockets = self.server.eio.sockets
         for _ in range(HANDOVER_TURNS):
-            queues = (sockets.get(eio_sid) for _, eio_sid in self.get_participants(namespace, room))
-            if all(socket is None or socket.queue.empty() for socket in queues):
+            found = (sockets.get(eio_sid) for _, eio_sid in self.get_participants(namespace, room))
+            if all(socket is None or not socket.upgraded or socket.queue.empty() for socket in found):
                 return
             await asyncio.sleep(0)
 

@@ -1,7 +1,7 @@
 """The push fan-out (api/push/fan_out.py) on a real python-socketio server under uvicorn, with real
-python-socketio clients over websockets: a room's events reach its members in order and no one else, a socket
-closed while still in the room does not stop the others', and `emit` returns once the sockets' writers have
-taken what it queued."""
+python-socketio clients (websockets, and one long-polling): a room's events reach its members in order and no
+one else, a socket closed while still in the room does not stop the others', and `emit` returns once the
+sockets' writers have taken what it queued."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ class Served:
     """A Socket.IO server with the fan-out manager, run by uvicorn on its own thread and event loop."""
 
     def __init__(self) -> None:
-        self.sio = socketio.AsyncServer(async_mode="asgi", client_manager=QueuedInOneLoop())
+        # Short pings: a long-polling client's disconnect waits for its pending request, which they end.
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", client_manager=QueuedInOneLoop(), ping_interval=1, ping_timeout=3
+        )
         self.sio.on("join", self._join)
         self.port = free_port()
         config = uvicorn.Config(socketio.ASGIApp(self.sio), port=self.port, log_level="warning", ws="websockets-sansio")
@@ -62,11 +65,11 @@ def served() -> Iterator[Served]:
 
 
 class Member:
-    def __init__(self, port: int, room: str | None) -> None:
+    def __init__(self, port: int, room: str | None, transport: str = "websocket") -> None:
         self.heard: queue.Queue[dict[str, Any]] = queue.Queue()
         self.client = socketio.Client(reconnection=False)
         self.client.on("news", self.heard.put)
-        self.client.connect(f"http://127.0.0.1:{port}", transports=["websocket"], wait_timeout=10)
+        self.client.connect(f"http://127.0.0.1:{port}", transports=[transport], wait_timeout=10)
         if room is not None:
             assert self.client.call("join", room, timeout=10) is True
 
@@ -75,7 +78,7 @@ class Member:
 
 
 def test_a_rooms_members_hear_each_event_in_order_and_others_nothing(served: Served) -> None:
-    members = [Member(served.port, "r") for _ in range(3)]
+    members = [Member(served.port, "r"), Member(served.port, "r", "polling"), Member(served.port, "r")]
     outsider = Member(served.port, "elsewhere")
     for n in range(5):
         served.run(served.sio.emit("news", {"n": n}, room="r"))
