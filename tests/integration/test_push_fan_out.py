@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,7 +59,8 @@ def served() -> Iterator[Served]:
     for _ in range(200):
         if served.server.started:
             break
-        threading.Event().wait(0.05)
+        time.sleep(0.05)
+    assert served.server.started, "uvicorn did not start"
     yield served
     served.server.should_exit = True
     served.thread.join(10)
