@@ -95,12 +95,19 @@ class _Prepared:
     hashes: Hashes
     sorted_hashes: Hashes  # for other batches to search in (a binary search is far cheaper than np.isin)
 
-    def holds(self, hashes: Hashes) -> Flags:
-        """For each of `hashes`, whether this batch has a row with that hash."""
-        if not len(self.sorted_hashes):
-            return np.zeros(len(hashes), dtype=np.bool_)
-        positions = np.searchsorted(self.sorted_hashes, hashes).clip(max=len(self.sorted_hashes) - 1)
-        return np.asarray(self.sorted_hashes[positions] == hashes, dtype=np.bool_)
+    def shared_hashes(self, other: _Prepared) -> Hashes:
+        """The hashes both batches hold (usually none). Searching sorted keys in sorted keys walks forward
+        through memory: five times faster than searching the batch's own (random) order on 100,000 rows."""
+        mine, theirs = self.sorted_hashes, other.sorted_hashes
+        if not len(mine) or not len(theirs):
+            return mine[:0]
+        positions = np.searchsorted(mine, theirs).clip(max=len(mine) - 1)
+        shared: Hashes = theirs[mine[positions] == theirs]
+        return shared
+
+    def rows_with(self, hashes: Hashes) -> npt.NDArray[np.intp]:
+        """The rows whose hash is one of `hashes` (a few: the shared ones)."""
+        return np.flatnonzero(np.isin(self.hashes, hashes))
 
     def identities(self, rows: npt.NDArray[np.intp]) -> list[Identity]:
         indices = pa.array(rows, pa.int64())
@@ -260,11 +267,12 @@ class StreamWriter:
         earlier: list[_InFlight] = []
         elsewhere = np.zeros(len(batch.hashes), dtype=np.bool_)
         for other in self._in_flight:
-            candidates = np.flatnonzero(other.batch.holds(batch.hashes))
-            if not len(candidates):
+            shared = other.batch.shared_hashes(batch)
+            if not len(shared):
                 continue
             # A hash match is a hint; the identities decide.
-            theirs = set(other.batch.identities(np.flatnonzero(batch.holds(other.batch.hashes))))
+            theirs = set(other.batch.identities(other.batch.rows_with(shared)))
+            candidates = batch.rows_with(shared)
             identities = batch.identities(candidates)
             held = [row for row, identity in zip(candidates, identities, strict=True) if identity in theirs]
             if held:

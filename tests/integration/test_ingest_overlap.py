@@ -60,13 +60,15 @@ def _sales(count: int) -> list[Sale]:
     return msgspec.convert([f.sale(event_id) for _ in range(count)], list[Sale], strict=False)
 
 
-async def _two(warehouse: WarehouseServer, first: int, second: int) -> tuple[WatchedClient, list[list[bool]]]:
-    """Submit `first` records, then, once their INSERT has begun, `second` more; both answers."""
+async def _two(
+    warehouse: WarehouseServer, first: int | list[Sale], second: int | list[Sale]
+) -> tuple[WatchedClient, list[list[bool]]]:
+    """Submit `first` records (or that many), then, once their INSERT has begun, `second`; both answers."""
     watched = WatchedClient(warehouse.client(database="tickettoken", autogenerate_session_id=False))
     writer = StreamWriter(STREAMS["sale"], lambda: cast("Client", watched))  # the real client, watched
-    earlier = asyncio.create_task(writer.submit(_sales(first)))
+    earlier = asyncio.create_task(writer.submit(first if isinstance(first, list) else _sales(first)))
     assert await asyncio.to_thread(watched.began.wait, 30)
-    later = asyncio.create_task(writer.submit(_sales(second)))
+    later = asyncio.create_task(writer.submit(second if isinstance(second, list) else _sales(second)))
     return watched, list(await asyncio.gather(earlier, later))
 
 
@@ -88,3 +90,17 @@ def test_a_small_batch_does_not_wait_for_a_large_insert(warehouse: WarehouseServ
     watched, answers = asyncio.run(_two(warehouse, 2_000, 1))
     assert watched.most_at_once == 2
     assert [sum(flags) for flags in answers] == [2_000, 1]
+
+
+def test_copies_of_records_in_flight_beside_are_duplicates_and_stored_once(warehouse: WarehouseServer) -> None:
+    first = _sales(1_000)
+    retried = first[100:110]
+    second = [*_sales(495), *retried, *_sales(495)]
+    watched, answers = asyncio.run(_two(warehouse, first, second))
+    assert watched.most_at_once == 2  # the second batch was checked while the first was still being written
+    assert sum(answers[0]) == 1_000
+    assert [position for position, new in enumerate(answers[1]) if not new] == list(range(495, 505))
+    client = warehouse.client(database="tickettoken")
+    ids = [sale.sale_id for sale in first + second]
+    stored = client.query("SELECT count() FROM sales WHERE sale_id IN {ids:Array(String)}", parameters={"ids": ids})
+    assert stored.result_rows[0][0] == 1_990  # no copy written, not even one the readers would fold away

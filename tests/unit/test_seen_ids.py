@@ -56,9 +56,16 @@ def test_copies_within_a_batch_are_found_by_identity_not_by_hash_alone() -> None
     assert _first_occurrences(batch).tolist() == [True, True, False, True]
 
 
-def test_a_batch_knows_which_hashes_it_holds() -> None:
-    batch = _prepared(["e", "e"], ["a", "b"], [5, 3])
-    assert batch.holds(np.array([3, 4, 5, 6], dtype=np.uint64)).tolist() == [True, False, True, False]
+def test_two_batches_know_which_hashes_they_share_and_where() -> None:
+    batch = _prepared(["e", "e", "e"], ["a", "b", "c"], [5, 3, 8])
+    other = _prepared(["e", "e", "e", "e"], ["x", "y", "z", "w"], [6, 3, 9, 5])
+    shared = batch.shared_hashes(other)
+    assert shared.tolist() == [3, 5]
+    assert other.shared_hashes(batch).tolist() == [3, 5]
+    assert batch.rows_with(shared).tolist() == [0, 1]
+    assert other.rows_with(shared).tolist() == [1, 3]
+    assert not len(batch.shared_hashes(_prepared(["e"], ["q"], [1])))
+    assert not len(batch.shared_hashes(_prepared([], [], [])))
 
 
 def test_committed_identities_cross_the_bus_unchanged() -> None:
