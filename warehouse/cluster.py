@@ -67,7 +67,10 @@ def _on_cluster(sql: str, shard_key: str | None, *, database: str, cluster: str)
     if upper[:2] == ["ALTER", "TABLE"]:
         table = words[2]
         local = _local_name(table)
-        return [_insert_after_word(sql.replace(table, local, 1), 2, on), _insert_after_word(sql, 2, on)]
+        altered_local = _insert_after_word(sql.replace(table, local, 1), 2, on)
+        if upper[3:5] == ["MODIFY", "SETTING"]:  # MergeTree settings: the Distributed table in front has none
+            return [altered_local]
+        return [altered_local, _insert_after_word(sql, 2, on)]
     return [_insert_after_word(sql, 2, on)]
 
 

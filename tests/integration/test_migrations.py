@@ -40,6 +40,10 @@ def test_migrations_create_the_raw_tables_once(warehouse: WarehouseServer, clien
     assert client.command("SELECT count() FROM mig_once.schema_migrations") == len(first)
     engine = client.command("SELECT engine FROM system.tables WHERE database = 'mig_once' AND name = 'sales'")
     assert engine == "ReplacingMergeTree"
+    widened = client.query(
+        "SELECT name FROM system.tables WHERE database = 'mig_once' AND engine_full LIKE '%merge_selector_base = 20%'"
+    ).result_rows
+    assert {row[0] for row in widened} == {"sales", "scans", "revenue", "social"}
 
 
 def test_a_changed_applied_migration_stops_with_a_clear_error(

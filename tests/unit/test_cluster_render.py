@@ -41,6 +41,9 @@ def test_cluster_database_and_alter_run_on_every_node() -> None:
         "ALTER TABLE tt.sales_local ON CLUSTER 'c' ADD COLUMN x UInt8",
         "ALTER TABLE tt.sales ON CLUSTER 'c' ADD COLUMN x UInt8",
     ]
+    # A storage setting belongs to the MergeTree tables only: the Distributed one in front would refuse it.
+    tuned = render("ALTER TABLE {database}.sales MODIFY SETTING merge_selector_base = 20;", database="tt", cluster="c")
+    assert tuned == ["ALTER TABLE tt.sales_local ON CLUSTER 'c' MODIFY SETTING merge_selector_base = 20"]
 
 
 def test_plain_merge_tree_without_arguments_and_default_shard_key() -> None:
