@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from api.ingest.rules import TimeWindow, countries, currencies
 from api.ingest.schemas import Channel, Direction, Platform, RevenueCategory, SocialKind
-from api.ingest.streams import TIMESTAMP
+from api.ingest.streams import AMOUNT, PRICE, TIMESTAMP
 
 Columns = dict[str, pa.Array]
 
@@ -98,7 +98,9 @@ def _float(ctx: Context, name: str, low: float, high: float, target: pa.DataType
     return column.cast(target).combine_chunks()
 
 
-def _money(ctx: Context, name: str, *, sign: Callable[[pa.Array], pa.Array] | None = None) -> pa.Array:
+def _money(
+    ctx: Context, name: str, target: pa.DataType, *, sign: Callable[[pa.Array], pa.Array] | None = None
+) -> pa.Array:
     column = ctx.column(name)
     if column.null_count:
         raise NotClean(name)
@@ -111,7 +113,7 @@ def _money(ctx: Context, name: str, *, sign: Callable[[pa.Array], pa.Array] | No
     _require(_all(pc.less(pc.abs(column.cast(pa.float64())), 1e10)))
     if sign is not None:
         _require(_all(sign(column)))
-    return column.cast(pa.string()).combine_chunks()
+    return column.cast(target).combine_chunks()  # within range and at most 2 places: exact
 
 
 def _not_negative(column: pa.Array) -> pa.Array:
@@ -179,7 +181,7 @@ def _sales(ctx: Context) -> Columns:
         "purchased_at": _time(ctx, "purchased_at"),
         "tier": _text(ctx, "tier", low=1, high=64),
         "quantity": _integer(ctx, "quantity", 1, 1000, pa.uint16()),
-        "unit_price": _money(ctx, "unit_price", sign=_not_negative),
+        "unit_price": _money(ctx, "unit_price", PRICE, sign=_not_negative),
         "currency": _code(ctx, "currency", currencies()),
         "channel": _enum(ctx, "channel", frozenset(c.value for c in Channel)),
         "promo_code": _text(ctx, "promo_code", high=64, optional=True),
@@ -210,7 +212,7 @@ def _revenue(ctx: Context) -> Columns:
         "revenue_id": _text(ctx, "revenue_id", low=1),
         "event_id": _text(ctx, "event_id", low=1),
         "category": category,
-        "amount": _money(ctx, "amount", sign=sign),
+        "amount": _money(ctx, "amount", AMOUNT, sign=sign),
         "currency": _code(ctx, "currency", currencies()),
         "recorded_at": _time(ctx, "recorded_at"),
     }

@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from api.ingest.columnar import clean_facts
 from api.ingest.rules import TimeWindow
+from api.ingest.schemas import Revenue, Sale
 from api.ingest.streams import STREAMS
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -32,7 +34,7 @@ def test_a_clean_table_comes_out_as_the_record_path_writes_it() -> None:
     clean = clean_facts("sale", _sales(), WINDOW, NOW)
     assert clean is not None
     assert clean.schema == STREAMS["sale"].table_of([]).schema
-    assert clean.column("unit_price").to_pylist() == ["49.90", "129.00"]
+    assert clean.column("unit_price").to_pylist() == [Decimal("49.90"), Decimal("129.00")]
     assert clean.column("purchased_at").type == pa.timestamp("ms", tz="UTC")
     assert clean.column("buyer_country").to_pylist() == ["DE", ""]
     assert clean.column("promo_code").to_pylist() == ["", ""]
@@ -67,3 +69,32 @@ def test_revenue_signs() -> None:
     assert clean_facts("revenue", revenue("refund", "-5"), WINDOW, NOW) is not None
     assert clean_facts("revenue", revenue("refund", "5"), WINDOW, NOW) is None
     assert clean_facts("revenue", revenue("merchandise", "-5"), WINDOW, NOW) is None
+
+
+def test_the_record_path_writes_money_as_exact_decimals_of_the_columns_type() -> None:
+    sales = msgspec.convert(
+        [{**_sale_record(), "unit_price": price} for price in (100, "49.9", "1e2", "0.00", 9_999_999_999.99)],
+        list[Sale],
+    )
+    prices = STREAMS["sale"].table_of(sales).column("unit_price")
+    assert prices.type == pa.decimal128(12, 2)
+    assert prices.to_pylist() == [
+        Decimal("100.00"),
+        Decimal("49.90"),
+        Decimal("100.00"),
+        Decimal(0),
+        Decimal("9999999999.99"),
+    ]
+    line = msgspec.convert(
+        {"revenue_id": "r", "event_id": "e", "category": "refund", "amount": "-12.3", "currency": "EUR",
+         "recorded_at": NOW.isoformat()},
+        Revenue,
+    )  # fmt: skip
+    amounts = STREAMS["revenue"].table_of([line]).column("amount")
+    assert amounts.type == pa.decimal128(14, 2)
+    assert amounts.to_pylist() == [Decimal("-12.30")]
+
+
+def _sale_record() -> dict[str, Any]:
+    return {"sale_id": "s", "event_id": "e", "customer_id": "c", "purchased_at": NOW.isoformat(), "tier": "GA",
+            "quantity": 1, "currency": "EUR", "channel": "web"}  # fmt: skip
