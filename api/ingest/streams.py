@@ -23,7 +23,7 @@ PRICE = pa.decimal128(12, 2)  # sales.unit_price
 AMOUNT = pa.decimal128(14, 2)  # revenue.amount
 
 
-def money(values: Iterable[Decimal], decimal_type: pa.DataType) -> pa.Array:
+def _decimals(values: Iterable[Decimal], decimal_type: pa.DataType) -> pa.Array:
     """Validated amounts (at most 2 places, within the column's range) as the column's decimal type, exactly."""
     return pa.array([str(value) for value in values], pa.string()).cast(decimal_type)
 
@@ -41,7 +41,7 @@ def _sale_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "purchased_at": pa.array([_utc(r.purchased_at) for r in rows], TIMESTAMP),
         "tier": pa.array([r.tier for r in rows], pa.string()),
         "quantity": pa.array([r.quantity for r in rows], pa.uint16()),
-        "unit_price": money((r.unit_price for r in rows), PRICE),
+        "unit_price": _decimals((r.unit_price for r in rows), PRICE),
         "currency": pa.array([r.currency for r in rows], pa.string()),
         "channel": pa.array([r.channel.value for r in rows], pa.string()),
         "promo_code": pa.array([r.promo_code for r in rows], pa.string()),
@@ -72,7 +72,7 @@ def _revenue_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "revenue_id": pa.array([r.revenue_id for r in rows], pa.string()),
         "event_id": pa.array([r.event_id for r in rows], pa.string()),
         "category": pa.array([r.category.value for r in rows], pa.string()),
-        "amount": money((r.amount for r in rows), AMOUNT),
+        "amount": _decimals((r.amount for r in rows), AMOUNT),
         "currency": pa.array([r.currency for r in rows], pa.string()),
         "recorded_at": pa.array([_utc(r.recorded_at) for r in rows], TIMESTAMP),
     }
