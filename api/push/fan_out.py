@@ -48,23 +48,22 @@ class QueuedInOneLoop(socketio.AsyncManager):  # type: ignore[misc]  # untyped b
         encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *arguments]).encode()
         packets = [eio_packet.Packet(eio_packet.MESSAGE, part)
                    for part in (encoded if isinstance(encoded, list) else [encoded])]  # fmt: skip
-        for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skipped:
-                continue
+        recipients = [(sid, eio_sid) for sid, eio_sid in self.get_participants(namespace, room) if sid not in skipped]
+        for sid, eio_sid in recipients:
             try:
                 for packet in packets:
                     await self.server._send_eio_packet(eio_sid, packet)
             except EngineIOError as error:  # one socket's trouble must not stop the rest (as with a task each)
                 log.debug("push: %s not sent to %s: %r", event, sid, error)
-        await self._taken(namespace, room)
+        await self._taken([eio_sid for _, eio_sid in recipients])
 
-    async def _taken(self, namespace: str, room: Any) -> None:
-        """Until the room's websockets have nothing queued, or HANDOVER_TURNS turns of the loop (a writer held up
-        by a slow client must not hold up the next emit). A long-polling socket's queue waits for its client's
-        next request, so it is not waited for."""
+    async def _taken(self, eio_sids: list[str]) -> None:
+        """Until these websockets have nothing queued, or HANDOVER_TURNS turns of the loop (a writer held up by a
+        slow client must not hold up the next emit). A long-polling socket's queue waits for its client's next
+        request, so it is not waited for."""
         sockets = self.server.eio.sockets
         for _ in range(HANDOVER_TURNS):
-            found = (sockets.get(eio_sid) for _, eio_sid in self.get_participants(namespace, room))
+            found = (sockets.get(eio_sid) for eio_sid in eio_sids)
             if all(socket is None or not socket.upgraded or socket.queue.empty() for socket in found):
                 return
             await asyncio.sleep(0)

@@ -13,6 +13,7 @@ from api.ingest.columnar import clean_facts
 from api.ingest.rules import TimeWindow
 from api.ingest.schemas import Revenue, Sale
 from api.ingest.streams import STREAMS
+from tests import factories as f
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 WINDOW = TimeWindow(timedelta(days=10), timedelta(hours=1), timedelta(days=100))
@@ -72,29 +73,18 @@ def test_revenue_signs() -> None:
 
 
 def test_the_record_path_writes_money_as_exact_decimals_of_the_columns_type() -> None:
-    sales = msgspec.convert(
-        [{**_sale_record(), "unit_price": price} for price in (100, "49.9", "1e2", "0.00", 9_999_999_999.99)],
-        list[Sale],
-    )
-    prices = STREAMS["sale"].table_of(sales).column("unit_price")
-    assert prices.type == pa.decimal128(12, 2)
-    assert prices.to_pylist() == [
+    prices = (100, "49.9", "1e2", "0.00", 9_999_999_999.99)
+    sales = msgspec.convert([f.sale("e", unit_price=price) for price in prices], list[Sale])
+    written = STREAMS["sale"].table_of(sales).column("unit_price")
+    assert written.type == pa.decimal128(12, 2)
+    assert written.to_pylist() == [
         Decimal("100.00"),
         Decimal("49.90"),
         Decimal("100.00"),
         Decimal(0),
         Decimal("9999999999.99"),
     ]
-    line = msgspec.convert(
-        {"revenue_id": "r", "event_id": "e", "category": "refund", "amount": "-12.3", "currency": "EUR",
-         "recorded_at": NOW.isoformat()},
-        Revenue,
-    )  # fmt: skip
+    line = msgspec.convert(f.revenue("e", category="refund", amount="-12.3"), Revenue)
     amounts = STREAMS["revenue"].table_of([line]).column("amount")
     assert amounts.type == pa.decimal128(14, 2)
     assert amounts.to_pylist() == [Decimal("-12.30")]
-
-
-def _sale_record() -> dict[str, Any]:
-    return {"sale_id": "s", "event_id": "e", "customer_id": "c", "purchased_at": NOW.isoformat(), "tier": "GA",
-            "quantity": 1, "currency": "EUR", "channel": "web"}  # fmt: skip
