@@ -88,12 +88,14 @@ class ApiSettings:
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
-    """Ingest limits: the time window records may carry, and how many records may wait to be written."""
+    """Ingest limits: the time window records may carry, how many records may wait to be written, and how long
+    single records may wait for company (api/ingest/writer.py, `_small_waits`)."""
 
     max_past_days: int
     max_future_hours: int
     catalog_max_future_days: int
     max_pending_records: int
+    gather_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ def load_settings() -> Settings:
         max_future_hours=_env_int("INGEST_MAX_FUTURE_HOURS", 24),
         catalog_max_future_days=_env_int("INGEST_CATALOG_MAX_FUTURE_DAYS", 3 * 365),
         max_pending_records=_env_int("INGEST_MAX_PENDING_RECORDS", 200_000),
+        gather_seconds=_env_int("INGEST_GATHER_MS", 25) / 1000,
     )
     push = PushSettings(
         interval_seconds=_env_int("PUSH_INTERVAL_MS", 250) / 1000,

@@ -81,6 +81,7 @@ class IngestService:
                 on_failure,
                 seen=SeenIds(stream.table, stream.id_field, client) if stream.is_fact and hears_every_commit else None,
                 max_pending=settings.max_pending_records,
+                gather_seconds=settings.gather_seconds,
             )
             for name, stream in STREAMS.items()
         }

@@ -9,8 +9,8 @@ only the others, and every catalog record, are looked up in the table. Work on a
 columns and 64-bit identity hashes), so a body of 100,000 rows costs no per-row Python beyond its decoding.
 
 Up to `max_flushes` batches are written at once, so the next batch's preparation overlaps the previous
-batch's insert; but a small batch waits for a small one in flight (`_small_waits`): single records then
-share fewer, larger INSERTs (a third fewer, for the same throughput, on the single-sale benchmark). Within a
+batch's insert; but a small batch waits for a small one in flight, and then for the senders that one answered
+to come back (`_small_waits`): single records then share fewer, larger INSERTs. Within a
 worker no retry can slip through between the two: a batch does not check or write the ids of an earlier
 batch still in flight; it waits for that batch instead, and its copies are duplicates if
 that batch committed (or fail with it if it did not). Between workers, the tables' ReplacingMergeTree key
@@ -143,9 +143,12 @@ class StreamWriter:
     max_pending: int = 200_000
     max_flushes: int = 2
     overlap_rows: int = 1_000  # a batch this large may be written beside another (see _small_waits)
+    gather_seconds: float = 0.025  # how long after a small INSERT began the next may wait for its senders
     _queue: list[_Pending] = field(default_factory=list)
     _pending: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _arrival: asyncio.Future[None] | None = None  # resolved by the next request to join the queue
+    _last_small: tuple[float, int] = (float("-inf"), 0)  # when the last small INSERT began; its requests
     _task: asyncio.Task[None] | None = None
     _in_flight: list[_InFlight] = field(default_factory=list)
 
@@ -170,6 +173,8 @@ class StreamWriter:
         self._queue.append(_Pending(records, table, done))
         self._pending += size
         self._wake.set()
+        if self._arrival is not None and not self._arrival.done():
+            self._arrival.set_result(None)
         return await done
 
     async def _run(self) -> None:
@@ -192,21 +197,33 @@ class StreamWriter:
                 continue
             task = asyncio.create_task(self._flush(batch))
             flushes[task] = sum(pending.size for pending in batch)
+            if flushes[task] < self.overlap_rows:
+                self._last_small = (asyncio.get_running_loop().time(), len(batch))
             task.add_done_callback(lambda done: flushes.pop(done, None))
             task.add_done_callback(lambda _: slots.release())
 
     async def _small_waits(self, flushes: dict[asyncio.Task[None], int]) -> None:
-        """While only small batches are in flight, a small queue waits for them to commit rather than being
-        written beside them: it grows meanwhile, and two small INSERTs at once cost the warehouse much more
-        than one of both (each INSERT's fixed cost, and the merges of the parts). A large batch on either side
-        (a body of `overlap_rows` or more) is written at once, so a backfill never holds up single records."""
-        while self._queued() < self.overlap_rows and any(
-            size < self.overlap_rows for task, size in flushes.items() if not task.done()
-        ):
-            self._wake.clear()
-            woken = asyncio.ensure_future(self._wake.wait())  # set by each request that joins the queue
-            await asyncio.wait({woken, *flushes}, return_when=asyncio.FIRST_COMPLETED)
-            woken.cancel()
+        """Hold a small queue back so that single records share fewer, larger INSERTs: each INSERT has a fixed
+        cost in the warehouse (and its part a merge), whatever its size. A large batch on either side (a body of
+        `overlap_rows` or more) is written at once, so a backfill never holds up single records.
+
+        First, while a small batch is in flight, a small queue waits for it to commit rather than being written
+        beside it. Then it waits for as many requests as that batch answered, at most until `gather_seconds`
+        after that batch began: senders who send again once answered (a service's pool of connections, each
+        waiting for its answer) come back a few milliseconds apart, and the first back would otherwise go
+        alone, splitting them over two INSERTs for good. A lone sender, one request per batch, never waits."""
+        loop = asyncio.get_running_loop()
+        while self._queued() < self.overlap_rows:
+            small = {task for task, size in flushes.items() if not task.done() and size < self.overlap_rows}
+            began, requests = self._last_small
+            left = began + self.gather_seconds - loop.time()
+            if not small and (len(self._queue) >= requests or left <= 0):
+                return
+            self._arrival = loop.create_future()
+            await asyncio.wait(
+                {self._arrival, *small}, timeout=None if small else left, return_when=asyncio.FIRST_COMPLETED
+            )
+            self._arrival = None
 
     def _queued(self) -> int:
         return sum(pending.size for pending in self._queue)

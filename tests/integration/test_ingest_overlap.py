@@ -1,7 +1,9 @@
-"""When the writer writes a batch beside one in flight (api/ingest/writer.py, `_small_waits`), against the real
-warehouse: small batches wait for a small INSERT in flight, large ones do not, and nothing waits for a large
-one. The client is the real one, watched: the first INSERT is held (up to a deadline) until a second begins,
-so whether the second began beside it is certain, not a matter of timing."""
+"""When the writer writes a batch beside one in flight, or holds it back (api/ingest/writer.py, `_small_waits`),
+against the real warehouse: small batches wait for a small INSERT in flight, large ones do not, and nothing
+waits for a large one; then a small batch waits for the senders the last one answered, never for a lone
+sender, and not past the gather limit. The client is the real one, watched: in the first tests the first
+INSERT is held (up to a deadline) until a second begins, so whether the second began beside it is certain,
+not a matter of timing."""
 
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ HELD_SECONDS = 2.0  # how long the first INSERT waits for a second one to begin 
 class WatchedClient:
     """The real client; its INSERTs are counted, and the first is held until a second begins (or a deadline)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, hold_first: bool = True) -> None:
         self.client = client
+        self.hold_first = hold_first
         self.in_flight = 0
         self.most_at_once = 0
         self.started = 0
@@ -44,7 +47,7 @@ class WatchedClient:
                 self._second.set()
         self.began.set()
         try:
-            if first:
+            if first and self.hold_first:
                 self._second.wait(HELD_SECONDS)
             return self.client.insert_arrow(*args, **kwargs)
         finally:
@@ -104,3 +107,56 @@ def test_copies_of_records_in_flight_beside_are_duplicates_and_stored_once(wareh
     ids = [sale.sale_id for sale in first + second]
     stored = client.query("SELECT count() FROM sales WHERE sale_id IN {ids:Array(String)}", parameters={"ids": ids})
     assert stored.result_rows[0][0] == 1_990  # no copy written, not even one the readers would fold away
+
+
+def _counted(warehouse: WarehouseServer, gather_seconds: float) -> tuple[WatchedClient, StreamWriter]:
+    watched = WatchedClient(warehouse.client(database="tickettoken", autogenerate_session_id=False), hold_first=False)
+    return watched, StreamWriter(STREAMS["sale"], lambda: cast("Client", watched), gather_seconds=gather_seconds)
+
+
+async def _each_answered(writer: StreamWriter, senders: int, apart: float) -> None:
+    """`senders` single sales sent `apart` seconds after one another; each must be answered as new."""
+    answers = []
+    for sale in _sales(senders):
+        answers.append(asyncio.create_task(writer.submit([sale])))
+        await asyncio.sleep(apart)
+    assert await asyncio.wait_for(asyncio.gather(*answers), 30) == [[True]] * senders
+
+
+def test_senders_answered_together_come_back_into_one_insert(warehouse: WarehouseServer) -> None:
+    """Six senders answered by one INSERT send again 20 ms apart: all six wait for the last one (the gather
+    limit is far off here), so the second round is one INSERT too, not the first sender back on its own."""
+    watched, writer = _counted(warehouse, gather_seconds=60)
+
+    async def rounds() -> None:
+        await _each_answered(writer, 6, apart=0)
+        assert watched.started == 1
+        await _each_answered(writer, 6, apart=0.02)
+
+    asyncio.run(rounds())
+    assert watched.started == 2
+
+
+def test_a_lone_sender_never_waits_for_company(warehouse: WarehouseServer) -> None:
+    """One request per batch: the next has all the company the last one had, so it is written at once (with a
+    gather limit of a minute, any wait would outlast the test's 30 s)."""
+    watched, writer = _counted(warehouse, gather_seconds=60)
+
+    async def one_at_a_time() -> None:
+        for _ in range(3):
+            await _each_answered(writer, 1, apart=0)
+
+    asyncio.run(one_at_a_time())
+    assert watched.started == 3
+
+
+def test_a_small_batch_waits_no_longer_than_the_gather_limit(warehouse: WarehouseServer) -> None:
+    """Four senders answered together, and only one comes back: it is written alone once the limit passes."""
+    watched, writer = _counted(warehouse, gather_seconds=0.2)
+
+    async def fewer_come_back() -> None:
+        await _each_answered(writer, 4, apart=0)
+        await _each_answered(writer, 1, apart=0)
+
+    asyncio.run(fewer_come_back())
+    assert watched.started == 2
