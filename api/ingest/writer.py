@@ -121,6 +121,21 @@ class _InFlight:
 
 
 @dataclass
+class _Small:
+    """The last small batch: when its INSERT began, how many requests it answers, and how many more requests
+    were queued behind it by the time it answered them."""
+
+    began: float
+    requests: int
+    behind: int = 0
+
+    @property
+    def senders_back(self) -> int:
+        """The queue's length once its senders have sent again."""
+        return self.behind + self.requests
+
+
+@dataclass
 class CommittedBatch:
     """What one INSERT committed, for the live views and the other workers: new rows per event (or per
     catalog id), and the identity hashes and the new rows themselves of a fact stream."""
@@ -145,10 +160,12 @@ class StreamWriter:
     overlap_rows: int = 1_000  # a batch this large may be written beside another (see _small_waits)
     gather_seconds: float = 0.025  # how long after a small INSERT began the next may wait for its senders
     _queue: list[_Pending] = field(default_factory=list)
-    _pending: int = 0
+    _queued: int = 0  # records in `_queue`
+    _pending: int = 0  # records queued or being written
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _arrival: asyncio.Future[None] | None = None  # resolved by the next request to join the queue
-    _last_small: tuple[float, int] = (float("-inf"), 0)  # when the last small INSERT began; its requests
+    _gathered: asyncio.Future[None] | None = None  # resolved once the queue holds `_wanted` requests
+    _wanted: float = float("inf")
+    _last_small: _Small | None = None
     _task: asyncio.Task[None] | None = None
     _in_flight: list[_InFlight] = field(default_factory=list)
 
@@ -171,10 +188,12 @@ class StreamWriter:
             self.seen.start()
         done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(records, table, done))
+        self._queued += size
         self._pending += size
         self._wake.set()
-        if self._arrival is not None and not self._arrival.done():
-            self._arrival.set_result(None)
+        gathered = self._gathered
+        if gathered is not None and not gathered.done() and self._enough():
+            gathered.set_result(None)
         return await done
 
     async def _run(self) -> None:
@@ -189,16 +208,17 @@ class StreamWriter:
                 await asyncio.sleep(self.max_delay)
             await slots.acquire()
             await self._small_waits(flushes)
-            batch, self._queue = self._queue, []
+            batch, self._queue, self._queued = self._queue, [], 0
             self._wake.clear()
             idle = not batch
             if not batch:
                 slots.release()
                 continue
-            task = asyncio.create_task(self._flush(batch))
-            flushes[task] = sum(pending.size for pending in batch)
-            if flushes[task] < self.overlap_rows:
-                self._last_small = (asyncio.get_running_loop().time(), len(batch))
+            size = sum(pending.size for pending in batch)
+            small = _Small(asyncio.get_running_loop().time(), len(batch)) if size < self.overlap_rows else None
+            self._last_small = small or self._last_small
+            task = asyncio.create_task(self._flush(batch, small))
+            flushes[task] = size
             task.add_done_callback(lambda done: flushes.pop(done, None))
             task.add_done_callback(lambda _: slots.release())
 
@@ -208,32 +228,38 @@ class StreamWriter:
         `overlap_rows` or more) is written at once, so a backfill never holds up single records.
 
         First, while a small batch is in flight, a small queue waits for it to commit rather than being written
-        beside it. Then it waits for as many requests as that batch answered, at most until `gather_seconds`
-        after that batch began: senders who send again once answered (a service's pool of connections, each
-        waiting for its answer) come back a few milliseconds apart, and the first back would otherwise go
-        alone, splitting them over two INSERTs for good. A lone sender, one request per batch, never waits."""
+        beside it. Then it waits for that batch's senders to send again (as many more requests as it answered),
+        at most until `gather_seconds` after that batch began: senders who send again once answered (a
+        service's pool of connections, each waiting for its answer) come back a few milliseconds apart, and
+        without the wait the first back would go alone, or those queued behind would go without them, and the
+        senders would stay split over two INSERTs. A lone sender, one request per batch, never waits."""
         loop = asyncio.get_running_loop()
-        while self._queued() < self.overlap_rows:
+        while True:
             small = {task for task, size in flushes.items() if not task.done() and size < self.overlap_rows}
-            began, requests = self._last_small
-            left = began + self.gather_seconds - loop.time()
-            if not small and (len(self._queue) >= requests or left <= 0):
+            last = self._last_small
+            left = last.began + self.gather_seconds - loop.time() if last is not None else 0.0
+            # While one is in flight, only a large queue goes.
+            self._wanted = float("inf") if small else last.senders_back if last is not None else 0
+            if self._enough() or (not small and left <= 0):
                 return
-            self._arrival = loop.create_future()
-            await asyncio.wait(
-                {self._arrival, *small}, timeout=None if small else left, return_when=asyncio.FIRST_COMPLETED
-            )
-            self._arrival = None
+            self._gathered = loop.create_future()
+            try:
+                await asyncio.wait(
+                    {self._gathered, *small}, timeout=None if small else left, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                self._gathered = None
 
-    def _queued(self) -> int:
-        return sum(pending.size for pending in self._queue)
+    def _enough(self) -> bool:
+        """Whether the queue may go now: it holds the requests wanted, or a large batch."""
+        return len(self._queue) >= self._wanted or self._queued >= self.overlap_rows
 
-    async def _flush(self, batch: list[_Pending]) -> None:
+    async def _flush(self, batch: list[_Pending], small: _Small | None) -> None:
         batch.sort(key=lambda pending: pending.table is not None)  # records first: their table is built whole
         mine: _InFlight | None = None
         try:
-            small = sum(len(pending.records) for pending in batch) <= INLINE_PREPARE_ROWS  # tables cost little
-            prepared = self._prepare(batch) if small else await asyncio.to_thread(self._prepare, batch)
+            inline = sum(len(pending.records) for pending in batch) <= INLINE_PREPARE_ROWS  # tables cost little
+            prepared = self._prepare(batch) if inline else await asyncio.to_thread(self._prepare, batch)
             # Claimed on the event loop, so of two batches holding one identity exactly one is the earlier.
             earlier, elsewhere = self._held_elsewhere(prepared)
             mine = _InFlight(prepared, asyncio.get_running_loop().create_future())
@@ -253,6 +279,8 @@ class StreamWriter:
             _answer(batch, error)
             return
         finally:
+            if small is not None:  # what is queued now was sent before this batch's answers
+                small.behind = len(self._queue)
             if mine is not None:
                 self._in_flight.remove(mine)
             self._pending -= sum(pending.size for pending in batch)

@@ -137,6 +137,25 @@ def test_senders_answered_together_come_back_into_one_insert(warehouse: Warehous
     assert watched.started == 2
 
 
+def test_senders_split_over_two_batches_come_back_into_one(warehouse: WarehouseServer) -> None:
+    """Four senders are in an INSERT (held) while four more queue behind it. Once it commits, the four behind
+    wait for the first four to send again, and all eight go in one INSERT: the two groups merge for good."""
+
+    async def merge() -> WatchedClient:
+        watched = WatchedClient(warehouse.client(database="tickettoken", autogenerate_session_id=False))
+        writer = StreamWriter(STREAMS["sale"], lambda: cast("Client", watched), gather_seconds=60)
+        first = [asyncio.create_task(writer.submit([sale])) for sale in _sales(4)]
+        assert await asyncio.to_thread(watched.began.wait, 30)
+        behind = [asyncio.create_task(writer.submit([sale])) for sale in _sales(4)]
+        assert await asyncio.gather(*first) == [[True]] * 4
+        again = [asyncio.create_task(writer.submit([sale])) for sale in _sales(4)]
+        assert await asyncio.wait_for(asyncio.gather(*behind, *again), 30) == [[True]] * 8
+        return watched
+
+    watched = asyncio.run(merge())
+    assert watched.started == 2
+
+
 def test_a_lone_sender_never_waits_for_company(warehouse: WarehouseServer) -> None:
     """One request per batch: the next has all the company the last one had, so it is written at once (with a
     gather limit of a minute, any wait would outlast the test's 30 s)."""
