@@ -23,6 +23,13 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"TICKETTOKEN_{name} must be an integer, got {raw!r}") from None
 
 
+def _env_ms_as_seconds(name: str, default: int) -> float:
+    milliseconds = _env_int(name, default)
+    if milliseconds < 0:
+        raise ValueError(f"TICKETTOKEN_{name} must be 0 or more milliseconds, got {milliseconds}")
+    return milliseconds / 1000
+
+
 def _env_numbers(name: str, default: str) -> tuple[float, ...]:
     raw = _env(name, default)
     try:
@@ -164,10 +171,10 @@ def load_settings() -> Settings:
         max_future_hours=_env_int("INGEST_MAX_FUTURE_HOURS", 24),
         catalog_max_future_days=_env_int("INGEST_CATALOG_MAX_FUTURE_DAYS", 3 * 365),
         max_pending_records=_env_int("INGEST_MAX_PENDING_RECORDS", 200_000),
-        gather_seconds=_env_int("INGEST_GATHER_MS", 25) / 1000,
+        gather_seconds=_env_ms_as_seconds("INGEST_GATHER_MS", 25),
     )
     push = PushSettings(
-        interval_seconds=_env_int("PUSH_INTERVAL_MS", 250) / 1000,
+        interval_seconds=_env_ms_as_seconds("PUSH_INTERVAL_MS", 250),
         milestone_shares=_env_numbers("MILESTONE_SHARES", "0.25,0.5,0.75,0.9,1"),
         milestone_counts=_env_numbers("MILESTONE_COUNTS", "100,500,1000,5000,10000,50000"),
         revenue_milestones=_env_numbers("REVENUE_MILESTONES", "1000,10000,100000,1000000"),

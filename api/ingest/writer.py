@@ -164,7 +164,7 @@ class StreamWriter:
     _pending: int = 0  # records queued or being written
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _gathered: asyncio.Future[None] | None = None  # resolved once the queue holds `_wanted` requests
-    _wanted: float = float("inf")
+    _wanted: float = float("inf")  # requests the queue waits for (`_small_waits`)
     _last_small: _Small | None = None
     _task: asyncio.Task[None] | None = None
     _in_flight: list[_InFlight] = field(default_factory=list)
@@ -238,8 +238,10 @@ class StreamWriter:
             small = {task for task, size in flushes.items() if not task.done() and size < self.overlap_rows}
             last = self._last_small
             left = last.began + self.gather_seconds - loop.time() if last is not None else 0.0
-            # While one is in flight, only a large queue goes.
-            self._wanted = float("inf") if small else last.senders_back if last is not None else 0
+            if small:
+                self._wanted = float("inf")  # while one is in flight, only a large queue goes
+            else:
+                self._wanted = last.senders_back if last is not None else 0
             if self._enough() or (not small and left <= 0):
                 return
             self._gathered = loop.create_future()

@@ -11,7 +11,7 @@ from warehouse.errors import WarehouseError, http_status_for
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CLICKHOUSE_URL", "DATA_DIR", "REDIS_URL", "PORT", "CLICKHOUSE_CLUSTER"):
+    for name in ("CLICKHOUSE_URL", "DATA_DIR", "REDIS_URL", "PORT", "CLICKHOUSE_CLUSTER", "INGEST_GATHER_MS"):
         monkeypatch.delenv(f"TICKETTOKEN_{name}", raising=False)
     settings = load_settings()
     assert settings.warehouse.clickhouse_url == "http://127.0.0.1:8123"
@@ -20,12 +20,14 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.warehouse.cluster is None
     assert settings.redis.url is None
     assert settings.api.port == 3009
+    assert settings.ingest.gather_seconds == 0.025
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKETTOKEN_CLICKHOUSE_URL", "https://ch.example.internal:8443")
     monkeypatch.setenv("TICKETTOKEN_REDIS_URL", "redis://cache:6379/0")
     monkeypatch.setenv("TICKETTOKEN_PORT", "4000")
+    monkeypatch.setenv("TICKETTOKEN_INGEST_GATHER_MS", "0")
     settings = load_settings()
     assert not settings.warehouse.is_embedded
     assert (settings.warehouse.host, settings.warehouse.port, settings.warehouse.secure) == (
@@ -35,11 +37,18 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert settings.redis.url == "redis://cache:6379/0"
     assert settings.api.port == 4000
+    assert settings.ingest.gather_seconds == 0
 
 
 def test_a_bad_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKETTOKEN_PORT", "lots")
     with pytest.raises(ValueError, match="TICKETTOKEN_PORT must be an integer"):
+        load_settings()
+
+
+def test_a_negative_wait_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETTOKEN_INGEST_GATHER_MS", "-5")
+    with pytest.raises(ValueError, match="TICKETTOKEN_INGEST_GATHER_MS must be 0 or more milliseconds"):
         load_settings()
 
 
