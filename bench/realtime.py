@@ -65,7 +65,7 @@ async def get_load(port: int, paths: list[str], headers: dict[str, str], concurr
 class Background:
     """What the background ingest got done while the loads ran."""
 
-    acknowledged: int  # by the time `stop` was set
+    acknowledged: int  # from the start until `stop` was set
     seconds: float
     waiting: int  # sales due by then but not yet acknowledged: the sender's backlog
 
@@ -141,8 +141,8 @@ async def endpoints(api: ApiServer, bare_port: int, keys: dict[str, str], events
     stop.set()
     background = await ingest
     print(
-        f"  background single-sale ingest: {background.rate:,.0f}/s acknowledged while the loads ran (asked for "
-        f"{BACKGROUND_RATE:,.0f}/s; {background.waiting:,} due and not yet answered when they ended)"
+        f"  background single-sale ingest: {background.rate:,.0f}/s acknowledged from its start until the loads "
+        f"ended (asked for {BACKGROUND_RATE:,.0f}/s; {background.waiting:,} due and not yet answered by then)"
     )
     return results
 
