@@ -208,13 +208,12 @@ class StreamWriter:
                 await asyncio.sleep(self.max_delay)
             await slots.acquire()
             await self._small_waits(flushes)
-            batch, self._queue, self._queued = self._queue, [], 0
+            batch, size, self._queue, self._queued = self._queue, self._queued, [], 0
             self._wake.clear()
             idle = not batch
             if not batch:
                 slots.release()
                 continue
-            size = sum(pending.size for pending in batch)
             small = _Small(asyncio.get_running_loop().time(), len(batch)) if size < self.overlap_rows else None
             self._last_small = small or self._last_small
             task = asyncio.create_task(self._flush(batch, small))

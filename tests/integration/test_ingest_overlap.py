@@ -63,12 +63,21 @@ def _sales(count: int) -> list[Sale]:
     return msgspec.convert([f.sale(event_id) for _ in range(count)], list[Sale], strict=False)
 
 
+def _watched(
+    warehouse: WarehouseServer, *, hold_first: bool = True, gather_seconds: float = StreamWriter.gather_seconds
+) -> tuple[WatchedClient, StreamWriter]:
+    """A writer of sales on the real client, watched."""
+    watched = WatchedClient(
+        warehouse.client(database="tickettoken", autogenerate_session_id=False), hold_first=hold_first
+    )
+    return watched, StreamWriter(STREAMS["sale"], lambda: cast("Client", watched), gather_seconds=gather_seconds)
+
+
 async def _two(
     warehouse: WarehouseServer, first: int | list[Sale], second: int | list[Sale]
 ) -> tuple[WatchedClient, list[list[bool]]]:
     """Submit `first` records (or that many), then, once their INSERT has begun, `second`; both answers."""
-    watched = WatchedClient(warehouse.client(database="tickettoken", autogenerate_session_id=False))
-    writer = StreamWriter(STREAMS["sale"], lambda: cast("Client", watched))  # the real client, watched
+    watched, writer = _watched(warehouse)
     earlier = asyncio.create_task(writer.submit(first if isinstance(first, list) else _sales(first)))
     assert await asyncio.to_thread(watched.began.wait, 30)
     later = asyncio.create_task(writer.submit(second if isinstance(second, list) else _sales(second)))
@@ -109,11 +118,6 @@ def test_copies_of_records_in_flight_beside_are_duplicates_and_stored_once(wareh
     assert stored.result_rows[0][0] == 1_990  # no copy written, not even one the readers would fold away
 
 
-def _counted(warehouse: WarehouseServer, gather_seconds: float) -> tuple[WatchedClient, StreamWriter]:
-    watched = WatchedClient(warehouse.client(database="tickettoken", autogenerate_session_id=False), hold_first=False)
-    return watched, StreamWriter(STREAMS["sale"], lambda: cast("Client", watched), gather_seconds=gather_seconds)
-
-
 async def _each_answered(writer: StreamWriter, senders: int, apart: float) -> None:
     """`senders` single sales sent `apart` seconds after one another; each must be answered as new."""
     answers = []
@@ -126,7 +130,7 @@ async def _each_answered(writer: StreamWriter, senders: int, apart: float) -> No
 def test_senders_answered_together_come_back_into_one_insert(warehouse: WarehouseServer) -> None:
     """Six senders answered by one INSERT send again 20 ms apart: all six wait for the last one (the gather
     limit is far off here), so the second round is one INSERT too, not the first sender back on its own."""
-    watched, writer = _counted(warehouse, gather_seconds=60)
+    watched, writer = _watched(warehouse, hold_first=False, gather_seconds=60)
 
     async def rounds() -> None:
         await _each_answered(writer, 6, apart=0)
@@ -142,8 +146,7 @@ def test_senders_split_over_two_batches_come_back_into_one(warehouse: WarehouseS
     wait for the first four to send again, and all eight go in one INSERT: the two groups merge for good."""
 
     async def merge() -> WatchedClient:
-        watched = WatchedClient(warehouse.client(database="tickettoken", autogenerate_session_id=False))
-        writer = StreamWriter(STREAMS["sale"], lambda: cast("Client", watched), gather_seconds=60)
+        watched, writer = _watched(warehouse, gather_seconds=60)  # the first INSERT held while four queue
         first = [asyncio.create_task(writer.submit([sale])) for sale in _sales(4)]
         assert await asyncio.to_thread(watched.began.wait, 30)
         behind = [asyncio.create_task(writer.submit([sale])) for sale in _sales(4)]
@@ -159,7 +162,7 @@ def test_senders_split_over_two_batches_come_back_into_one(warehouse: WarehouseS
 def test_a_lone_sender_never_waits_for_company(warehouse: WarehouseServer) -> None:
     """One request per batch: the next has all the company the last one had, so it is written at once (with a
     gather limit of a minute, any wait would outlast the test's 30 s)."""
-    watched, writer = _counted(warehouse, gather_seconds=60)
+    watched, writer = _watched(warehouse, hold_first=False, gather_seconds=60)
 
     async def one_at_a_time() -> None:
         for _ in range(3):
@@ -171,7 +174,7 @@ def test_a_lone_sender_never_waits_for_company(warehouse: WarehouseServer) -> No
 
 def test_a_small_batch_waits_no_longer_than_the_gather_limit(warehouse: WarehouseServer) -> None:
     """Four senders answered together, and only one comes back: it is written alone once the limit passes."""
-    watched, writer = _counted(warehouse, gather_seconds=0.2)
+    watched, writer = _watched(warehouse, hold_first=False, gather_seconds=0.2)
 
     async def fewer_come_back() -> None:
         await _each_answered(writer, 4, apart=0)
