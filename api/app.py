@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             publish,
             on_failure=tallies.forget,
             hears_every_commit=shared or settings.api.workers == 1,
+            insert_small=app.state.warehouse.insert_small,
         )
         app.state.realtime = realtime = RealtimeService(app.state.warehouse.client, tallies)
         app.state.live = LiveAnswers(realtime, LiveCache(app.state.redis))
@@ -124,7 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             for listener in listeners:
                 listener.cancel()
             await bus.close()
-            app.state.warehouse.close()
+            await app.state.warehouse.aclose()
             if app.state.redis is not None:
                 app.state.redis.close()
 

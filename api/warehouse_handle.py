@@ -3,12 +3,16 @@ warehouse is down or not yet migrated, instead of failing to start."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from typing import Any
 
+import pyarrow as pa
+from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.client import Client
 
 from tickettoken.settings import WarehouseSettings
-from warehouse.client import connect
+from warehouse.client import connect, connect_async
 
 
 class WarehouseHandle:
@@ -16,6 +20,8 @@ class WarehouseHandle:
         self._settings = settings
         self._client: Client | None = None
         self._lock = threading.Lock()
+        self._async_client: AsyncClient | None = None
+        self._async_lock: asyncio.Lock | None = None  # made on the loop that uses it
 
     def client(self) -> Client:
         """The shared client (HTTP, sessionless, safe between threads); raises while unreachable."""
@@ -23,6 +29,29 @@ class WarehouseHandle:
             if self._client is None:
                 self._client = connect(self._settings, database=self._settings.database)
             return self._client
+
+    async def insert_small(self, table: str, rows: pa.Table, settings: dict[str, Any]) -> None:
+        """INSERT a few rows, awaited on the event loop (no thread: see `StreamWriter._write_small`)."""
+        client = await self._async()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, rows.schema) as writer:  # a few rows: cheaper here than in a thread
+            writer.write_table(rows)
+        await client.raw_insert(table, rows.schema.names, sink.getvalue().to_pybytes(), settings, "Arrow")
+
+    async def _async(self) -> AsyncClient:
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        async with self._async_lock:
+            if self._async_client is None:
+                self._async_client = await connect_async(self._settings, database=self._settings.database)
+            return self._async_client
+
+    async def aclose(self) -> None:
+        """`close`, and the asyncio client's connections."""
+        self.close()
+        if self._async_client is not None:
+            client, self._async_client = self._async_client, None
+            await client.close()
 
     def close(self) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import clickhouse_connect
+from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.client import Client
 
 from tickettoken.settings import WarehouseSettings
@@ -30,6 +31,22 @@ def connect(
         database=database or "default",
         # Shared by concurrent requests: a session would serialize them (and ClickHouse refuses that).
         **{"autogenerate_session_id": False, **kwargs},
+    )
+
+
+async def connect_async(settings: WarehouseSettings, *, database: str | None = None) -> AsyncClient:
+    """An asyncio client (aiohttp) to the configured warehouse, as the service's user."""
+    parts = urlsplit(settings.clickhouse_url)
+    return await clickhouse_connect.get_async_client(
+        interface="https" if settings.secure else "http",
+        host=settings.host,
+        port=settings.port,
+        username=parts.username or settings.user,
+        password=parts.password or settings.password,
+        database=database or "default",
+        # Idle connections are let go well before a server closes them (ours after 30 s, ClickHouse's after 10 by
+        # default), so an INSERT is not sent down a connection the server is closing.
+        keepalive_timeout=5.0,
     )
 
 

@@ -30,7 +30,7 @@ from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
 from api.ingest.seen import SeenIds
 from api.ingest.streams import STREAMS, Stream
-from api.ingest.writer import CommittedBatch, StreamWriter
+from api.ingest.writer import CommittedBatch, SmallInsert, StreamWriter
 from tickettoken.settings import IngestSettings
 
 INLINE_DECODE_BYTES = 64 * 1024  # larger bodies are decoded in a worker thread, off the event loop
@@ -65,6 +65,7 @@ class IngestService:
         *,
         on_failure: Callable[[str, list[str]], None] | None = None,
         hears_every_commit: bool = True,
+        insert_small: SmallInsert | None = None,
     ) -> IngestService:
         """`hears_every_commit`: this worker learns of every other worker's commits (one worker, or a shared
         bus), so its fact streams may trust their Bloom filters of stored identities (`seen.py`)."""
@@ -82,6 +83,7 @@ class IngestService:
                 seen=SeenIds(stream.table, stream.id_field, client) if stream.is_fact and hears_every_commit else None,
                 max_pending=settings.max_pending_records,
                 gather_seconds=settings.gather_seconds,
+                insert_small=insert_small,
             )
             for name, stream in STREAMS.items()
         }

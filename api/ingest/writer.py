@@ -16,6 +16,9 @@ batch still in flight; it waits for that batch instead, and its copies are dupli
 that batch committed (or fail with it if it did not). Between workers, the tables' ReplacingMergeTree key
 folds any copy that slips through, and readers deduplicate (docs/ingest.md).
 
+A small batch's INSERT is awaited on the event loop itself when the writer is given `insert_small` (the API's
+asyncio client), not in a thread (`_write_small` says why).
+
 The queue is bounded: past `max_pending` records a request is refused at once (429) instead of waiting.
 """
 
@@ -45,6 +48,8 @@ LOOKUPS = Counter(
 )
 
 Identity = tuple[str, str]
+# (table, rows, settings): an INSERT awaited on the event loop, for batches of a few rows.
+SmallInsert = Callable[[str, pa.Table, dict[str, Any]], Awaitable[None]]
 Flags = npt.NDArray[np.bool_]
 # Ids per existence query: the engine's time for `IN <array parameter>` grows much faster than the array
 # (measured here: 10,000 ids 0.06 s, 100,000 ids 86 s), so large lookups ask in pieces.
@@ -159,6 +164,7 @@ class StreamWriter:
     max_flushes: int = 2
     overlap_rows: int = 1_000  # a batch this large may be written beside another (see _small_waits)
     gather_seconds: float = 0.025  # how long after a small INSERT began the next may wait for its senders
+    insert_small: SmallInsert | None = None  # awaited on the loop for a small batch (`_write_small`)
     _queue: list[_Pending] = field(default_factory=list)
     _queued: int = 0  # records in `_queue`
     _pending: int = 0  # records queued or being written
@@ -266,7 +272,10 @@ class StreamWriter:
             mine = _InFlight(prepared, asyncio.get_running_loop().create_future())
             mine.committed.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
             self._in_flight.append(mine)
-            flags = await asyncio.to_thread(self._write, prepared, elsewhere)
+            if inline and small is not None and self.insert_small is not None:
+                flags = await self._write_small(self.insert_small, prepared, elsewhere)
+            else:
+                flags = await asyncio.to_thread(self._write, prepared, elsewhere)
             mine.committed.set_result(None)
             # Copies of records an earlier batch is writing: duplicates once it commits; its failure is theirs.
             for other in earlier:
@@ -329,20 +338,47 @@ class StreamWriter:
     def _write(self, batch: _Prepared, elsewhere: Flags) -> Flags:
         """Mark duplicates (of stored rows, of rows in flight elsewhere, within the batch); insert the rest.
         Blocking."""
+        flags, lookup = self._marked(batch, elsewhere)
+        if len(lookup):
+            self._look_up(batch, flags, lookup)
+        if flags.any():
+            self.client().insert_arrow(self.stream.table, self._new_rows(batch, flags), settings=INSERT_SETTINGS)
+            self._remember(batch, flags)
+        return flags
+
+    async def _write_small(self, insert: SmallInsert, batch: _Prepared, elsewhere: Flags) -> Flags:
+        """`_write` on the event loop, the INSERT awaited there. A thread's INSERT needs the interpreter lock
+        back after each of its socket calls, and while the loop is busy (a read load) each of those waits up
+        to a switch interval: a small INSERT took 60-380 ms that way against ~10 ms on an idle loop."""
+        flags, lookup = self._marked(batch, elsewhere)
+        if len(lookup):  # rare for facts (the Bloom filter): a blocking query, so in a thread
+            await asyncio.to_thread(self._look_up, batch, flags, lookup)
+        if flags.any():
+            await insert(self.stream.table, self._new_rows(batch, flags), INSERT_SETTINGS)
+            self._remember(batch, flags)
+        return flags
+
+    def _marked(self, batch: _Prepared, elsewhere: Flags) -> tuple[Flags, npt.NDArray[np.intp]]:
+        """True for the rows that are not copies (within the batch, or of rows in flight elsewhere); and the
+        rows among those that may be stored already, to look up."""
         flags = ~elsewhere & _first_occurrences(batch)
         maybe = self.seen.may_contain(batch.hashes) if self.seen is not None else np.ones_like(flags)
-        lookup = np.flatnonzero(flags & maybe)
-        if len(lookup):
-            LOOKUPS.labels(self.stream.name).inc(len(lookup))
-            stored = self._stored(batch.identities(lookup))
-            if stored:
-                flags[lookup] = [identity not in stored for identity in batch.identities(lookup)]
-        if flags.any():
-            new_rows = batch.table if flags.all() else batch.table.filter(pa.array(flags))
-            self.client().insert_arrow(self.stream.table, new_rows, settings=INSERT_SETTINGS)
-            if self.seen is not None:
-                self.seen.add(batch.hashes[flags])
-        return flags
+        return flags, np.flatnonzero(flags & maybe)
+
+    def _look_up(self, batch: _Prepared, flags: Flags, lookup: npt.NDArray[np.intp]) -> None:
+        """Clear the flags of the rows in `lookup` that the table holds. Blocking."""
+        LOOKUPS.labels(self.stream.name).inc(len(lookup))
+        stored = self._stored(batch.identities(lookup))
+        if stored:
+            flags[lookup] = [identity not in stored for identity in batch.identities(lookup)]
+
+    @staticmethod
+    def _new_rows(batch: _Prepared, flags: Flags) -> pa.Table:
+        return batch.table if flags.all() else batch.table.filter(pa.array(flags))
+
+    def _remember(self, batch: _Prepared, flags: Flags) -> None:
+        if self.seen is not None:
+            self.seen.add(batch.hashes[flags])
 
     def _committed(self, batch: _Prepared, flags: Flags) -> CommittedBatch:
         new = pa.array(flags)
