@@ -25,12 +25,17 @@ class LoadResult:
         return self.requests / self.seconds
 
     def percentile(self, share: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
+        return percentile_ms(self.latencies, share)
 
     @property
     def p50(self) -> float:
         return statistics.median(self.latencies) * 1000
+
+
+def percentile_ms(seconds: Sequence[float], share: float) -> float:
+    """The `share` percentile of durations in seconds, in milliseconds (NaN for none)."""
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000 if ordered else float("nan")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -30,7 +30,7 @@ import numpy as np
 
 from api.auth.keys import Scope
 from api.realtime.controllers import VIEWS
-from bench.loadgen import Connection, LoadResult, run_load
+from bench.loadgen import Connection, LoadResult, percentile_ms, run_load
 from bench.stack import api_stack, bare_app
 from simulator.loader import load
 from simulator.market import Market, generate
@@ -72,8 +72,7 @@ class Background:
     delays: list[float]  # seconds from when each sale acknowledged by then was due to its answer
 
     def percentile(self, share: float) -> float:
-        ordered = sorted(self.delays)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000 if ordered else float("nan")
+        return percentile_ms(self.delays, share)
 
     @property
     def rate(self) -> float:

@@ -21,14 +21,8 @@ def connect(
     **kwargs: Any,
 ) -> Client:
     """A client over HTTP to the configured warehouse (embedded server or a real ClickHouse)."""
-    parts = urlsplit(settings.clickhouse_url)
     return clickhouse_connect.get_client(
-        interface="https" if settings.secure else "http",
-        host=settings.host,
-        port=settings.port,
-        username=user if user is not None else (parts.username or settings.user),
-        password=password if password is not None else (parts.password or settings.password),
-        database=database or "default",
+        **_server(settings, user, password, database),
         # Shared by concurrent requests: a session would serialize them (and ClickHouse refuses that).
         **{"autogenerate_session_id": False, **kwargs},
     )
@@ -36,18 +30,27 @@ def connect(
 
 async def connect_async(settings: WarehouseSettings, *, database: str | None = None) -> AsyncClient:
     """An asyncio client (aiohttp) to the configured warehouse, as the service's user."""
-    parts = urlsplit(settings.clickhouse_url)
     return await clickhouse_connect.get_async_client(
-        interface="https" if settings.secure else "http",
-        host=settings.host,
-        port=settings.port,
-        username=parts.username or settings.user,
-        password=parts.password or settings.password,
-        database=database or "default",
+        **_server(settings, None, None, database),
         # Idle connections are let go well before a server closes them (ours after 30 s, ClickHouse's after 10 by
         # default), so an INSERT is not sent down a connection the server is closing.
         keepalive_timeout=5.0,
     )
+
+
+def _server(
+    settings: WarehouseSettings, user: str | None, password: str | None, database: str | None
+) -> dict[str, Any]:
+    """Where the warehouse is and who to log in as: the given user, else the URL's, else the settings'."""
+    parts = urlsplit(settings.clickhouse_url)
+    return {
+        "interface": "https" if settings.secure else "http",
+        "host": settings.host,
+        "port": settings.port,
+        "username": user if user is not None else (parts.username or settings.user),
+        "password": password if password is not None else (parts.password or settings.password),
+        "database": database or "default",
+    }
 
 
 def connect_analyst(settings: WarehouseSettings) -> Client:
