@@ -272,6 +272,7 @@ class StreamWriter:
             mine = _InFlight(prepared, asyncio.get_running_loop().create_future())
             mine.committed.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
             self._in_flight.append(mine)
+            # Prepared on the loop and under `overlap_rows`: inserted there too (`_write_small`).
             if inline and small is not None and self.insert_small is not None:
                 flags = await self._write_small(self.insert_small, prepared, elsewhere)
             else:
