@@ -11,6 +11,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.client import Client
 
+from api.early_insert import EarlyInserts
 from tickettoken.settings import WarehouseSettings
 from warehouse.client import connect, connect_async
 
@@ -22,6 +23,7 @@ class WarehouseHandle:
         self._lock = threading.Lock()
         self._async_client: AsyncClient | None = None
         self._async_lock: asyncio.Lock | None = None  # made on the loop that uses it
+        self._early = EarlyInserts()
 
     def client(self) -> Client:
         """The shared client (HTTP, sessionless, safe between threads); raises while unreachable."""
@@ -31,12 +33,9 @@ class WarehouseHandle:
             return self._client
 
     async def insert_small(self, table: str, rows: pa.Table, settings: dict[str, Any]) -> None:
-        """INSERT a few rows, awaited on the event loop (no thread: see `StreamWriter._write_small`)."""
-        client = await self._async()
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, rows.schema) as writer:  # a few rows: cheaper here than in a thread
-            writer.write_table(rows)
-        await client.raw_insert(table, rows.schema.names, sink.getvalue().to_pybytes(), settings, "Arrow")
+        """INSERT a few rows, awaited on the event loop (no thread: see `StreamWriter._write_small`); under a
+        steady flow through an INSERT sent ahead for them (api/early_insert.py)."""
+        await self._early.insert(await self._async(), table, rows, settings)
 
     async def _async(self) -> AsyncClient:
         if self._async_lock is None:
@@ -47,8 +46,9 @@ class WarehouseHandle:
             return self._async_client
 
     async def aclose(self) -> None:
-        """`close`, and the asyncio client's connections."""
+        """`close`, and the asyncio client's connections (after ending the INSERTs sent ahead)."""
         self.close()
+        await self._early.close()
         if self._async_client is not None:
             client, self._async_client = self._async_client, None
             await client.close()

@@ -55,6 +55,11 @@ class BodyDecoder:
         self._encoding = encoding
         self._decoder = self._factory() if self._factory else None
 
+    @property
+    def is_identity(self) -> bool:
+        """The body is sent as is: decoding is a no-op."""
+        return self._factory is None
+
     def decode(self, data: bytes) -> bytes:
         if self._decoder is None or self._factory is None:
             return data

@@ -210,7 +210,10 @@ class WarehouseApp:
                 headers = self._headers(req, outcome, started)
                 if outcome.stream is None:
                     encoder = ResponseEncoder(req.response_encoding)
-                    body = await asyncio.to_thread(lambda: encoder.encode(outcome.data) + encoder.finish())
+                    if encoder.encoding is None:
+                        body = outcome.data
+                    else:
+                        body = await asyncio.to_thread(lambda: encoder.encode(outcome.data) + encoder.finish())
                     await _reply(send, 200, headers, body)
                     return outcome, len(body)
                 sent = await self._send_stream(
@@ -239,11 +242,12 @@ class WarehouseApp:
             start_insert, conn, req, insert.statement, insert.data_format, tracked.prefix
         )
         try:
-            if data_head:
-                await asyncio.to_thread(progress.append, data_head)
+            last = data_head  # held back, so that the last piece and the commit share one hop to a thread
             async for piece in pieces:
-                await asyncio.to_thread(progress.append, piece)
-            return await asyncio.to_thread(progress.finish)
+                if last:
+                    await asyncio.to_thread(progress.append, last)
+                last = piece
+            return await asyncio.to_thread(progress.finish, last)
         except BaseException:
             await asyncio.to_thread(progress.abort)
             raise

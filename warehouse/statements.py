@@ -152,7 +152,10 @@ class InsertProgress:
             self.abort()
             raise
 
-    def finish(self) -> Outcome:
+    def finish(self, last: bytes = b"") -> Outcome:
+        """Append `last` (when there is any) and commit."""
+        if last:
+            self.append(last)
         with engine_errors():
             result = self.inserter.finish()
         return Outcome(returns_rows=False, written_rows=result.rows_written, written_bytes=result.bytes_written)
