@@ -44,6 +44,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_idle(pid: int, *, below: float = 0.05, window: float = 0.5, limit: float = 60.0) -> float:
+    """Wait until process `pid` uses under `below` of a core over `window` seconds (at most `limit` seconds);
+    the seconds waited. Before a load, so that it does not pay for the merges the load before it left behind."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if (cpu_seconds(pid) - before) / window < below:
+            break
+    return time.monotonic() - started
+
+
 class Connection:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
