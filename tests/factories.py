@@ -1,10 +1,15 @@
-"""Valid ingest records as JSON-ready dicts; tests override the fields they are about."""
+"""Valid ingest records as JSON-ready dicts (and, for the writer's tests, decoded); tests override the fields
+they are about."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
+
+from api.ingest.schemas import Sale
 
 
 def _iso(moment: datetime) -> str:
@@ -70,6 +75,12 @@ def sale(event_id: str, **overrides: Any) -> dict[str, Any]:
         "buyer": {"birth_year": 1990, "gender": "female", "postal_code": "10115", "city": "Berlin", "country": "DE"},
         **overrides,
     }
+
+
+def sale_records(count: int) -> list[Sale]:
+    """`count` sales of one new event, decoded as the ingest service hands them to its writer."""
+    event_id = new_id("event")
+    return msgspec.convert([sale(event_id) for _ in range(count)], list[Sale], strict=False)
 
 
 def scan(event_id: str, **overrides: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from api import early_insert
 from api.ingest.streams import STREAMS
 from api.ingest.writer import INSERT_SETTINGS
 from api.warehouse_handle import WarehouseHandle
-from tests.integration.test_ingest_overlap import _sales
+from tests import factories as f
 from tests.support import WarehouseServer, free_port
 from warehouse.migrate import migrate
 
@@ -31,7 +31,7 @@ def _outcomes() -> dict[str, float]:
 
 
 def _batches(count: int, rows: int) -> list[pa.Table]:
-    return [STREAMS["sale"].table_of(_sales(rows)) for _ in range(count)]
+    return [STREAMS["sale"].table_of(f.sale_records(rows)) for _ in range(count)]
 
 
 def _stored(warehouse: WarehouseServer, batches: list[pa.Table]) -> tuple[int, int]:

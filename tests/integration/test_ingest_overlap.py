@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from typing import Any, cast
 
-import msgspec
 from clickhouse_connect.driver.client import Client
 
 from api.ingest.schemas import Sale
@@ -58,11 +56,6 @@ class WatchedClient:
         return getattr(self.client, name)
 
 
-def _sales(count: int) -> list[Sale]:
-    event_id = f"overlap-{uuid.uuid4().hex[:8]}"
-    return msgspec.convert([f.sale(event_id) for _ in range(count)], list[Sale], strict=False)
-
-
 def _watched(
     warehouse: WarehouseServer, *, hold_first: bool = True, gather_seconds: float = StreamWriter.gather_seconds
 ) -> tuple[WatchedClient, StreamWriter]:
@@ -78,9 +71,9 @@ async def _two(
 ) -> tuple[WatchedClient, list[list[bool]]]:
     """Submit `first` records (or that many), then, once their INSERT has begun, `second`; both answers."""
     watched, writer = _watched(warehouse)
-    earlier = asyncio.create_task(writer.submit(first if isinstance(first, list) else _sales(first)))
+    earlier = asyncio.create_task(writer.submit(first if isinstance(first, list) else f.sale_records(first)))
     assert await asyncio.to_thread(watched.began.wait, 30)
-    later = asyncio.create_task(writer.submit(second if isinstance(second, list) else _sales(second)))
+    later = asyncio.create_task(writer.submit(second if isinstance(second, list) else f.sale_records(second)))
     return watched, list(await asyncio.gather(earlier, later))
 
 
@@ -105,9 +98,9 @@ def test_a_small_batch_does_not_wait_for_a_large_insert(warehouse: WarehouseServ
 
 
 def test_copies_of_records_in_flight_beside_are_duplicates_and_stored_once(warehouse: WarehouseServer) -> None:
-    first = _sales(1_000)
+    first = f.sale_records(1_000)
     retried = first[100:110]
-    second = [*_sales(495), *retried, *_sales(495)]
+    second = [*f.sale_records(495), *retried, *f.sale_records(495)]
     watched, answers = asyncio.run(_two(warehouse, first, second))
     assert watched.most_at_once == 2  # the second batch was checked while the first was still being written
     assert sum(answers[0]) == 1_000
@@ -121,7 +114,7 @@ def test_copies_of_records_in_flight_beside_are_duplicates_and_stored_once(wareh
 async def _each_answered(writer: StreamWriter, senders: int, apart: float) -> None:
     """`senders` single sales sent `apart` seconds after one another; each must be answered as new."""
     answers = []
-    for sale in _sales(senders):
+    for sale in f.sale_records(senders):
         answers.append(asyncio.create_task(writer.submit([sale])))
         await asyncio.sleep(apart)
     assert await asyncio.wait_for(asyncio.gather(*answers), 30) == [[True]] * senders
@@ -147,11 +140,11 @@ def test_senders_split_over_two_batches_come_back_into_one(warehouse: WarehouseS
 
     async def merge() -> WatchedClient:
         watched, writer = _watched(warehouse, gather_seconds=60)  # the first INSERT held while four queue
-        first = [asyncio.create_task(writer.submit([sale])) for sale in _sales(4)]
+        first = [asyncio.create_task(writer.submit([sale])) for sale in f.sale_records(4)]
         assert await asyncio.to_thread(watched.began.wait, 30)
-        behind = [asyncio.create_task(writer.submit([sale])) for sale in _sales(4)]
+        behind = [asyncio.create_task(writer.submit([sale])) for sale in f.sale_records(4)]
         assert await asyncio.gather(*first) == [[True]] * 4
-        again = [asyncio.create_task(writer.submit([sale])) for sale in _sales(4)]
+        again = [asyncio.create_task(writer.submit([sale])) for sale in f.sale_records(4)]
         assert await asyncio.wait_for(asyncio.gather(*behind, *again), 30) == [[True]] * 8
         return watched
 

@@ -13,13 +13,14 @@ from clickhouse_connect.driver.client import Client
 from api.ingest.streams import STREAMS
 from api.ingest.writer import StreamWriter
 from api.warehouse_handle import WarehouseHandle
-from tests.integration.test_ingest_overlap import WatchedClient, _sales
+from tests import factories as f
+from tests.integration.test_ingest_overlap import WatchedClient
 from tests.support import WarehouseServer
 
 
 def test_small_batches_are_inserted_on_the_loop_and_large_ones_in_a_thread(warehouse: WarehouseServer) -> None:
-    small, large = _sales(5), _sales(1_000)
-    again = [*small[:2], *_sales(3)]
+    small, large = f.sale_records(5), f.sale_records(1_000)
+    again = [*small[:2], *f.sale_records(3)]
     threaded = WatchedClient(warehouse.client(database="tickettoken", autogenerate_session_id=False), hold_first=False)
     on_loop: list[int] = []
 
