@@ -9,8 +9,9 @@ the body. When the next batch is ready its rows are streamed in, and only parsin
 wait for: 4.5-5.3 ms against 8.3-9.0 ms from rows ready to committed (p50, 64 sales, scratch harness).
 
 An early INSERT holds one of the warehouse's connections while it waits, so one is sent only while small
-batches of its table come steadily (the last one committed less than IDLE_SECONDS before), and it waits at most
-IDLE_SECONDS, then ends with no rows, which writes nothing. One that failed before its rows were sent (the
+batches of its table come steadily (the last one committed less than IDLE_SECONDS before), a worker has at most
+MOST_WAITING of them at once (of the embedded warehouse's 16 connections, 8 with 4 workers), and it waits at
+most IDLE_SECONDS, then ends with no rows, which writes nothing. One that failed before its rows were sent (the
 warehouse restarted, say) has written nothing either, and the rows are sent the usual way.
 """
 
@@ -35,6 +36,7 @@ EARLY = Counter(
 )
 
 IDLE_SECONDS = 0.25
+MOST_WAITING = 2  # per worker: the busiest streams (sales and gate scans, at an event)
 
 
 def arrow_file(rows: pa.Table) -> bytes:
@@ -66,7 +68,7 @@ class EarlyInserts:
         now = time.monotonic()
         steady = now - self._last_commit.get(key, -math.inf) < IDLE_SECONDS
         self._last_commit[key] = now
-        if steady and not self._closed and key not in self._waiting:
+        if steady and not self._closed and key not in self._waiting and len(self._waiting) < MOST_WAITING:
             self._waiting[key] = EarlyInsert(client, table, rows.schema, settings)
 
     async def close(self) -> None:

@@ -8,11 +8,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 import pytest
 from prometheus_client import REGISTRY
 
 from api import early_insert
+from api.ingest.schemas import Attendance, Revenue
 from api.ingest.streams import STREAMS
 from api.ingest.writer import INSERT_SETTINGS
 from api.warehouse_handle import WarehouseHandle
@@ -58,6 +60,13 @@ def _with_handle(warehouse: WarehouseServer, steps: Callable[[WarehouseHandle], 
     return {outcome: count - before[outcome] for outcome, count in _outcomes().items()}
 
 
+@pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A longer idle time than the service's, so that a slow machine does not make a steady flow look idle."""
+    monkeypatch.setattr(early_insert, "IDLE_SECONDS", 2.0)
+
+
+@pytest.mark.usefixtures("patient")
 def test_steady_small_inserts_go_through_inserts_sent_ahead(warehouse: WarehouseServer) -> None:
     batches = _batches(5, 4)
 
@@ -71,17 +80,40 @@ def test_steady_small_inserts_go_through_inserts_sent_ahead(warehouse: Warehouse
     assert _stored(warehouse, batches) == (20, 20)
 
 
+@pytest.mark.usefixtures("patient")
 def test_an_insert_sent_ahead_and_not_used_in_time_writes_nothing(warehouse: WarehouseServer) -> None:
     batches = _batches(3, 4)
 
     async def steps(handle: WarehouseHandle) -> None:
         for batch in batches[:2]:
             await handle.insert_small("sales", batch, INSERT_SETTINGS)
-        await asyncio.sleep(early_insert.IDLE_SECONDS * 4)  # the one sent ahead ends, with no rows
+        await asyncio.sleep(early_insert.IDLE_SECONDS * 1.5)  # the one sent ahead ends, with no rows
         await handle.insert_small("sales", batches[2], INSERT_SETTINGS)  # the flow was not steady: on its own
 
     assert _with_handle(warehouse, steps) == {"used": 0, "ended": 1, "failed": 0}
     assert _stored(warehouse, batches) == (12, 12)
+
+
+@pytest.mark.usefixtures("patient")
+def test_a_worker_sends_at_most_two_ahead_at_once(warehouse: WarehouseServer) -> None:
+    event_id = f.new_id("event")
+    tables: dict[str, Callable[[], pa.Table]] = {
+        "sales": lambda: STREAMS["sale"].table_of(f.sale_records(2)),
+        "scans": lambda: STREAMS["attendance"].table_of(
+            msgspec.convert([f.scan(event_id) for _ in range(2)], list[Attendance], strict=False)
+        ),
+        "revenue": lambda: STREAMS["revenue"].table_of(
+            msgspec.convert([f.revenue(event_id) for _ in range(2)], list[Revenue], strict=False)
+        ),
+    }
+
+    async def steps(handle: WarehouseHandle) -> None:
+        for _ in range(2):  # steady in all three tables
+            for table, rows in tables.items():
+                await handle.insert_small(table, rows(), INSERT_SETTINGS)
+
+    # Sent ahead after the second round's first two; none for the third table, so only two to end at the close.
+    assert _with_handle(warehouse, steps) == {"used": 0, "ended": early_insert.MOST_WAITING, "failed": 0}
 
 
 def test_rows_get_an_insert_of_their_own_when_the_one_sent_ahead_failed(
