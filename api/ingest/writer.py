@@ -222,7 +222,7 @@ class StreamWriter:
                 continue
             small = _Small(asyncio.get_running_loop().time(), len(batch)) if size < self.overlap_rows else None
             self._last_small = small or self._last_small
-            task = asyncio.create_task(self._flush(batch, small))
+            task = asyncio.create_task(self._flush(batch, size, small))
             flushes[task] = size
             task.add_done_callback(lambda done: flushes.pop(done, None))
             task.add_done_callback(lambda _: slots.release())
@@ -261,7 +261,8 @@ class StreamWriter:
         """Whether the queue may go now: it holds the requests wanted, or a large batch."""
         return len(self._queue) >= self._wanted or self._queued >= self.overlap_rows
 
-    async def _flush(self, batch: list[_Pending], small: _Small | None) -> None:
+    async def _flush(self, batch: list[_Pending], size: int, small: _Small | None) -> None:
+        """Write `batch` (`size` records) and answer its requests."""
         batch.sort(key=lambda pending: pending.table is not None)  # records first: their table is built whole
         mine: _InFlight | None = None
         try:
@@ -294,7 +295,7 @@ class StreamWriter:
                 small.behind = len(self._queue)
             if mine is not None:
                 self._in_flight.remove(mine)
-            self._pending -= sum(pending.size for pending in batch)
+            self._pending -= size
         _answer(batch, flags)
         accepted = int(flags.sum())
         BATCHES.labels(self.stream.name).inc()
