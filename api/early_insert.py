@@ -48,12 +48,15 @@ def arrow_file(rows: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
+_Key = tuple[str, tuple[tuple[str, Any], ...]]  # a table and the INSERT's settings
+
+
 class EarlyInserts:
     """Small INSERTs, each through the INSERT sent ahead for its table when there is one."""
 
     def __init__(self) -> None:
-        self._waiting: dict[tuple[str, tuple[tuple[str, Any], ...]], EarlyInsert] = {}  # by table and settings
-        self._last_commit: dict[tuple[str, tuple[tuple[str, Any], ...]], float] = {}
+        self._waiting: dict[_Key, EarlyInsert] = {}
+        self._last_commit: dict[_Key, float] = {}
         self._closed = False
 
     async def insert(self, client: AsyncClient, table: str, rows: pa.Table, settings: dict[str, Any]) -> None:
