@@ -227,9 +227,8 @@ def main() -> None:
         ratio = "" if name == "bare" else f"  p99 {p99 / bare_result.percentile(0.99):.1f}x the bare one"
         print(f"  {label:<32} {result.rate:>8,.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms{ratio}{verdict}"
               + (f"  non-200: {bad}" if bad else ""))  # fmt: skip
-    ordered = sorted(delays)
-    p50 = ordered[len(ordered) // 2] if ordered else float("nan")
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+    seconds = [delay / 1000 for delay in delays]
+    p50, p99 = percentile_ms(seconds, 0.5), percentile_ms(seconds, 0.99)
     expected = args.sockets * args.push_sales
     print(f"push: {args.sockets} clients, {args.push_sales} sales: {len(delays):,} of {expected:,} updates heard; "
           f"ack -> sale-update p50 {p50:.1f} ms, p99 {p99:.1f} ms "
