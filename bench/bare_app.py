@@ -1,6 +1,5 @@
-"""A bare Litestar endpoint (read the body, answer a small struct) under the API's own server settings (its
-HTTP protocol included): the ceiling the ingest and live endpoints are measured against.
-Run as `python -m bench.bare_app PORT`."""
+"""A bare Litestar endpoint (read the body, answer a small struct) under the API's own server settings: the
+ceiling the ingest endpoints are measured against. Run as `python -m bench.bare_app PORT`."""
 
 from __future__ import annotations
 
@@ -9,8 +8,6 @@ import sys
 import msgspec
 import uvicorn
 from litestar import Litestar, Request, get, post
-
-from api.http_protocol import HeadWithBodyProtocol
 
 
 class Answer(msgspec.Struct):
@@ -33,6 +30,4 @@ async def bare_read(event_id: str) -> Answer:
 app = Litestar(route_handlers=[bare, bare_read])
 
 if __name__ == "__main__":
-    uvicorn.run(
-        app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", http=HeadWithBodyProtocol, loop="uvloop"
-    )
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", http="httptools", loop="uvloop")
