@@ -29,7 +29,7 @@ def test_an_answer_asked_for_late_in_its_life_is_refreshed_once_in_the_backgroun
     assert cache.answer("k", compute) == b'{"value":1}'
     assert cache.peek("k") == (b'{"value":1}', False), "young: served as it is"
     time.sleep(REFRESH_AFTER_SECONDS + 0.05)
-    assert cache.peek("k") == (b'{"value":1}', True), "past half its life: this caller refreshes it"
+    assert cache.peek("k") == (b'{"value":1}', True), "late in its life: this caller refreshes it"
     assert cache.peek("k") == (b'{"value":1}', False), "only one caller is told to"
     cache.refresh("k", compute)
     assert cache.peek("k") == (b'{"value":2}', False)
