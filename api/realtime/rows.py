@@ -218,7 +218,17 @@ def _label_sums(rows: Rows, column: str, names: tuple[str, ...]) -> LabelSums:
 def _carried(base: Rows, new: Rows, key: tuple[str, tuple[str, ...]]) -> LabelSums:
     """`base`'s sums plus `new`'s, over `new`'s labels (which extend `base`'s)."""
     added = new.label_sums(*key)
-    return [np.pad(old, (0, len(more) - len(old))) + more for old, more in zip(base._sums[key], added, strict=True)]
+    return [_sum(old, more) for old, more in zip(base._sums[key], added, strict=True)]
+
+
+def _sum(old: Ints, more: Ints) -> Ints:
+    """`old + more`, `old` taken as zero past its end (`more` is at least as long). Not `np.pad`: its Python
+    took half of a live merge's time."""
+    if len(old) == len(more):
+        return old + more
+    total = more.copy()
+    total[: len(old)] += old
+    return total
 
 
 def merged(base: Rows, later: Sequence[Rows], *, dedupe: bool) -> Rows:

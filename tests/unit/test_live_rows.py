@@ -90,6 +90,25 @@ def test_appending_keeps_earlier_snapshots_as_they_were() -> None:
     assert (_tickets(second), _tickets(later)) == (7, 23), "appending in place leaves the snapshot before it alone"
 
 
+def test_sums_carried_through_merges_match_sums_counted_afresh_new_labels_included() -> None:
+    spec = SPECS["sale"]
+    rows = [
+        ("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA"),
+        ("b", "2026-01-01T10:01:00+00:00", 2, 20, "GA"),
+        ("c", "2026-01-01T10:02:00+00:00", 4, 30, "VIP"),
+        ("d", "2026-01-01T10:03:00+00:00", 8, 20, "GA"),
+    ]
+    kept = Rows.of(spec, _sales(*rows[:2]))
+    assert [list(a) for a in kept.label_sums("tier", ("quantity", "cents"))] == [[2], [3], [3 * 2050]]
+    kept = merged(kept, [Rows.of(spec, _sales(rows[2]))], dedupe=False)  # a tier not seen before: VIP
+    kept = merged(kept, [Rows.of(spec, _sales(rows[3]))], dedupe=False)  # the same tiers
+    afresh = Rows.of(spec, _sales(*rows))
+    assert kept.labels["tier"] == afresh.labels["tier"] == ["GA", "VIP"]
+    carried = kept._sums[("tier", ("quantity", "cents"))]  # carried, not counted again
+    assert [list(a) for a in carried] == [list(a) for a in afresh.label_sums("tier", ("quantity", "cents"))]
+    assert [list(a) for a in carried] == [[3, 1], [11, 4], [11 * 2050, 4 * 3050]]
+
+
 class _Warehouse:
     """What a table holds, read by the tallies; `during_read` runs while a read is under way."""
 
