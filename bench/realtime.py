@@ -4,7 +4,8 @@ A demo market of at least 10 million sales is loaded (sales, revenue lines and s
 the events on sale have none yet). Then, while single sales (stamped as they are sent) go in at 1,000 per second (from
 256 connections; what was acknowledged while the loads ran is printed, since a busy API answers them late), each live
 endpoint is asked by 50 concurrent connections about 100 on-sale events drawn with a Zipf distribution (p50/p99; goal
-p99 <= 25 ms), beside a bare Litestar GET endpoint under the same load generator. Each event is looked at once per
+p99 <= 25 ms), beside a bare Litestar GET endpoint under the same load generator, with the cores the API, the
+warehouse and the load generator used during each (and the API's CPU per answer). Each event is looked at once per
 view before (its rows are read from the table then, and kept up to date from the commits after:
 api/realtime/tallies.py); that first look is reported on its own, and so are the 2,000 uncounted requests before each
 load, in which that view's answers are computed again all at once. Last, 1,000 Socket.IO clients (socket.io-client v4,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -31,7 +33,7 @@ import numpy as np
 
 from api.auth.keys import Scope
 from api.realtime.controllers import VIEWS
-from bench.loadgen import Connection, LoadResult, percentile_ms, run_load
+from bench.loadgen import Connection, LoadResult, cpu_seconds, percentile_ms, run_load
 from bench.stack import api_stack, bare_app
 from simulator.loader import load
 from simulator.market import Market, generate
@@ -57,10 +59,16 @@ def on_sale(market: Market, count: int) -> list[str]:
     return [e.event_id for e in sorted(selling, key=lambda e: -e.popularity)[:count]]
 
 
-async def get_load(port: int, paths: list[str], headers: dict[str, str], concurrency: int) -> LoadResult:
-    return await run_load(
+async def get_load(
+    port: int, paths: list[str], headers: dict[str, str], concurrency: int, pids: tuple[int, ...] = ()
+) -> LoadResult:
+    """GETs of `paths`; with the cores each process of `pids` used while they ran."""
+    before = [cpu_seconds(pid) for pid in pids]
+    result = await run_load(
         port, paths, [b""] * len(paths), concurrency=concurrency, requests=len(paths), headers=headers, method="GET"
     )
+    result.cores = tuple((cpu_seconds(pid) - b) / result.seconds for pid, b in zip(pids, before, strict=True))
+    return result
 
 
 @dataclass
@@ -124,8 +132,10 @@ async def background_sales(port: int, key: str, events: list[str], rate: float, 
     return done
 
 
-async def endpoints(api: ApiServer, bare_port: int, keys: dict[str, str], events: list[str],
+async def endpoints(api: ApiServer, warehouse_pid: int, bare_port: int, keys: dict[str, str], events: list[str], *,
                     requests: int) -> dict[str, LoadResult]:  # fmt: skip
+    """Each view's load and the bare endpoint's, with the cores the API, the warehouse and this process (the load
+    generator and the background sender) used during each: a run whose API answers slowly shows why here."""
     rng = np.random.default_rng(1)
     ranks = np.minimum(rng.zipf(1.2, size=requests), len(events)) - 1
     read = {"X-API-Key": keys["read"]}
@@ -146,7 +156,7 @@ async def endpoints(api: ApiServer, bare_port: int, keys: dict[str, str], events
     loads = [(view, api.port, [f"/api/realtime/{view}/{events[r]}" for r in ranks], read) for view in VIEWS]
     for name, port, paths, headers in [*loads, ("bare", bare_port, [f"/bare/{events[r]}" for r in ranks], {})]:
         warm_ups[name] = await get_load(port, paths[:WARM_UP], headers, 50)
-        results[name] = await get_load(port, paths, headers, 50)
+        results[name] = await get_load(port, paths, headers, 50, pids=(api.pid, warehouse_pid, os.getpid()))
     print(
         f"  warm-up before each load ({WARM_UP:,} requests, not counted): "
         + ", ".join(f"{name} p99 {warm.percentile(0.99):.1f} ms" for name, warm in warm_ups.items())
@@ -213,13 +223,13 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--push-sales", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, api_stack(Path(tmp)) as (_, api, store), bare_app() as bare_port:
+    with tempfile.TemporaryDirectory() as tmp, api_stack(Path(tmp)) as (warehouse, api, store), bare_app() as bare_port:
         keys = {"ingest": store.create({Scope.INGEST})[0], "read": store.create({Scope.READ})[0]}
         market = generate(MarketParams(events=args.events))
         # Gate scans are left out: the events on sale (the ones asked about) have none yet.
         load(replace(market, scans=market.scans.slice(0, 0)), api.url, keys["ingest"], show_progress=False)
         events = on_sale(market, 100)
-        results = asyncio.run(endpoints(api, bare_port, keys, events, args.requests))
+        results = asyncio.run(endpoints(api, warehouse.pid, bare_port, keys, events, requests=args.requests))
         delays = push_delays(api, keys, events[0], args.sockets, args.push_sales)
     print(f"market: {market.sales.num_rows:,} sales, {market.revenue.num_rows:,} revenue lines, "
           f"{market.social.num_rows:,} social posts; {len(events)} events on sale, Zipf(1.2) over them")  # fmt: skip
@@ -230,8 +240,12 @@ def main() -> None:
         label = "bare Litestar GET (ceiling)" if name == "bare" else f"/api/realtime/{name}"
         verdict = "" if name == "bare" else f"  {'met' if p99 <= GOAL_P99_MS else 'NOT met'} (p99 <= {GOAL_P99_MS:g})"
         ratio = "" if name == "bare" else f"  p99 {p99 / bare_result.percentile(0.99):.1f}x the bare one"
+        api_cores, warehouse_cores, generator_cores = result.cores
+        cores = f"  cores: API {api_cores:.2f} ({api_cores / result.rate * 1e6:.0f} µs an answer), " + (
+            f"warehouse {warehouse_cores:.2f}, load generator and background sender {generator_cores:.2f}"
+        )
         print(f"  {label:<32} {result.rate:>8,.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms{ratio}{verdict}"
-              + (f"  non-200: {bad}" if bad else ""))  # fmt: skip
+              + (f"  non-200: {bad}" if bad else "") + ("" if name == "bare" else cores))  # fmt: skip
     seconds = [delay / 1000 for delay in delays]
     p50, p99 = percentile_ms(seconds, 0.5), percentile_ms(seconds, 0.99)
     expected = args.sockets * args.push_sales
