@@ -26,7 +26,7 @@ from api.auth.keys import KeyStore, Scope
 from api.ingest.schemas import Sale
 from api.ingest.streams import STREAMS
 from api.ingest.writer import INSERT_SETTINGS
-from bench.loadgen import LoadResult, cpu_seconds, run_load, wait_until_idle
+from bench.loadgen import LoadResult, run_load, wait_until_idle
 from bench.stack import api_stack, bare_app
 from tests import factories as f
 from tests.support import ApiServer, WarehouseServer
@@ -103,10 +103,8 @@ def _measure(
     def load(port: int, path: str, bodies: list[bytes], concurrency: int, kind: str = "application/json") -> LoadResult:
         """One load, with the cores the API and the warehouse used while it ran; it starts once the warehouse is
         idle, so that it does not pay for the merges of the load before it."""
-        pids = (api.pid, warehouse.pid)
         idle_waits.append(wait_until_idle(warehouse.pid))
-        before = [cpu_seconds(pid) for pid in pids]
-        result = asyncio.run(
+        return asyncio.run(
             run_load(
                 port,
                 path,
@@ -114,11 +112,9 @@ def _measure(
                 concurrency=concurrency,
                 requests=len(bodies),
                 headers={**headers, "Content-Type": kind},
+                watch=(api.pid, warehouse.pid) if port == api.port else (),
             )
         )
-        if port == api.port:
-            result.cores = tuple((cpu_seconds(pid) - b) / result.seconds for pid, b in zip(pids, before, strict=True))
-        return result
 
     venue = f.venue()
     events = [f.event(venue["venue_id"]) for _ in range(100)]

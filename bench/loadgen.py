@@ -102,9 +102,10 @@ async def run_load(
     headers: dict[str, str],
     host: str = "127.0.0.1",
     method: str = "POST",
+    watch: Sequence[int] = (),
 ) -> LoadResult:
     """Send `requests` requests over `concurrency` keep-alive connections; request i goes to `path` (or path[i])
-    with body i, bodies[i] (or bodies(i))."""
+    with body i, bodies[i] (or bodies(i)). `cores` holds the cores each process of `watch` used meanwhile."""
     body_of = bodies if callable(bodies) else bodies.__getitem__
     path_of = (lambda _: path) if isinstance(path, str) else path.__getitem__
     counter = iter(range(requests))
@@ -122,7 +123,9 @@ async def run_load(
         finally:
             connection.close()
 
+    before = [cpu_seconds(pid) for pid in watch]
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
+    result.cores = tuple((cpu_seconds(pid) - b) / result.seconds for pid, b in zip(watch, before, strict=True))
     return result

@@ -33,7 +33,7 @@ import numpy as np
 
 from api.auth.keys import Scope
 from api.realtime.controllers import VIEWS
-from bench.loadgen import Connection, LoadResult, cpu_seconds, percentile_ms, run_load
+from bench.loadgen import Connection, LoadResult, percentile_ms, run_load
 from bench.stack import api_stack, bare_app
 from simulator.loader import load
 from simulator.market import Market, generate
@@ -63,12 +63,16 @@ async def get_load(
     port: int, paths: list[str], headers: dict[str, str], concurrency: int, pids: tuple[int, ...] = ()
 ) -> LoadResult:
     """GETs of `paths`; with the cores each process of `pids` used while they ran."""
-    before = [cpu_seconds(pid) for pid in pids]
-    result = await run_load(
-        port, paths, [b""] * len(paths), concurrency=concurrency, requests=len(paths), headers=headers, method="GET"
+    return await run_load(
+        port,
+        paths,
+        [b""] * len(paths),
+        concurrency=concurrency,
+        requests=len(paths),
+        headers=headers,
+        method="GET",
+        watch=pids,
     )
-    result.cores = tuple((cpu_seconds(pid) - b) / result.seconds for pid, b in zip(pids, before, strict=True))
-    return result
 
 
 @dataclass
