@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -19,8 +20,13 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from api.refresh_ahead import RefreshAhead
+
 KEY_PREFIX = "tt"
 CACHE_SECONDS = 5.0  # how long a worker trusts what it read: a revocation takes effect within this
+# A key in use is read again in the background once its entry is this old (api/refresh_ahead.py), so that it
+# does not expire under the requests in flight.
+REFRESH_AFTER_SECONDS = 2.5
 
 
 class Scope(StrEnum):
@@ -85,6 +91,10 @@ class KeyStore:
     _cache: dict[str, tuple[float, tuple[str, ApiKey] | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reading: threading.Lock = field(default_factory=threading.Lock)
+    _refresh: RefreshAhead[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._refresh = RefreshAhead(self._read_again, "api-keys-refresh")
 
     def create(self, scopes: set[Scope], *, organizer_id: str | None = None, name: str = "") -> tuple[str, ApiKey]:
         """Make a key; returns the full key (shown once, never stored) and its record."""
@@ -127,8 +137,11 @@ class KeyStore:
             return None
         with self._lock:
             hit = self._cache.get(parts[0])
-        if hit is None or time.monotonic() - hit[0] >= CACHE_SECONDS:
+        age = time.monotonic() - hit[0] if hit is not None else math.inf
+        if hit is None or age >= CACHE_SECONDS:
             return True
+        if age >= REFRESH_AFTER_SECONDS and hit[1] is not None:
+            self._refresh.request((parts[0],))
         return self._check(parts[1], hit[1])
 
     @staticmethod
@@ -153,12 +166,22 @@ class KeyStore:
                 hit = self._cache.get(key_id)
             if hit is not None and now - hit[0] < CACHE_SECONDS:
                 return hit[1]
+            read_at = time.monotonic()
             found = self._read(key_id)
             with self._lock:
                 if len(self._cache) > 10_000:  # many made-up key ids must not grow the cache without bound
                     self._cache.clear()
-                self._cache[key_id] = (time.monotonic(), found)
+                self._cache[key_id] = (read_at, found)
         return found
+
+    def _read_again(self, key_ids: Sequence[str]) -> None:
+        """Refresh these cache entries (in the background: `authenticate_cached`)."""
+        for key_id in key_ids:
+            with self._reading:
+                read_at = time.monotonic()  # before the read: an entry is never trusted for longer than CACHE_SECONDS
+                found = self._read(key_id)
+                with self._lock:
+                    self._cache[key_id] = (read_at, found)
 
     def _read(self, key_id: str) -> tuple[str, ApiKey] | None:
         rows = self.client.query(_SELECT_SQL, parameters={"key_id": key_id}).result_rows

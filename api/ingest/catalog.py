@@ -1,20 +1,25 @@
 """What ingest must know of the catalog: which events and venues exist, whose events they are, their tiers.
 
-Known events are cached per worker for a short time; unknown ids are always asked for (an event may have
-just arrived through another worker), and a sale whose tier the cache does not know re-reads its event
-once before it is rejected (the tiers may have just changed).
+Known events are cached per worker for a short time, and an event in use is read again in the background
+before its entry expires (api/refresh_ahead.py); unknown ids are always asked for (an event may have just
+arrived through another worker), and a sale whose tier the cache does not know re-reads its event once before
+it is rejected (the tiers may have just changed). Requests that wait for the same read share it: one query
+reads every id they are waiting for (after a restart, a hundred events in use are one query, not a hundred).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 
+from api.refresh_ahead import RefreshAhead
+
 CACHE_SECONDS = 30.0
+REFRESH_AFTER_SECONDS = 20.0  # an event in use is read again in the background once its entry is this old
 
 _EVENTS_SQL = (
     "SELECT event_id, argMax(organizer_id, updated_at), argMax(tiers.name, updated_at) "
@@ -36,49 +41,66 @@ class Catalog:
     _venues: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reading: threading.Lock = field(default_factory=threading.Lock)
+    _wanted: set[str] = field(default_factory=set)  # ids that requests waiting for `_reading` need read
+    _refresh: RefreshAhead[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._refresh = RefreshAhead(self._read_again, "catalog-refresh")
 
     def events(self, event_ids: Iterable[str], *, fresh: bool = False) -> dict[str, EventInfo]:
         """The known events among `event_ids` (blocking)."""
         wanted = set(event_ids)
-        now = time.monotonic()
-        found: dict[str, EventInfo] = {}
-        with self._lock:
-            for event_id in wanted:
-                hit = self._events.get(event_id)
-                if hit is not None and not fresh and now - hit[0] < CACHE_SECONDS:
-                    found[event_id] = hit[1]
+        found = {} if fresh else self._cached(wanted)
         if len(found) == len(wanted):
             return found
-        # When entries expire every request in flight for those events gets here at once: one reads them.
+        with self._lock:
+            self._wanted.update(wanted - found.keys())
+        # When entries expire every request in flight for those events gets here at once: one reads them all.
         with self._reading:
             if not fresh:
-                with self._lock:
-                    for event_id in wanted - found.keys():
-                        hit = self._events.get(event_id)
-                        if hit is not None and now - hit[0] < CACHE_SECONDS:
-                            found[event_id] = hit[1]
-            missing = sorted(wanted - found.keys())
+                found.update(self._cached(wanted - found.keys()))
+            missing = wanted - found.keys()
             if missing:
-                rows = self.client().query(_EVENTS_SQL, parameters={"ids": missing}).result_rows
-                read_at = time.monotonic()
                 with self._lock:
-                    for event_id, organizer_id, tiers in rows:
-                        info = EventInfo(str(organizer_id), frozenset(str(t) for t in tiers))
-                        self._events[str(event_id)] = (read_at, info)
-                        found[str(event_id)] = info
+                    batch, self._wanted = sorted(self._wanted | missing), set()
+                read = self._read(batch)
+                found.update((event_id, read[event_id]) for event_id in missing if event_id in read)
         return found
 
-    def cached_events(self, event_ids: Iterable[str]) -> dict[str, EventInfo] | None:
-        """These events from the cache alone, or None when any of them is not there (then use `events`)."""
+    def _cached(self, event_ids: Iterable[str]) -> dict[str, EventInfo]:
+        """The unexpired cache entries among `event_ids`; those due for a refresh are read again meanwhile."""
         now = time.monotonic()
         found: dict[str, EventInfo] = {}
+        due: list[str] = []
         with self._lock:
             for event_id in event_ids:
                 hit = self._events.get(event_id)
-                if hit is None or now - hit[0] >= CACHE_SECONDS:
-                    return None
-                found[event_id] = hit[1]
+                if hit is not None and now - hit[0] < CACHE_SECONDS:
+                    found[event_id] = hit[1]
+                    if now - hit[0] >= REFRESH_AFTER_SECONDS:
+                        due.append(event_id)
+        if due:
+            self._refresh.request(due)
         return found
+
+    def _read_again(self, event_ids: Sequence[str]) -> None:
+        self.events(event_ids, fresh=True)
+
+    def _read(self, event_ids: list[str]) -> dict[str, EventInfo]:
+        read_at = time.monotonic()  # before the read: an entry is never older than its stamp says
+        rows = self.client().query(_EVENTS_SQL, parameters={"ids": event_ids}).result_rows
+        read: dict[str, EventInfo] = {}
+        with self._lock:
+            for event_id, organizer_id, tiers in rows:
+                read[str(event_id)] = info = EventInfo(str(organizer_id), frozenset(str(t) for t in tiers))
+                self._events[str(event_id)] = (read_at, info)
+        return read
+
+    def cached_events(self, event_ids: Iterable[str]) -> dict[str, EventInfo] | None:
+        """These events from the cache alone, or None when any of them is not there (then use `events`)."""
+        wanted = set(event_ids)
+        found = self._cached(wanted)
+        return found if len(found) == len(wanted) else None
 
     def venues(self, venue_ids: Iterable[str]) -> set[str]:
         """The known venues among `venue_ids` (blocking)."""
