@@ -17,6 +17,12 @@ from warehouse.errors import UNKNOWN_SETTING, WarehouseError, engine_errors
 from warehouse.sql_text import quote_literal
 
 _SETTING_VALUES_SQL = "SELECT name, value, changed FROM system.settings WHERE has({names:Array(String)}, name)"
+# Classifying is parsing alone, so its result depends on the text only, and clients send the same texts over and
+# over (their parameters apart): an INSERT's classification cost 0.6 ms of the embedded warehouse's ~7 ms for a
+# 35-row INSERT. Shared by every connection; bounded, it starts over when full.
+_CLASSIFIED: dict[str, dict[str, Any]] = {}
+_CLASSIFIED_MAX_ENTRIES = 1024
+_CLASSIFIED_MAX_CHARS = 4096
 
 
 def quote_identifier(name: str) -> str:
@@ -131,7 +137,16 @@ class EngineConnection:
             return self._conn.send_insert(statement, fmt)
 
     def classify(self, sql: str) -> dict[str, Any]:
+        """What kind of statement `sql` is, and how many there are (parsed once per distinct text: see
+        `_CLASSIFIED`)."""
+        known = _CLASSIFIED.get(sql)
+        if known is not None:
+            return known
         result: dict[str, Any] = self._conn._conn.classify_query(sql)
+        if len(sql) <= _CLASSIFIED_MAX_CHARS:
+            if len(_CLASSIFIED) >= _CLASSIFIED_MAX_ENTRIES:
+                _CLASSIFIED.clear()
+            _CLASSIFIED[sql] = result
         return result
 
 

@@ -73,6 +73,20 @@ def test_get_is_read_only(warehouse: WarehouseServer) -> None:
     assert b"method GET implies readonly" in body
 
 
+def test_a_statement_is_judged_the_same_when_its_text_comes_again(warehouse: WarehouseServer) -> None:
+    """Classifications are remembered per text (warehouse/connection.py): what they decide must not change."""
+    table = f"again_{uuid.uuid4().hex[:8]}"
+    create = f"CREATE TABLE {table} (a UInt8) ENGINE = Memory"
+    for _ in range(2):
+        assert _request(warehouse, "GET", {"query": create})[0] == 403
+        assert _request(warehouse, "POST", {}, b"SELECT 1; SELECT 2")[0] == 400
+    assert _request(warehouse, "POST", {"query": create})[0] == 200
+    for _ in range(2):
+        assert _request(warehouse, "GET", {"query": f"INSERT INTO {table} VALUES (1)"})[0] == 403
+        assert _request(warehouse, "POST", {"query": f"INSERT INTO {table} VALUES (1)"})[0] == 200
+    assert _request(warehouse, "GET", {"query": f"SELECT count() FROM {table}"})[2] == b"2\n"
+
+
 def test_query_id_is_echoed(warehouse: WarehouseServer) -> None:
     status, headers, _ = _request(warehouse, "GET", {"query": "SELECT 1", "query_id": "my-query-1"})
     assert (status, headers["x-clickhouse-query-id"]) == (200, "my-query-1")
