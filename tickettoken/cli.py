@@ -112,7 +112,7 @@ def keys_revoke(key_id: str) -> None:
 def keys_list() -> None:
     """List keys (ids, scopes, organizer, state); never the secrets."""
     for key in _key_store().list():
-        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M %Z}" if key.revoked_at else "active"
         scopes = ",".join(sorted(key.scopes))
         click.echo(f"{key.key_id}  {scopes:<20} {key.organizer_id or '*':<16} {state:<24} {key.name}")
 

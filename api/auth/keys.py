@@ -210,6 +210,11 @@ def _record(row: Sequence[Any]) -> tuple[str, ApiKey]:
         name=str(name),
         scopes=frozenset(Scope(s) for s in scopes),
         organizer_id=str(organizer_id) or None,
-        created_at=created_at,
-        revoked_at=revoked_at if isinstance(revoked_at, datetime) else None,
+        created_at=_utc(created_at),
+        revoked_at=_utc(revoked_at) if isinstance(revoked_at, datetime) else None,
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    """Stored in UTC; the client gives it back without a zone when the server's zone is UTC too."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

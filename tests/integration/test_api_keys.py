@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
+from datetime import UTC, timedelta
 
 from clickhouse_connect.driver.client import Client
 from litestar.testing import TestClient
 
 from api.app import create_app
+from api.auth.keys import KeyStore, Scope
 from tests.support import WarehouseServer
 
 
@@ -60,6 +63,20 @@ def test_a_revoked_key_is_refused(warehouse: WarehouseServer) -> None:
     key_id = admin.split("_")[1]
     revoked = _cli(warehouse, "revoke", key_id)
     assert revoked.returncode == 0, revoked.stderr
+    listed = next(line for line in _cli(warehouse, "list").stdout.splitlines() if line.startswith(key_id))
+    assert re.search(r"revoked \d{4}-\d\d-\d\d \d\d:\d\d UTC", listed), listed
     with TestClient(app=create_app(warehouse.settings())) as api:
         assert api.get("/metrics", headers={"X-API-Key": admin}).status_code == 401
     assert _cli(warehouse, "revoke", "no-such-key").returncode != 0
+
+
+def test_a_key_read_back_has_its_times_in_utc(warehouse: WarehouseServer) -> None:
+    store = KeyStore(warehouse.client(database="tickettoken"))
+    key, made = store.create({Scope.READ})
+    revoked = store.revoke(made.key_id)
+    found = KeyStore(warehouse.client(database="tickettoken")).list()
+    record = next(k for k in found if k.key_id == made.key_id)
+    assert record.created_at.tzinfo is UTC and abs(record.created_at - made.created_at) < timedelta(milliseconds=1)
+    assert record.revoked_at is not None and revoked.revoked_at is not None
+    assert record.revoked_at.tzinfo is UTC and abs(record.revoked_at - revoked.revoked_at) < timedelta(milliseconds=1)
+    assert KeyStore(warehouse.client(database="tickettoken")).authenticate(key) is None
