@@ -171,7 +171,7 @@ def load_settings() -> Settings:
         max_future_hours=_env_int("INGEST_MAX_FUTURE_HOURS", 24),
         catalog_max_future_days=_env_int("INGEST_CATALOG_MAX_FUTURE_DAYS", 3 * 365),
         max_pending_records=_env_int("INGEST_MAX_PENDING_RECORDS", 200_000),
-        gather_seconds=_env_ms_as_seconds("INGEST_GATHER_MS", 25),
+        gather_seconds=_env_ms_as_seconds("INGEST_GATHER_MS", 50),
     )
     push = PushSettings(
         interval_seconds=_env_ms_as_seconds("PUSH_INTERVAL_MS", 250),

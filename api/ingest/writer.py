@@ -163,7 +163,7 @@ class StreamWriter:
     max_pending: int = 200_000
     max_flushes: int = 2
     overlap_rows: int = 1_000  # a batch this large may be written beside another (see _small_waits)
-    gather_seconds: float = 0.025  # how long after a small INSERT began the next may wait for its senders
+    gather_seconds: float = 0.05  # how long after a small INSERT began the next may wait for its senders
     insert_small: SmallInsert | None = None  # awaited on the loop for a small batch (`_write_small`)
     _queue: list[_Pending] = field(default_factory=list)
     _queued: int = 0  # records in `_queue`

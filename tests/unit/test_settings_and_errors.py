@@ -20,7 +20,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.warehouse.cluster is None
     assert settings.redis.url is None
     assert settings.api.port == 3009
-    assert settings.ingest.gather_seconds == 0.025
+    assert settings.ingest.gather_seconds == 0.05
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
