@@ -35,8 +35,8 @@ def test_a_key_in_steady_use_never_expires_and_its_revocation_still_takes_effect
         found = store.authenticate_cached(key)  # never True: the cache always tells
         assert isinstance(found, ApiKey) and found.key_id == record.key_id
         time.sleep(0.01)
-    revoked_at = time.monotonic()
     KeyStore(warehouse.client(database="tickettoken")).revoke(record.key_id)  # another worker, or the CLI
+    revoked_at = time.monotonic()  # committed by now: a read begun before may still hold the key, never for longer
     while True:
         found = store.authenticate_cached(key)
         if found is True:
@@ -68,9 +68,9 @@ def test_an_event_in_steady_use_never_expires_and_its_new_tiers_show_in_time(
     while time.monotonic() < until:
         assert catalog.cached_events([event_id]) is not None
         time.sleep(0.01)
-    changed_at = time.monotonic()
     tiers = [*event["tiers"], {"name": "Balcony", "price": "39.00", "capacity": 200}]
     api_server.ingest(keys["ingest"], "event", {**event, "tiers": tiers, "updated_at": f._iso(f.now())})
+    changed_at = time.monotonic()  # committed by now
     while True:
         cached = catalog.cached_events([event_id])
         assert cached is not None
