@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 import threading
 import time
@@ -137,8 +136,10 @@ class KeyStore:
             return None
         with self._lock:
             hit = self._cache.get(parts[0])
-        age = time.monotonic() - hit[0] if hit is not None else math.inf
-        if hit is None or age >= CACHE_SECONDS:
+        if hit is None:
+            return True
+        age = time.monotonic() - hit[0]
+        if age >= CACHE_SECONDS:
             return True
         if age >= REFRESH_AFTER_SECONDS and hit[1] is not None:
             self._refresh.request((parts[0],))
@@ -166,22 +167,23 @@ class KeyStore:
                 hit = self._cache.get(key_id)
             if hit is not None and now - hit[0] < CACHE_SECONDS:
                 return hit[1]
-            read_at = time.monotonic()
-            found = self._read(key_id)
-            with self._lock:
-                if len(self._cache) > 10_000:  # many made-up key ids must not grow the cache without bound
-                    self._cache.clear()
-                self._cache[key_id] = (read_at, found)
-        return found
+            return self._read_and_keep(key_id)
 
     def _read_again(self, key_ids: Sequence[str]) -> None:
         """Refresh these cache entries (in the background: `authenticate_cached`)."""
         for key_id in key_ids:
             with self._reading:
-                read_at = time.monotonic()  # before the read: an entry is never trusted for longer than CACHE_SECONDS
-                found = self._read(key_id)
-                with self._lock:
-                    self._cache[key_id] = (read_at, found)
+                self._read_and_keep(key_id)
+
+    def _read_and_keep(self, key_id: str) -> tuple[str, ApiKey] | None:
+        """Read the key and cache what was found (the caller holds `_reading`)."""
+        read_at = time.monotonic()  # before the read: an entry is never trusted for longer than CACHE_SECONDS
+        found = self._read(key_id)
+        with self._lock:
+            if len(self._cache) > 10_000:  # many made-up key ids must not grow the cache without bound
+                self._cache.clear()
+            self._cache[key_id] = (read_at, found)
+        return found
 
     def _read(self, key_id: str) -> tuple[str, ApiKey] | None:
         rows = self.client.query(_SELECT_SQL, parameters={"key_id": key_id}).result_rows
