@@ -24,8 +24,8 @@ RETRY_SECONDS = 1.0  # after a failed read, before the next: a warehouse that is
 class RefreshAhead(Generic[K]):
     """Keys waiting to be read again; one thread at a time reads them, in batches, while any are waiting."""
 
-    def __init__(self, read: Callable[[Sequence[K]], None], name: str) -> None:
-        self._read = read  # reads these keys and stores them in the cache (blocking)
+    def __init__(self, read: Callable[[Sequence[K]], object], name: str) -> None:
+        self._read = read  # reads these keys and stores them in the cache (blocking; what it returns is unused)
         self._name = name
         self._lock = threading.Lock()
         self._waiting: set[K] = set()

@@ -68,12 +68,9 @@ class LiveAnswers:
     def from_memory(self, view: str, event_id: str, key: ApiKey, asked: Asked) -> bytes | None:
         """The answer when this worker has both the event (for `key`) and the answer in memory, without
         blocking; what is due for a refresh is refreshed in the background. None otherwise."""
-        cached = self.service.cached_event(event_id, key)
-        if cached is None:
+        known = self.service.cached_event(event_id, key)
+        if known is None:
             return None
-        known, reread = cached
-        if reread:
-            _in_background(self.service.reread_event, event_id)
         cache_key, moment = _framed(view, event_id, known, asked)
         peeked = self.cache.peek(cache_key)
         if peeked is None:

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +32,7 @@ from api.realtime.schemas import (
     SocialSnapshot,
 )
 from api.realtime.tallies import Tallies
+from api.refresh_ahead import RefreshAhead
 
 MILESTONE_SHARES = (0.25, 0.5, 0.75, 0.9, 1.0)
 EVENT_SECONDS = 5.0  # how long a worker trusts what it read of an event (its organizer, capacity, zone)
@@ -123,8 +124,11 @@ class RealtimeService:
     client: Callable[[], Client]
     tallies: Tallies
     _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)  # (when read, monotonic; event)
-    _rereading: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _refresh: RefreshAhead[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._refresh = RefreshAhead(self._read_events, "live-event-refresh")
 
     def event(self, event_id: str, key: ApiKey) -> EventInfo:
         """The event, when the key may see it. Blocking."""
@@ -133,27 +137,18 @@ class RealtimeService:
             raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
         return event
 
-    def cached_event(self, event_id: str, key: ApiKey) -> tuple[EventInfo, bool] | None:
-        """The event from this worker's memory, when the key may see it and it is there (never queries), and
-        whether the caller should `reread_event` it in the background: past EVENT_SECONDS it is still used
-        (for as long again) while one caller re-reads it, so busy events never wait for their re-read."""
+    def cached_event(self, event_id: str, key: ApiKey) -> EventInfo | None:
+        """The event from this worker's memory, when the key may see it and it is there (never queries). Past
+        EVENT_SECONDS it is still used (for as long again) while it is read again in the background, with the
+        other events due then in one query (api/refresh_ahead.py), so busy events never wait for their re-read."""
         now = time.monotonic()
         with self._lock:
             hit = self._events.get(event_id)
-            if hit is None or now >= hit[0] + 2 * EVENT_SECONDS or not key.allows_organizer(hit[1].organizer_id):
-                return None
-            due = now >= hit[0] + EVENT_SECONDS and event_id not in self._rereading
-            if due:
-                self._rereading.add(event_id)
-        return hit[1], due
-
-    def reread_event(self, event_id: str) -> None:
-        """Read the event again (see `cached_event`). Blocking."""
-        try:
-            self._store_event(self._read_event(event_id))
-        finally:
-            with self._lock:
-                self._rereading.discard(event_id)
+        if hit is None or now >= hit[0] + 2 * EVENT_SECONDS or not key.allows_organizer(hit[1].organizer_id):
+            return None
+        if now >= hit[0] + EVENT_SECONDS:
+            self._refresh.request((event_id,))
+        return hit[1]
 
     def event_info(self, event_id: str) -> EventInfo:
         """The event (kept EVENT_SECONDS per worker), whoever asks. Blocking."""
@@ -161,23 +156,27 @@ class RealtimeService:
             hit = self._events.get(event_id)
         if hit is not None and time.monotonic() < hit[0] + EVENT_SECONDS:
             return hit[1]
-        return self._store_event(self._read_event(event_id))
-
-    def _store_event(self, event: EventInfo) -> EventInfo:
-        with self._lock:
-            if len(self._events) > 10_000:
-                self._events.clear()
-            self._events[event.event_id] = (time.monotonic(), event)
-        return event
-
-    def _read_event(self, event_id: str) -> EventInfo:
-        rows = self.client().query(queries.EVENT, parameters={"event_id": event_id}).result_rows
-        if not rows:
+        found = self._read_events((event_id,))
+        if event_id not in found:
             raise UnknownEvent(f"no event {event_id!r}")
-        _, organizer, capacity, currency, tier_names, tier_capacities, timezone, starts_ms = rows[0]
-        tiers = {str(n): int(c) for n, c in zip(tier_names, tier_capacities, strict=True)}
-        starts_at = datetime.fromtimestamp(int(starts_ms) / 1000, UTC)
-        return EventInfo(event_id, str(organizer), int(capacity), str(currency), tiers, str(timezone or ""), starts_at)
+        return found[event_id]
+
+    def _read_events(self, event_ids: Sequence[str]) -> dict[str, EventInfo]:
+        """Read these events and keep them (an unknown id is left out). Blocking."""
+        read_at = time.monotonic()  # before the read: an entry is never older than its stamp says
+        rows = self.client().query(queries.EVENTS, parameters={"event_ids": list(event_ids)}).result_rows
+        found: dict[str, EventInfo] = {}
+        for event_id, organizer, capacity, currency, tier_names, tier_capacities, timezone, starts_ms in rows:
+            tiers = {str(n): int(c) for n, c in zip(tier_names, tier_capacities, strict=True)}
+            starts_at = datetime.fromtimestamp(int(starts_ms) / 1000, UTC)
+            found[str(event_id)] = EventInfo(
+                str(event_id), str(organizer), int(capacity), str(currency), tiers, str(timezone or ""), starts_at
+            )
+        with self._lock:
+            if len(self._events) + len(found) > 10_000:
+                self._events.clear()
+            self._events.update((event_id, (read_at, event)) for event_id, event in found.items())
+        return found
 
     def sales(self, event: EventInfo, frame: Frame) -> SalesSnapshot:
         rows = self.tallies.rows("sale", event.event_id).until(frame.at_ms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -39,33 +40,62 @@ def test_an_answer_asked_for_late_in_its_life_is_refreshed_once_in_the_backgroun
 
 
 class _Warehouse:
-    """Answers the event query, counting the reads."""
+    """Answers the events query (events e1, e2 and e3), noting the ids of each read; a read waits while `gate`
+    is clear."""
 
     def __init__(self) -> None:
-        self.reads = 0
+        self.reads: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
 
-    def query(self, sql: str, parameters: dict[str, str]) -> SimpleNamespace:
-        self.reads += 1
-        return SimpleNamespace(result_rows=[(parameters["event_id"], "org-1", 10, "EUR", ["GA"], [10], "UTC", 0)])
+    def query(self, sql: str, parameters: dict[str, list[str]]) -> SimpleNamespace:
+        self.gate.wait(5)
+        self.reads.append(sorted(parameters["event_ids"]))
+        return SimpleNamespace(
+            result_rows=[
+                (event_id, "org-1", 10, "EUR", ["GA"], [10], "UTC", 0)
+                for event_id in parameters["event_ids"]
+                if event_id in {"e1", "e2", "e3"}
+            ]
+        )
 
 
-def test_an_event_is_reread_in_the_background_once_and_never_kept_past_twice_its_time(
+def _reads_reach(warehouse: _Warehouse, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(warehouse.reads) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)  # and no more come
+    assert len(warehouse.reads) == count, warehouse.reads
+
+
+def test_events_due_are_read_again_in_the_background_together_and_never_kept_past_twice_their_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(services, "EVENT_SECONDS", 0.2)
+    monkeypatch.setattr(services, "EVENT_SECONDS", 0.3)
     warehouse = _Warehouse()
     service = services.RealtimeService(lambda: warehouse, tallies=None)  # type: ignore[arg-type,return-value]
     anyone = ApiKey("k", "reader", frozenset({Scope.READ}), None, datetime.now(UTC), None)
     other = ApiKey("k2", "other", frozenset({Scope.READ}), "org-2", datetime.now(UTC), None)
     assert service.cached_event("e1", anyone) is None, "never read yet"
-    service.event("e1", anyone)
-    assert service.cached_event("e1", anyone) == (service.event_info("e1"), False)
+    for event_id in ("e1", "e2", "e3"):
+        service.event(event_id, anyone)
+    assert warehouse.reads == [["e1"], ["e2"], ["e3"]]
+    assert service.cached_event("e1", anyone) == service.event_info("e1")
     assert service.cached_event("e1", other) is None, "another organizer's key"
-    time.sleep(0.25)
-    first, second = service.cached_event("e1", anyone), service.cached_event("e1", anyone)
-    assert first is not None and first[1] is True, "past EVENT_SECONDS: still used, and this caller re-reads"
-    assert second is not None and second[1] is False, "only one caller is told to"
-    service.reread_event("e1")
-    assert warehouse.reads == 2 and service.cached_event("e1", anyone) == (service.event_info("e1"), False)
-    time.sleep(0.45)
+    with pytest.raises(services.UnknownEvent):
+        service.event_info("e4")
+    warehouse.reads.clear()
+
+    time.sleep(0.35)
+    warehouse.gate.clear()  # the first re-read waits: the events due meanwhile go together in the next
+    assert service.cached_event("e1", anyone) is not None, "past EVENT_SECONDS: still used while it is read again"
+    time.sleep(0.05)
+    assert [service.cached_event(e, anyone) is not None for e in ("e1", "e2", "e3")] == [True, True, True]
+    warehouse.gate.set()
+    _reads_reach(warehouse, 2)
+    assert warehouse.reads == [["e1"], ["e2", "e3"]], "e1 once (it was being read), then the others in one query"
+    assert service.cached_event("e2", anyone) == service.event_info("e2"), "fresh again: no read"
+    assert len(warehouse.reads) == 2
+
+    time.sleep(0.65)
     assert service.cached_event("e1", anyone) is None, "past twice EVENT_SECONDS: read again in the foreground"
