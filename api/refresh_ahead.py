@@ -24,9 +24,12 @@ RETRY_SECONDS = 1.0  # after a failed read, before the next: a warehouse that is
 class RefreshAhead(Generic[K]):
     """Keys waiting to be read again; one thread at a time reads them, in batches, while any are waiting."""
 
-    def __init__(self, read: Callable[[Sequence[K]], object], name: str) -> None:
+    def __init__(self, read: Callable[[Sequence[K]], object], name: str, *, gather_seconds: float = 0.0) -> None:
         self._read = read  # reads these keys and stores them in the cache (blocking; what it returns is unused)
         self._name = name
+        # Before each read, how long the keys coming due meanwhile join it: fewer, larger reads, for caches whose
+        # entries stay usable well past their refresh age.
+        self._gather = gather_seconds
         self._lock = threading.Lock()
         self._waiting: set[K] = set()
         self._reading: set[K] = set()  # the batch being read: asked for again meanwhile, it is not read twice
@@ -34,8 +37,13 @@ class RefreshAhead(Generic[K]):
 
     def request(self, keys: Iterable[K]) -> None:
         """Have `keys` read again soon (does not block)."""
+        # A key waiting or being read needs nothing more: checked without the lock first, since a busy entry is
+        # asked for by every request until its read is done.
+        wanted = [key for key in keys if key not in self._waiting and key not in self._reading]
+        if not wanted:
+            return
         with self._lock:
-            self._waiting.update(key for key in keys if key not in self._reading)
+            self._waiting.update(key for key in wanted if key not in self._reading)
             if self._running or not self._waiting:
                 return
             self._running = True
@@ -43,6 +51,7 @@ class RefreshAhead(Generic[K]):
 
     def _run(self) -> None:
         while True:
+            time.sleep(self._gather)
             with self._lock:
                 self._reading, self._waiting = self._waiting, set()
                 if not self._reading:

@@ -36,6 +36,7 @@ from api.refresh_ahead import RefreshAhead
 
 MILESTONE_SHARES = (0.25, 0.5, 0.75, 0.9, 1.0)
 EVENT_SECONDS = 5.0  # how long a worker trusts what it read of an event (its organizer, capacity, zone)
+EVENT_GATHER_SECONDS = 1.0  # events coming due within this long are re-read in one query (of the 5 s of slack)
 EVENT_HOURS = 4  # events carry no end time: revenue is projected to four hours after the start
 TRENDING_SCORE = 3.0  # trending: three times the event's own baseline rate...
 TRENDING_POSTS = 10  # ...and at least this many posts in the last 15 minutes
@@ -128,7 +129,7 @@ class RealtimeService:
     _refresh: RefreshAhead[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._refresh = RefreshAhead(self._read_events, "live-event-refresh")
+        self._refresh = RefreshAhead(self._read_events, "live-event-refresh", gather_seconds=EVENT_GATHER_SECONDS)
 
     def event(self, event_id: str, key: ApiKey) -> EventInfo:
         """The event, when the key may see it. Blocking."""

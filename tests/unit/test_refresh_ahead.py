@@ -61,3 +61,22 @@ def test_a_failed_read_is_logged_and_later_requests_are_still_read(
     assert [keys for _, keys in attempts] == [["a"], ["a"]]
     assert attempts[1][0] - attempts[0][0] >= 0.2  # not asked again in a loop
     assert "could not read 1 cached entries again" in caplog.text
+
+
+def test_keys_coming_due_within_the_gathering_time_are_read_together() -> None:
+    batches: list[tuple[float, list[str]]] = []
+    done = threading.Event()
+
+    def read(keys: Sequence[str]) -> None:
+        batches.append((time.monotonic(), sorted(keys)))
+        done.set()
+
+    refresher = RefreshAhead[str](read, "test-refresh", gather_seconds=0.3)
+    asked = time.monotonic()
+    refresher.request(["a"])
+    time.sleep(0.1)
+    refresher.request(["b", "a"])
+    _wait_for(done, "the read")
+    time.sleep(0.1)
+    assert [keys for _, keys in batches] == [["a", "b"]]
+    assert batches[0][0] - asked >= 0.3
