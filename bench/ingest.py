@@ -12,7 +12,6 @@ it runs, count. Run: `uv run python -m bench.ingest`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import tempfile
 import time
@@ -26,7 +25,7 @@ from api.auth.keys import KeyStore, Scope
 from api.ingest.schemas import Sale
 from api.ingest.streams import STREAMS
 from api.ingest.writer import INSERT_SETTINGS
-from bench.loadgen import LoadResult, run_load, wait_until_idle
+from bench.loadgen import LoadResult, run, run_load, wait_until_idle
 from bench.stack import api_stack, bare_app
 from tests import factories as f
 from tests.support import ApiServer, WarehouseServer
@@ -104,7 +103,7 @@ def _measure(
         """One load, with the cores the API and the warehouse used while it ran; it starts once the warehouse is
         idle, so that it does not pay for the merges of the load before it."""
         idle_waits.append(wait_until_idle(warehouse.pid))
-        return asyncio.run(
+        return run(
             run_load(
                 port,
                 path,

@@ -33,7 +33,7 @@ import numpy as np
 
 from api.auth.keys import Scope
 from api.realtime.controllers import VIEWS
-from bench.loadgen import Connection, LoadResult, percentile_ms, run_load
+from bench.loadgen import Connection, LoadResult, percentile_ms, run, run_load
 from bench.stack import api_stack, bare_app
 from simulator.loader import load
 from simulator.market import Market, generate
@@ -233,7 +233,7 @@ def main() -> None:
         # Gate scans are left out: the events on sale (the ones asked about) have none yet.
         load(replace(market, scans=market.scans.slice(0, 0)), api.url, keys["ingest"], show_progress=False)
         events = on_sale(market, 100)
-        results = asyncio.run(endpoints(api, warehouse.pid, bare_port, keys, events, requests=args.requests))
+        results = run(endpoints(api, warehouse.pid, bare_port, keys, events, requests=args.requests))
         delays = push_delays(api, keys, events[0], args.sockets, args.push_sales)
     print(f"market: {market.sales.num_rows:,} sales, {market.revenue.num_rows:,} revenue lines, "
           f"{market.social.num_rows:,} social posts; {len(events)} events on sale, Zipf(1.2) over them")  # fmt: skip
