@@ -139,28 +139,33 @@ class RealtimeService:
         return event
 
     def cached_event(self, event_id: str, key: ApiKey) -> EventInfo | None:
-        """The event from this worker's memory, when the key may see it and it is there (never queries). Past
-        EVENT_SECONDS it is still used (for as long again) while it is read again in the background, with the
-        other events due then in one query (api/refresh_ahead.py), so busy events never wait for their re-read."""
-        now = time.monotonic()
-        with self._lock:
-            hit = self._events.get(event_id)
-        if hit is None or now >= hit[0] + 2 * EVENT_SECONDS or not key.allows_organizer(hit[1].organizer_id):
-            return None
-        if now >= hit[0] + EVENT_SECONDS:
-            self._refresh.request((event_id,))
-        return hit[1]
+        """The event from this worker's memory, when the key may see it and it is there (never queries)."""
+        event = self._kept(event_id)
+        return event if event is not None and key.allows_organizer(event.organizer_id) else None
 
     def event_info(self, event_id: str) -> EventInfo:
-        """The event (kept EVENT_SECONDS per worker), whoever asks. Blocking."""
-        with self._lock:
-            hit = self._events.get(event_id)
-        if hit is not None and time.monotonic() < hit[0] + EVENT_SECONDS:
-            return hit[1]
+        """The event, whoever asks: from this worker's memory when it is there, else read now. Blocking."""
+        event = self._kept(event_id)
+        if event is not None:
+            return event
         found = self._read_events((event_id,))
         if event_id not in found:
             raise UnknownEvent(f"no event {event_id!r}")
         return found[event_id]
+
+    def _kept(self, event_id: str) -> EventInfo | None:
+        """The event as this worker read it, if it did in the last 2 * EVENT_SECONDS. Past EVENT_SECONDS it is still
+        used while it is read again in the background, with the other events due then in one query
+        (api/refresh_ahead.py), so busy events never wait for their re-read (nor do pushes: a foreground re-read
+        held up one push in ten by a query when sales came every half second)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._events.get(event_id)
+        if hit is None or now >= hit[0] + 2 * EVENT_SECONDS:
+            return None
+        if now >= hit[0] + EVENT_SECONDS:
+            self._refresh.request((event_id,))
+        return hit[1]
 
     def _read_events(self, event_ids: Sequence[str]) -> dict[str, EventInfo]:
         """Read these events and keep them (an unknown id is left out). Blocking."""
