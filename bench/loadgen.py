@@ -76,12 +76,15 @@ class _Exchange(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        parsed = _response(self.buffer) if self.waiter is not None else None
-        if self.waiter is not None and parsed is not None:
-            status, body, used = parsed
-            del self.buffer[:used]
-            waiter, self.waiter = self.waiter, None
-            waiter.set_result((status, body))
+        if self.waiter is None:
+            return
+        parsed = _response(self.buffer)
+        if parsed is None:
+            return
+        status, body, used = parsed
+        del self.buffer[:used]
+        waiter, self.waiter = self.waiter, None
+        waiter.set_result((status, body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = exc or ConnectionError("the server closed the connection")
