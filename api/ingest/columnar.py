@@ -45,7 +45,7 @@ def _require(condition: pa.Scalar | bool) -> None:
         raise NotClean
 
 
-def _all(mask: pa.ChunkedArray | pa.Array) -> bool:
+def all_true(mask: pa.ChunkedArray | pa.Array) -> bool:
     return bool(pc.all(mask).as_py()) if len(mask) else True
 
 
@@ -66,13 +66,13 @@ def _text(ctx: Context, name: str, *, low: int = 0, high: int = 128, optional: b
     if column.null_count:
         raise NotClean(name)
     lengths = pc.utf8_length(column)
-    _require(_all(pc.and_(pc.greater_equal(lengths, low), pc.less_equal(lengths, high))))
+    _require(all_true(pc.and_(pc.greater_equal(lengths, low), pc.less_equal(lengths, high))))
     return column.combine_chunks()
 
 
 def _enum(ctx: Context, name: str, values: frozenset[str]) -> pa.Array:
     column = _text(ctx, name, low=1)
-    _require(_all(pc.is_in(column, value_set=pa.array(sorted(values)))))
+    _require(all_true(pc.is_in(column, value_set=pa.array(sorted(values)))))
     return column
 
 
@@ -83,7 +83,7 @@ def _integer(ctx: Context, name: str, low: int, high: int, target: pa.DataType, 
     if not pa.types.is_integer(column.type) or (column.null_count and not optional):
         raise NotClean(name)
     valid = pc.and_(pc.greater_equal(column, low), pc.less_equal(column, high))
-    _require(_all(pc.fill_null(valid, True)))
+    _require(all_true(pc.fill_null(valid, True)))
     return column.cast(target).combine_chunks()
 
 
@@ -94,7 +94,7 @@ def _float(ctx: Context, name: str, low: float, high: float, target: pa.DataType
     if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
         raise NotClean(name)
     valid = pc.and_(pc.greater_equal(column, low), pc.less_equal(column, high))
-    _require(_all(pc.fill_null(valid, True)))
+    _require(all_true(pc.fill_null(valid, True)))
     return column.cast(target).combine_chunks()
 
 
@@ -110,9 +110,9 @@ def _money(
         column = column.cast(pa.decimal128(12, 2))  # a safe cast: any value it would change raises: NotClean
     if not pa.types.is_decimal(column.type) or column.type.scale > 2 or column.type.scale < 0:
         raise NotClean(name)
-    _require(_all(pc.less(pc.abs(column.cast(pa.float64())), 1e10)))
+    _require(all_true(pc.less(pc.abs(column.cast(pa.float64())), 1e10)))
     if sign is not None:
-        _require(_all(sign(column)))
+        _require(all_true(sign(column)))
     return column.cast(target).combine_chunks()  # within range and at most 2 places: exact
 
 
@@ -120,14 +120,15 @@ def _not_negative(column: pa.Array) -> pa.Array:
     return pc.greater_equal(column, pa.scalar(Decimal(0), column.type))
 
 
-def _code(ctx: Context, name: str, codes: frozenset[str]) -> pa.Array:
+def _code(ctx: Context, name: str, allowed: frozenset[str]) -> pa.Array:
     column = _text(ctx, name, low=2, high=3)
-    _require(_all(pc.is_in(column, value_set=_codes(codes))))
+    _require(all_true(pc.is_in(column, value_set=code_set(allowed))))
     return column
 
 
 @cache
-def _codes(codes: frozenset[str]) -> pa.Array:
+def code_set(codes: frozenset[str]) -> pa.Array:
+    """`codes` as an Arrow array to test columns against, made once per set."""
     return pa.array(sorted(codes))
 
 
@@ -138,7 +139,7 @@ def _time(ctx: Context, name: str) -> pa.Array:
     utc = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
     earliest = pa.scalar(ctx.now - ctx.window.max_past, utc.type)
     latest = pa.scalar(ctx.now + ctx.window.max_future_facts, utc.type)
-    _require(_all(pc.and_(pc.greater_equal(utc, earliest), pc.less_equal(utc, latest))))
+    _require(all_true(pc.and_(pc.greater_equal(utc, earliest), pc.less_equal(utc, latest))))
     return utc.cast(TIMESTAMP, safe=False).combine_chunks()
 
 
@@ -158,7 +159,7 @@ def _buyer(ctx: Context) -> Columns:
     flat = pa.table({name: pc.struct_field(buyer, name) for name in fields}) if fields else pa.table({})
     sub = Context(flat, ctx.window, ctx.now)
     country = _strings(sub, "country") if "country" in fields else pa.nulls(rows, pa.string())
-    _require(_all(pc.or_(pc.is_null(country), pc.is_in(country, value_set=_codes(countries())))))  # null: none
+    _require(all_true(pc.or_(pc.is_null(country), pc.is_in(country, value_set=code_set(countries())))))  # null: none
     return {
         "buyer_birth_year": _integer(sub, "birth_year", 1900, ctx.now.year, pa.uint16(), optional=True),
         "buyer_gender": _text(sub, "gender", high=32, optional=True),

@@ -30,10 +30,12 @@ from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
 from api.ingest.seen import SeenIds
 from api.ingest.streams import STREAMS, Stream
+from api.ingest.table_rules import all_pass
 from api.ingest.writer import CommittedBatch, SmallInsert, StreamWriter
 from tickettoken.settings import IngestSettings
 
 INLINE_DECODE_BYTES = 64 * 1024  # larger bodies are decoded in a worker thread, off the event loop
+TABLE_CHECK_ROWS = 100  # facts from this many records on are checked on their table first (`table_rules.py`)
 _QUARANTINE_COLUMNS = ["stream", "request_id", "record_index", "record", "reason"]
 
 
@@ -106,7 +108,7 @@ class IngestService:
         table: pa.Table | None = None
         if len(body) <= INLINE_DECODE_BYTES and not _is_columnar(content_type):
             decoded = _decode(stream, body, content_type)
-            if self._cache_suffices(stream, decoded):
+            if len(decoded.records) < TABLE_CHECK_ROWS and self._cache_suffices(stream, decoded):
                 valid = self._validate(stream, decoded, key, errors)  # no warehouse query: not worth a thread hop
             else:
                 valid, table = await asyncio.to_thread(self._checked, stream, decoded, key, errors, partial=partial)
@@ -165,15 +167,16 @@ class IngestService:
         """A columnar body ready to write, when every row is certainly valid; else None
         (then the record path checks it and names each problem). Blocking."""
         clean = clean_facts(stream.name, read_table(body, content_type), self.window, utc_now())
-        if clean is None:
-            return None
-        wanted = pc.unique(clean.column("event_id")).to_pylist()
+        return clean if clean is not None and self._writable(stream, clean, key) else None
+
+    def _writable(self, stream: Stream, table: pa.Table, key: ApiKey) -> bool:
+        """Whether the catalog and `key` allow every row of a fact table: its events known and the key's, a
+        sale's tier one of its event's. Blocking."""
+        wanted = pc.unique(table.column("event_id")).to_pylist()
         events = self.catalog.events(wanted)
         if len(events) != len(wanted) or not all(key.allows_organizer(e.organizer_id) for e in events.values()):
-            return None
-        if stream.name == "sale" and not self._tiers_known(clean, events):
-            return None
-        return clean
+            return False
+        return stream.name != "sale" or self._tiers_known(table, events)
 
     def _tiers_known(self, table: pa.Table, events: dict[str, EventInfo]) -> bool:
         pairs = pc.binary_join_element_wise(table.column("event_id"), table.column("tier"), "\x1f")
@@ -196,9 +199,22 @@ class IngestService:
     ) -> tuple[list[tuple[int, Any]], pa.Table | None]:
         """The valid records and, for facts that will be written, already as the table's columns (built here,
         in the request's own thread, rather than by the writer for the whole batch). Blocking."""
+        if stream.is_fact and not decoded.errors and len(decoded.records) >= TABLE_CHECK_ROWS:
+            table = self._certain_table(stream, decoded)
+            if table is not None and self._writable(stream, table, key):
+                return decoded.records, table
         valid = self._validate(stream, decoded, key, errors)
         writable = stream.is_fact and valid and (partial or not errors)
         return valid, stream.table_of([record for _, record in valid]) if writable else None
+
+    def _certain_table(self, stream: Stream, decoded: Decoded[Any]) -> pa.Table | None:
+        """The records as the table's columns when every one certainly passes `rules.py` (checked on the table,
+        `table_rules.py`); else None, and each is checked on its own. Blocking."""
+        try:
+            table = stream.table_of([record for _, record in decoded.records])
+        except pa.ArrowInvalid:  # money of more than 2 places, or not finite: the record checks name it
+            return None
+        return table if all_pass(stream.name, table, self.window, utc_now()) else None
 
     def _validate(
         self, stream: Stream, decoded: Decoded[Any], key: ApiKey, errors: list[RecordError]
