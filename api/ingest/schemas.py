@@ -22,7 +22,8 @@ Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3, description="
 Country = Annotated[str, msgspec.Meta(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE.")]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
+# At most what Arrow bodies' int64 columns hold; beyond 2**64 a count overflowed on its way to the UInt64 column.
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Capacity = Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
 
 

@@ -80,6 +80,7 @@ BAD_VALUES: list[tuple[str, str, Callable[[dict[str, str]], dict[str, Any]], str
     ("social", "platform", lambda c: f.social(c["event"], platform="myspace"), "platform"),
     ("social", "sentiment", lambda c: f.social(c["event"], sentiment=2), "sentiment"),
     ("social", "reach", lambda c: f.social(c["event"], reach=-1), "reach"),
+    ("social", "reach too large", lambda c: f.social(c["event"], reach=2**64), "reach"),
     ("event", "no tiers", lambda c: f.event(c["venue"], tiers=[]), "tiers"),
     ("event", "on sale after start", lambda c: f.event(c["venue"], on_sale_at=_days_ahead(31)), "on_sale_at"),
     ("event", "status", lambda c: f.event(c["venue"], status="done"), "status"),
