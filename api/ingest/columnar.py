@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
@@ -47,6 +47,15 @@ def _require(condition: pa.Scalar | bool) -> None:
 
 def all_true(mask: pa.ChunkedArray | pa.Array) -> bool:
     return bool(pc.all(mask).as_py()) if len(mask) else True
+
+
+def in_window(
+    times: pa.ChunkedArray | pa.Array, window: TimeWindow, now: datetime, *, margin: timedelta = timedelta(0)
+) -> bool:
+    """Every time within the facts' window (`rules.TimeWindow`), narrowed by `margin` at both ends."""
+    earliest = pa.scalar(now - window.max_past + margin, times.type)
+    latest = pa.scalar(now + window.max_future_facts - margin, times.type)
+    return all_true(pc.and_(pc.greater_equal(times, earliest), pc.less_equal(times, latest)))
 
 
 def _strings(ctx: Context, name: str) -> pa.ChunkedArray:
@@ -137,9 +146,7 @@ def _time(ctx: Context, name: str) -> pa.Array:
     if not pa.types.is_timestamp(column.type) or column.type.tz is None or column.null_count:
         raise NotClean(name)  # times without a zone are refused, as for JSON: the record path says so
     utc = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
-    earliest = pa.scalar(ctx.now - ctx.window.max_past, utc.type)
-    latest = pa.scalar(ctx.now + ctx.window.max_future_facts, utc.type)
-    _require(all_true(pc.and_(pc.greater_equal(utc, earliest), pc.less_equal(utc, latest))))
+    _require(in_window(utc, ctx.window, ctx.now))
     return utc.cast(TIMESTAMP, safe=False).combine_chunks()
 
 

@@ -124,8 +124,10 @@ class IngestService:
             # Quarantined before the valid ones are written: a failure after it loses nothing on a retry.
             await asyncio.to_thread(self._quarantine, stream, decoded, errors)
         writer = self.writers[stream.name]
-        records = [record for _, record in valid]
-        flags = await (writer.submit_table(table) if table is not None else writer.submit(records))
+        if table is not None:
+            flags = await writer.submit_table(table)
+        else:
+            flags = await writer.submit([record for _, record in valid])
         if stream.name == "event":
             self.catalog.forget_events(record.event_id for _, record in valid)
         accepted = sum(flags)

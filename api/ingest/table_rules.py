@@ -16,7 +16,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from api.ingest.columnar import all_true
+from api.ingest.columnar import all_true, in_window
 from api.ingest.rules import MONEY_LIMIT, TimeWindow, countries, currencies
 from api.ingest.schemas import RevenueCategory
 
@@ -24,10 +24,7 @@ _MS = timedelta(milliseconds=1)  # the table's times are truncated to millisecon
 
 
 def _within(table: pa.Table, name: str, window: TimeWindow, now: datetime) -> bool:
-    times = table.column(name)
-    earliest = pa.scalar(now - window.max_past + _MS, times.type)
-    latest = pa.scalar(now + window.max_future_facts - _MS, times.type)
-    return all_true(pc.and_(pc.greater_equal(times, earliest), pc.less_equal(times, latest)))
+    return in_window(table.column(name), window, now, margin=_MS)
 
 
 def _in(table: pa.Table, name: str, allowed: frozenset[str], *, blank: bool = False) -> bool:
