@@ -28,11 +28,13 @@ from api.push.once import Once
 from api.push.pusher import Pusher
 from api.realtime import shared_rows
 from api.realtime.cache import LiveCache
+from api.realtime.controllers import EXCEPTION_HANDLERS as LIVE_EXCEPTION_HANDLERS
 from api.realtime.controllers import LiveAnswers, realtime_router
 from api.realtime.fast_path import LiveFastPath
 from api.realtime.services import RealtimeService, fetch_rows
 from api.realtime.tallies import Tallies
 from api.system.controllers import MetricsController, SystemController
+from api.system.exception_log import unexpected_exceptions_logger
 from api.system.request_metrics import request_metrics
 from api.warehouse_handle import WarehouseHandle
 from tickettoken.settings import Settings, get_settings
@@ -54,6 +56,12 @@ def quieter_collections() -> None:
     sockets open."""
     gc.freeze()
     gc.set_threshold(GC_YOUNG_OBJECTS, 20, 10)
+
+
+def _answered_exceptions() -> list[type[BaseException]]:
+    """The exceptions the app's handlers turn into answers (4xx, or 503 for the warehouse): not faults."""
+    maps = (EXCEPTION_HANDLERS, LIVE_EXCEPTION_HANDLERS)
+    return [kind for handlers in maps for kind in handlers if isinstance(kind, type)]
 
 
 def create_asgi() -> LiveFastPath:
@@ -143,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=LoggingConfig(
             loggers={"tickettoken": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False}},
             log_exceptions="always",
+            exception_logging_handler=unexpected_exceptions_logger(_answered_exceptions()),
         ),
         lifespan=[lifespan],
         middleware=[request_metrics],

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from api.ingest.schemas import Record, RecordError
@@ -76,6 +77,12 @@ def _syntax_error(error: msgspec.DecodeError, body_length: int, offset: int = 0)
     return MalformedBody(text, offset + body_length)  # "truncated": it broke at the end
 
 
+def _too_deep(offset: int) -> MalformedBody:
+    # msgspec refuses nesting deeper than the interpreter's recursion limit; no record of the contract nests
+    # more than three levels, so such a body is not a batch of records.
+    return MalformedBody("JSON nested too deeply for a record", offset)
+
+
 def decode_json(body: bytes, record_type: type[R]) -> Decoded[R]:
     """A JSON object (one record) or array (many)."""
     start = body.lstrip()[:1]
@@ -88,6 +95,8 @@ def decode_json(body: bytes, record_type: type[R]) -> Decoded[R]:
         pass  # valid JSON, invalid records: find each one below
     except msgspec.DecodeError as error:
         raise _syntax_error(error, len(body)) from None
+    except RecursionError:
+        raise _too_deep(0) from None
     else:
         records = decoded if many else [decoded]
         return Decoded(list(enumerate(records)), len(records), _lazy_raws(body, many))
@@ -95,6 +104,8 @@ def decode_json(body: bytes, record_type: type[R]) -> Decoded[R]:
         raws = _RAW_LIST.decode(body) if many else [msgspec.Raw(body)]
     except msgspec.DecodeError as error:
         raise _syntax_error(error, len(body)) from None
+    except RecursionError:
+        raise _too_deep(0) from None
     return _one_by_one([bytes(r) for r in raws], record_type)
 
 
@@ -135,6 +146,8 @@ def _one_by_one(raws: list[bytes], record_type: type[R], offsets: list[int] | No
             result.errors.append(error_of(index, error))
         except msgspec.DecodeError as error:  # only NDJSON lines get here: arrays were parsed already
             raise _syntax_error(error, len(raw), offsets[index] if offsets else 0) from None
+        except RecursionError:
+            raise _too_deep(offsets[index] if offsets else 0) from None
     return result
 
 
@@ -155,16 +168,38 @@ def read_table(body: bytes, content_type: str) -> pa.Table:
 
 def decode_table(table: pa.Table, record_type: type[R]) -> Decoded[R]:
     """Rows of an Arrow table, checked against the same contract as JSON (same column names)."""
-    rows: list[dict[str, Any]] = table.to_pylist()
+    rows: list[dict[str, Any]] = _in_microseconds(table).to_pylist()
     converted: list[R]
     try:
         converted = msgspec.convert(rows, list[record_type])  # type: ignore[valid-type]
     except msgspec.ValidationError:
-        result: Decoded[R] = Decoded(records=[], total=len(rows), raw_of=lambda index: msgspec.json.encode(rows[index]))
+        result: Decoded[R] = Decoded(records=[], total=len(rows), raw_of=lambda index: _row_json(rows[index]))
         for index, row in enumerate(rows):
             try:
                 result.records.append((index, msgspec.convert(row, record_type)))
             except msgspec.ValidationError as error:
                 result.errors.append(error_of(index, error))
         return result
-    return Decoded(list(enumerate(converted)), len(rows), lambda index: msgspec.json.encode(rows[index]))
+    return Decoded(list(enumerate(converted)), len(rows), lambda index: _row_json(rows[index]))
+
+
+def _in_microseconds(table: pa.Table) -> pa.Table:
+    """Nanosecond times (pandas' unit) as microseconds, Python's: Arrow gives the former as pandas Timestamps,
+    which msgspec does not take for a datetime, so every row was refused. The warehouse keeps milliseconds."""
+    for index, column in enumerate(table.schema):
+        if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+            micros = pc.cast(table.column(index), pa.timestamp("us", column.type.tz), safe=False)
+            table = table.set_column(index, column.name, micros)
+    return table
+
+
+def _row_json(row: dict[str, Any]) -> bytes:
+    """A row of a columnar body as JSON, for the quarantine: whatever its columns' types."""
+    return msgspec.json.encode(row, enc_hook=_as_text)
+
+
+def _as_text(value: Any) -> Any:
+    # pyarrow gives pandas objects for nanosecond columns when pandas is there (a duration: Timedelta), which
+    # msgspec does not encode; any such value is kept as its ISO text, or failing that its text.
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else str(value)

@@ -34,7 +34,10 @@ log = logging.getLogger("tickettoken.realtime")
 EventId = Annotated[str, PathParameter(description="The event's id (as sent to /api/ingest/event).")]
 At = Annotated[
     datetime | None,
-    QueryParameter(description="The moment the figures are computed at (ISO 8601 with an offset); default now."),
+    QueryParameter(
+        description="The moment the figures are computed at (ISO 8601 with an offset, from 1970 to before 2200); "
+        "default now."
+    ),
 ]
 Tz = Annotated[
     str | None,

@@ -93,6 +93,12 @@ class Frame:
         return int(self.at.timestamp() * 1000)
 
 
+# The moments a request may ask about: the warehouse's times (DateTime64) hold 1900-2299, and printing a moment
+# near the ends of Python's datetime range in another zone overflows.
+EARLIEST_AT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_AT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 @cache
 def _zone(name: str) -> zoneinfo.ZoneInfo:
     """The IANA zone `name` (only valid names are kept: there are a few hundred). ZoneInfo itself keeps just the
@@ -110,6 +116,8 @@ def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int,
         raise BadParameter("tz", f"{name!r} is not an IANA time zone") from error
     if at is not None and at.tzinfo is None:
         raise BadParameter("at", "must carry a time zone (e.g. 2026-05-01T20:00:00+02:00)")
+    if at is not None and not EARLIEST_AT <= at < LATEST_AT:
+        raise BadParameter("at", f"must be from {EARLIEST_AT:%Y-%m-%d} to before {LATEST_AT:%Y-%m-%d} (UTC)")
     if not 1 <= window <= 7 * 24 * 60:
         raise BadParameter("window", "must be between 1 and 10080 minutes")
     if not 1 <= bucket <= window:

@@ -242,6 +242,12 @@ def test_unknown_events_other_organizers_and_bad_parameters(
         f"/api/realtime/sales/{event_id}", params={"at": "2026-01-01T10:00:00"}, headers={"X-API-Key": read}
     )
     assert response.status_code == 400 and "at" in response.json()["detail"]
+    # Printed in a zone west of UTC, the first moment Python has overflowed (a 500 before `at` had bounds).
+    for at in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "2200-01-01T00:00:00+00:00"):
+        response = _get(http, read, f"/api/realtime/revenue/{event_id}", at=at, tz="America/St_Johns")
+        assert response.status_code == 400, (at, response.text)
+        assert response.json()["detail"].startswith("invalid query parameter at:"), at
+    assert _get(http, read, f"/api/realtime/revenue/{event_id}", at="1970-01-01T00:00:00+00:00").status_code == 200
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["redis", "memory"])
