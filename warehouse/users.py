@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,7 +60,7 @@ def _credentials(headers: Mapping[str, str], params: Mapping[str, str]) -> tuple
     if authorization[:6].lower() == "basic ":
         try:
             decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
             return None
         name, _, password = decoded.partition(":")
         return name, password

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import socketio  # type: ignore[import-untyped]  # python-socketio ships no type information
+from clickhouse_connect.driver.exceptions import DatabaseError
 from litestar.exceptions import HTTPException
 from redis import Redis
 from redis.exceptions import RedisError
@@ -48,7 +49,11 @@ class PushHub:
     def attach(self, keys: Callable[[], KeyStore], realtime: RealtimeService, redis: Redis | None) -> None:
         self.keys, self.realtime, self.redis = keys, realtime, redis
 
-    async def _connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
+    async def _connect(self, sid: str, _environ: Any = None, auth: Any = None, *_: Any) -> None:
+        if "key" in await self.sio.get_session(sid):
+            # python-socketio hands a client's own event named "connect" to this handler too: a connected
+            # client sending one is not connecting again, and keeps the key it connected with.
+            return
         presented = auth.get("key") or auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(presented, str) or self.keys is None:
             raise socketio.exceptions.ConnectionRefusedError("an API key is required: connect with auth {key: ...}")
@@ -60,7 +65,7 @@ class PushHub:
             raise socketio.exceptions.ConnectionRefusedError("this API key lacks the 'read' scope")
         await self.sio.save_session(sid, {"key": key})
 
-    async def _subscribe(self, sid: str, data: Any) -> Any:
+    async def _subscribe(self, sid: str, data: Any = None, *_: Any) -> Any:  # a client may send any arguments
         event_id = _event_id(data)
         if event_id is None:
             return msgspec.to_builtins(Subscribed(False, "", "send an event id (or {eventId: ...})"))
@@ -74,6 +79,9 @@ class PushHub:
             return msgspec.to_builtins(Subscribed(False, event_id, f"no event {event_id!r}"))
         except ForeignEvent:
             return msgspec.to_builtins(Subscribed(False, event_id, "the event belongs to another organizer"))
+        except DatabaseError as error:
+            log.warning("push: could not look up %s: %s", event_id, error)
+            return msgspec.to_builtins(Subscribed(False, event_id, "the warehouse is unavailable; retry later"))
         await self.sio.enter_room(sid, room(event_id))
         if self.redis is not None:
             try:
@@ -82,7 +90,7 @@ class PushHub:
                 log.warning("push: could not mark %s watched: %s", event_id, error)
         return msgspec.to_builtins(Subscribed(True, event_id))
 
-    async def _unsubscribe(self, sid: str, data: Any) -> Any:
+    async def _unsubscribe(self, sid: str, data: Any = None, *_: Any) -> Any:
         event_id = _event_id(data) or ""
         await self.sio.leave_room(sid, room(event_id))
         return msgspec.to_builtins(Subscribed(True, event_id))

@@ -5,6 +5,7 @@ refused; with two API processes sharing a real redis-server, an update crosses f
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,27 @@ def test_other_organizers_and_keyless_clients_are_refused(
         Listener(api_server.url, None)
     with pytest.raises(socketio.exceptions.ConnectionError):
         Listener(api_server.url, keys["ingest"])  # no read scope
+
+
+def test_odd_messages_are_answered_and_change_no_key(
+    api_server: ApiServer, keys: dict[str, str], warehouse: WarehouseServer
+) -> None:
+    """A subscription without an event id is answered (it went unanswered); a client's own event named
+    "connect" reached the connect handler, and with another key in it swapped the connection's key."""
+    event_id = _event(api_server.url, keys["ingest"])  # organizer org-1
+    other, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.READ}, organizer_id="org-2")
+    stranger = Listener(api_server.url, other)
+    try:
+        for name in ("subscribe-event", "unsubscribe-event"):
+            answer = stranger.client.call(name, timeout=10)
+            assert answer["ok"] is (name == "unsubscribe-event"), (name, answer)
+        assert stranger.client.call("subscribe-event", (event_id, "more"), timeout=10)["ok"] is False
+        stranger.client.emit("connect", ({}, {"key": keys["read"]}))  # a key of every organizer
+        time.sleep(1)  # handlers run as tasks: give that one time to check the key
+        answer = stranger.subscribe(event_id)
+        assert answer["ok"] is False and "another organizer" in answer["error"]
+    finally:
+        stranger.client.disconnect()
 
 
 def test_an_update_crosses_api_processes_through_redis(

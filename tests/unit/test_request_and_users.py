@@ -57,7 +57,16 @@ def test_credentials_by_basic_auth_headers_or_parameters() -> None:
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"authorization": "Basic !!!"}, _basic("default", "nope"), _basic("nobody", "pw")]
+    "headers",
+    [
+        {},
+        {"authorization": "Basic !!!"},
+        {"authorization": "Basic ZGVmYXVsdDpydy\xdc1zZWNyZXQ="},  # not ASCII (headers arrive as Latin-1): was a 500
+        {"authorization": "Basic " + b64encode(b"default:\xff").decode()},  # not UTF-8 once decoded
+        {"x-clickhouse-user": "d\xe9fault", "x-clickhouse-key": "\xff"},
+        _basic("default", "nope"),
+        _basic("nobody", "pw"),
+    ],
 )
 def test_wrong_or_missing_credentials(headers: dict[str, str]) -> None:
     with pytest.raises(WarehouseError) as raised:
