@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import socketio  # type: ignore[import-untyped]
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
@@ -84,9 +85,11 @@ def test_warehouse_stopped_gives_503_and_nothing_is_lost(tmp_path: Path) -> None
     client = warehouse.client()
     settings = warehouse.settings()
     migrate(client, settings.warehouse)
-    key, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.INGEST})
+    key, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.INGEST, Scope.READ})
     api = ApiServer(warehouse, free_port(), tmp_path / "api.log").start()
+    listener = socketio.Client(reconnection=False)
     try:
+        listener.connect(api.url, auth={"key": key}, wait_timeout=10)
         with httpx.Client(base_url=api.url, timeout=60, headers={"X-API-Key": key}) as http:
             venue = f.venue()
             event = f.event(venue["venue_id"])
@@ -100,6 +103,14 @@ def test_warehouse_stopped_gives_503_and_nothing_is_lost(tmp_path: Path) -> None
             refused = http.post("/api/ingest/sale", json=during)
             assert refused.status_code == 503
             assert refused.headers["Retry-After"]
+            # Reads that need the warehouse are answered too (an event this worker has not seen is looked up).
+            assert http.get("/api/realtime/sales/event-not-seen-yet").status_code == 503
+            answer = listener.call("subscribe-event", "event-not-seen-yet", timeout=30)
+            assert answer == {
+                "ok": False,
+                "event_id": "event-not-seen-yet",
+                "error": "the warehouse is unavailable; retry later",
+            }
 
             warehouse.start()
             retried = http.post("/api/ingest/sale", json=during)
@@ -110,5 +121,6 @@ def test_warehouse_stopped_gives_503_and_nothing_is_lost(tmp_path: Path) -> None
             )
             assert count == 10
     finally:
+        listener.disconnect()
         api.stop()
         warehouse.stop()
