@@ -128,7 +128,7 @@ def check_revenue(line: Revenue, window: TimeWindow, now: datetime) -> Problems:
     problems = window.check("recorded_at", line.recorded_at, catalog=False, now=now)
     problems += money("amount", line.amount, allow_negative=refund)
     problems += currency("currency", line.currency)
-    if refund and line.amount > 0:
+    if refund and line.amount.is_finite() and line.amount > 0:  # NaN cannot be compared (money() names it)
         problems.append(("amount", "a refund is negative (or zero)"))
     return problems
 

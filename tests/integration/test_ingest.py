@@ -77,6 +77,7 @@ BAD_VALUES: list[tuple[str, str, Callable[[dict[str, str]], dict[str, Any]], str
     ("revenue", "category", lambda c: f.revenue(c["event"], category="tips"), "category"),
     ("revenue", "positive refund", lambda c: f.revenue(c["event"], category="refund", amount="10.00"), "amount"),
     ("revenue", "negative sale", lambda c: f.revenue(c["event"], amount="-10.00"), "amount"),
+    ("revenue", "refund not a number", lambda c: f.revenue(c["event"], category="refund", amount="NaN"), "amount"),
     ("social", "platform", lambda c: f.social(c["event"], platform="myspace"), "platform"),
     ("social", "sentiment", lambda c: f.social(c["event"], sentiment=2), "sentiment"),
     ("social", "reach", lambda c: f.social(c["event"], reach=-1), "reach"),
