@@ -1,5 +1,7 @@
-"""The columnar fast path against the record path, on random tables: whatever it accepts, the record path
-accepts row by row and writes identically. (It may leave more to the record path: it is conservative.)
+"""The checks made on whole columns against the record path's, on random tables: whatever the fast path for
+Arrow bodies accepts (columnar.py), the record path accepts row by row and writes identically; whatever
+batch of decoded records the batch check passes (table_rules.py), every record of it passes its own checks.
+(Both may leave more to the record path: they are conservative.)
 
 Random columns of the types a backfill may bring (time units and zones, money as decimals of other scales,
 text, integers or floats, dictionary-encoded text), valid but for at most one value, bad or at an edge: a time
@@ -8,7 +10,7 @@ at the window's edges, money of three places, a code outside the contract, a cou
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,6 +21,7 @@ from api.ingest.columnar import clean_facts
 from api.ingest.decoding import decode_table
 from api.ingest.rules import CHECKS, TimeWindow
 from api.ingest.streams import STREAMS
+from api.ingest.table_rules import all_pass
 
 SEED = 20261126
 CASES = 3000
@@ -154,9 +157,9 @@ def _record_path(stream: str, table: pa.Table) -> pa.Table | None:
     return STREAMS[stream].table_of([record for _, record in decoded.records])
 
 
-def test_the_fast_path_accepts_only_what_the_record_path_accepts_and_writes_the_same() -> None:
-    rnd = random.Random(SEED)  # noqa: S311 - seeded so that a failing case repeats, not for secrets
-    accepted = 0
+def _tables(seed: int) -> Iterator[tuple[str, str, pa.Table]]:
+    """(stream, case, table) for CASES random tables."""
+    rnd = random.Random(seed)  # noqa: S311 - seeded so that a failing case repeats, not for secrets
     for number in range(CASES):
         stream = rnd.choice(sorted(MAKERS))
         odd = rnd.randrange(12) if rnd.random() < 0.8 else None
@@ -164,13 +167,38 @@ def test_the_fast_path_accepts_only_what_the_record_path_accepts_and_writes_the_
         if rnd.random() < 0.05:
             del columns[rnd.choice(sorted(columns))]
         table = pa.table(columns)
+        yield stream, f"case {number} (seed {seed}): {stream} {table.schema} {table.to_pylist()!r:.2000}", table
+
+
+def test_the_fast_path_accepts_only_what_the_record_path_accepts_and_writes_the_same() -> None:
+    accepted = 0
+    for stream, case, table in _tables(SEED):
         fast = clean_facts(stream, table, WINDOW, NOW)
         if fast is None:
             continue
         accepted += 1
         written = _record_path(stream, table)
-        case = f"case {number} (seed {SEED}): {stream} {table.schema} {table.to_pylist()!r:.2000}"
         assert written is not None, f"the fast path accepted what the record path refuses: {case}"
         assert fast.schema == written.schema, case
         assert fast.to_pylist() == written.to_pylist(), case
     assert accepted > CASES // 10, f"only {accepted} of {CASES} tables went the fast path: the test lost its point"
+
+
+def test_the_batch_check_passes_only_batches_whose_every_record_passes() -> None:
+    passed = 0
+    for stream, case, table in _tables(SEED + 1):
+        record_type = STREAMS[stream].record_type
+        decoded = decode_table(table, record_type)
+        if decoded.errors:  # msgspec's types and bounds come first, record by record
+            continue
+        records = [record for _, record in decoded.records]
+        try:
+            batch = STREAMS[stream].table_of(records)
+        except pa.ArrowInvalid:  # money of more than 2 places: the service leaves such a batch to the records
+            continue
+        if not all_pass(stream, batch, WINDOW, NOW):
+            continue
+        passed += 1
+        check = CHECKS[record_type]
+        assert not [check(record, WINDOW, NOW) for record in records if check(record, WINDOW, NOW)], case
+    assert passed > CASES // 10, f"only {passed} of {CASES} batches passed: the test lost its point"
