@@ -1,4 +1,4 @@
-"""How ingest failures reach clients: 400, 403, 422, 429 and 503, each saying what to do."""
+"""How ingest failures reach clients: 400, 403, 413, 422, 429 and 503, each saying what to do."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from litestar.types import ExceptionHandlersMap
 from api.ingest.decoding import MalformedBody, UnreadableTable
 from api.ingest.schemas import IngestRejected
 from api.ingest.services import ForeignOrganizer, InvalidRecords
-from api.ingest.writer import Overloaded
+from api.ingest.writer import Overloaded, TooManyRecords
 from api.responses import detail_response
 
 log = logging.getLogger("tickettoken.ingest")
@@ -47,6 +47,12 @@ def _overloaded(_: Request, error: Overloaded) -> Response[dict[str, object]]:  
     return detail_response(429, f"too busy: {error}; retry later", {"Retry-After": RETRY_AFTER_SECONDS})
 
 
+def _too_many(_: Request, error: TooManyRecords) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return detail_response(
+        413, f"{error} (TICKETTOKEN_INGEST_MAX_PENDING_RECORDS): split the request; nothing was written"
+    )
+
+
 def _warehouse_down(_: Request, error: DatabaseError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     log.warning("warehouse unavailable: %s", error)
     return detail_response(
@@ -60,5 +66,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     UnreadableTable: _unreadable,
     ForeignOrganizer: _foreign,
     Overloaded: _overloaded,
+    TooManyRecords: _too_many,
     DatabaseError: _warehouse_down,
 }

@@ -120,10 +120,11 @@ class IngestService:
         rejected = {error.index for error in errors}
         if rejected and not partial:
             raise InvalidRecords(IngestResult(0, 0, len(rejected), _listed(errors)))
+        writer = self.writers[stream.name]
+        writer.check_size(table.num_rows if table is not None else len(valid))  # before anything is quarantined
         if rejected:
             # Quarantined before the valid ones are written: a failure after it loses nothing on a retry.
             await asyncio.to_thread(self._quarantine, stream, decoded, errors)
-        writer = self.writers[stream.name]
         if table is not None:
             flags = await writer.submit_table(table)
         else:

@@ -19,7 +19,8 @@ folds any copy that slips through, and readers deduplicate (docs/ingest.md).
 A small batch's INSERT is awaited on the event loop itself when the writer is given `insert_small` (the API's
 asyncio client), not in a thread (`_write_small` says why).
 
-The queue is bounded: past `max_pending` records a request is refused at once (429) instead of waiting.
+The queue is bounded: past `max_pending` records a request is refused at once (429) instead of waiting; a request
+of more than `max_pending` records on its own, which could never be taken, is refused as too large (413).
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ INSERT_SETTINGS = {"optimize_on_insert": 0, "max_threads": 1}
 
 class Overloaded(Exception):
     """The stream's queue is full: the client should retry after a moment."""
+
+
+class TooManyRecords(Exception):
+    """A request holds more records than the stream's queue ever may: retrying cannot help, splitting does."""
 
 
 @dataclass
@@ -184,8 +189,14 @@ class StreamWriter:
         for `submit`."""
         return await self._enqueue((), table) if table.num_rows else []
 
+    def check_size(self, size: int) -> None:
+        """Refuse a request of `size` records that could never be queued (TooManyRecords)."""
+        if size > self.max_pending:
+            raise TooManyRecords(f"{size} records in one request; at most {self.max_pending} are taken at once")
+
     async def _enqueue(self, records: Sequence[Any], table: pa.Table | None) -> list[bool]:
         size = table.num_rows if table is not None else len(records)
+        self.check_size(size)
         if self._pending + size > self.max_pending:
             raise Overloaded(f"{self._pending} {self.stream.name} records are waiting to be written")
         if self._task is None or self._task.done():

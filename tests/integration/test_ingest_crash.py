@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -84,7 +85,7 @@ def test_every_acknowledged_sale_is_stored_exactly_once_across_sigkills(tmp_path
         warehouse.stop()
 
 
-def test_a_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
+def test_a_full_queue_answers_429_and_a_request_too_large_for_it_413(tmp_path: Path) -> None:
     warehouse, key = _ready_warehouse(tmp_path)
     api = ApiServer(warehouse, free_port(), tmp_path / "api.log", {"TICKETTOKEN_INGEST_MAX_PENDING_RECORDS": "10"})
     api.start()
@@ -94,11 +95,24 @@ def test_a_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
             event = f.event(venue["venue_id"])
             assert http.post("/api/ingest/venue", json=venue).status_code == 200
             assert http.post("/api/ingest/event", json=event).status_code == 200
+            # More than the queue ever holds: no retry could succeed (it was a 429 with Retry-After).
             too_many = [f.sale(event["event_id"]) for _ in range(11)]
-            refused = http.post("/api/ingest/sale", json=too_many)
-            assert refused.status_code == 429
-            assert refused.headers["Retry-After"] == "1"
+            for body, params in ((too_many, {}), ([*too_many, f.sale("no-such-event")], {"partial": "true"})):
+                refused = http.post("/api/ingest/sale", json=body, params=params)
+                assert refused.status_code == 413, refused.text
+                assert "at most 10" in refused.json()["detail"]
             assert http.post("/api/ingest/sale", json=too_many[:10]).json()["accepted"] == 10
+            # Requests that fit, sent together faster than they are written: some wait their turn, with Retry-After.
+            batches = [[f.sale(event["event_id"]) for _ in range(6)] for _ in range(64)]
+            with ThreadPoolExecutor(32) as pool:
+                answers = list(pool.map(lambda batch: http.post("/api/ingest/sale", json=batch), batches))
+            assert {answer.status_code for answer in answers} == {200, 429}
+            assert all(answer.headers["Retry-After"] == "1" for answer in answers if answer.status_code == 429)
+        tt = warehouse.client(database="tickettoken")
+        ids = [sale["sale_id"] for sale in too_many[10:]]
+        stored = tt.command("SELECT count() FROM sales WHERE sale_id IN {ids:Array(String)}", parameters={"ids": ids})
+        assert stored == 0
+        assert tt.command("SELECT count() FROM ingest_quarantine") == 0, "a refused request quarantined its bad record"
     finally:
         api.stop()
         warehouse.stop()
