@@ -14,6 +14,9 @@ from tickettoken.settings import get_settings
 if TYPE_CHECKING:
     from api.auth.keys import KeyStore
 
+PORT = click.IntRange(1, 65535)
+ORGANIZER_ID_MAX = 128  # the ingest contract's ids (api/ingest/schemas.py, `Id`), not imported: --help stays fast
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
@@ -30,7 +33,7 @@ def warehouse() -> None:
     "--data-dir", type=click.Path(path_type=Path), default=None, help="Data directory [TICKETTOKEN_DATA_DIR]."
 )
 @click.option("--host", default=None, help="Address to listen on [from TICKETTOKEN_CLICKHOUSE_URL].")
-@click.option("--port", type=int, default=None, help="Port [from TICKETTOKEN_CLICKHOUSE_URL].")
+@click.option("--port", type=PORT, default=None, help="Port [from TICKETTOKEN_CLICKHOUSE_URL].")
 def warehouse_serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
     """Serve the ClickHouse HTTP interface over the embedded engine (chDB)."""
     from warehouse.serve import RefusedToListen, serve
@@ -60,8 +63,8 @@ def warehouse_migrate() -> None:
 
 @main.command("serve")
 @click.option("--host", default=None, help="Address to listen on [TICKETTOKEN_HOST].")
-@click.option("--port", type=int, default=None, help="Port [TICKETTOKEN_PORT, default 3009].")
-@click.option("--workers", type=int, default=None, help="API worker processes [TICKETTOKEN_WORKERS].")
+@click.option("--port", type=PORT, default=None, help="Port [TICKETTOKEN_PORT, default 3009].")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="API worker processes [TICKETTOKEN_WORKERS].")
 @click.option("--demo", is_flag=True, help="Load a demo market when no sales are stored, then send live traffic.")
 def serve(host: str | None, port: int | None, workers: int | None, demo: bool) -> None:
     """Serve the API; starts the embedded warehouse too when nothing answers at the default URL."""
@@ -75,6 +78,14 @@ def serve(host: str | None, port: int | None, workers: int | None, demo: bool) -
     sys.exit(run_api(host or api.host, port or api.port, workers or api.workers, demo=demo))
 
 
+def _organizer(value: str | None) -> str | None:
+    """An organizer id as the ingest contract bounds it: an empty one would make a key bound to no organizer,
+    that is to every one (say, `--organizer "$ORG"` with ORG unset)."""
+    if value is not None and not 1 <= len(value) <= ORGANIZER_ID_MAX:
+        raise click.BadParameter(f"must be 1 to {ORGANIZER_ID_MAX} characters (leave it out: a key of any organizer)")
+    return value
+
+
 @main.group()
 def keys() -> None:
     """API keys: scopes ingest, read and admin, optionally bound to one organizer."""
@@ -82,7 +93,12 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "read", "admin"]))
-@click.option("--organizer", default=None, help="Bind the key to one organizer's events.")
+@click.option(
+    "--organizer",
+    default=None,
+    callback=lambda _ctx, _param, value: _organizer(value),
+    help="Bind the key to one organizer's events (an organizer_id as events carry it).",
+)
 @click.option("--name", default="", help="What the key is for.")
 def keys_create(scopes: tuple[str, ...], organizer: str | None, name: str) -> None:
     """Make a key. It is printed once, as the last line; only its hash is stored."""
@@ -132,6 +148,8 @@ def sql(query: str, fmt: str) -> None:
     """Run one SQL statement as the read-only analyst user and print the result."""
     from warehouse.analyst import run_analyst_query
 
+    if not query.strip():
+        raise click.UsageError('give a SQL statement, e.g. tickettoken sql "SELECT count() FROM tickettoken.sales"')
     try:
         click.echo(run_analyst_query(get_settings().warehouse, query, fmt), nl=False)
     except Exception as error:  # noqa: BLE001 - any client error is shown as one line, not a traceback
@@ -140,14 +158,21 @@ def sql(query: str, fmt: str) -> None:
 
 @main.command("demo")
 @click.option(
-    "--events", type=int, default=600, show_default=True, envvar="TICKETTOKEN_DEMO_EVENTS", help="Events in the market."
+    "--events",
+    type=click.IntRange(min=1),
+    default=600,
+    show_default=True,
+    envvar="TICKETTOKEN_DEMO_EVENTS",
+    help="Events in the market.",
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same market.")
 @click.option("--now", "now_text", default=None, help="ISO time splitting past from upcoming events [now].")
 @click.option("--url", default=None, help="The API [http://TICKETTOKEN_HOST:TICKETTOKEN_PORT].")
 @click.option("--key", default=None, envvar="TICKETTOKEN_API_KEY", help="An ingest key [made for the demo].")
 @click.option("--live", is_flag=True, help="Then keep sending sales and social posts for upcoming events.")
-@click.option("--rate", type=float, default=20.0, show_default=True, help="Live sales per second.")
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True, help="Live sales a second."
+)
 @click.option("--if-empty", is_flag=True, help="Load only when the warehouse holds no sales yet.")
 def demo(**options: Any) -> None:
     """Generate a ticket market (simulator/params.py documents it) and load it through the ingest API."""

@@ -6,13 +6,16 @@ import hashlib
 import re
 import subprocess
 from datetime import UTC, timedelta
+from typing import get_args
 
 from clickhouse_connect.driver.client import Client
 from litestar.testing import TestClient
 
 from api.app import create_app
 from api.auth.keys import KeyStore, Scope
+from api.ingest.schemas import Id
 from tests.support import WarehouseServer
+from tickettoken.cli import ORGANIZER_ID_MAX
 
 
 def _cli(warehouse: WarehouseServer, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,3 +83,29 @@ def test_a_key_read_back_has_its_times_in_utc(warehouse: WarehouseServer) -> Non
     assert record.revoked_at is not None and revoked.revoked_at is not None
     assert record.revoked_at.tzinfo is UTC and abs(record.revoked_at - revoked.revoked_at) < timedelta(milliseconds=1)
     assert KeyStore(warehouse.client(database="tickettoken")).authenticate(key) is None
+
+
+def test_the_cli_refuses_bad_arguments_before_doing_anything(warehouse: WarehouseServer, client: Client) -> None:
+    """Each is refused at once (usage error, exit 2) naming the option; no key is made, no server started."""
+    before = client.command("SELECT count() FROM tickettoken.api_keys")
+    refused = [
+        # An empty organizer made a key of every organizer: `--organizer "$ORG"` with ORG unset.
+        (("keys", "create", "--scope", "ingest", "--organizer", ""), "--organizer"),
+        (("keys", "create", "--scope", "ingest", "--organizer", "o" * (ORGANIZER_ID_MAX + 1)), "--organizer"),
+        (("sql", "  "), "SQL statement"),
+        (("serve", "--port", "99999"), "--port"),
+        (("serve", "--workers", "0"), "--workers"),
+        (("warehouse", "serve", "--port", "0"), "--port"),
+        (("demo", "--events", "0"), "--events"),
+        (("demo", "--rate", "0"), "--rate"),
+    ]
+    for args, named in refused:
+        result = warehouse.run_cli(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert named in result.stderr, (args, result.stderr)
+    assert client.command("SELECT count() FROM tickettoken.api_keys") == before
+
+
+def test_the_cli_bounds_organizers_as_the_ingest_contract_does() -> None:
+    bounds = {type(meta).__name__: meta for meta in get_args(Id)[1:]}
+    assert bounds["Meta"].max_length == ORGANIZER_ID_MAX
