@@ -28,10 +28,10 @@ Partial = Annotated[
 _BODY = (
     " Body: one JSON object, a JSON array, NDJSON (`application/x-ndjson`), an Arrow IPC stream"
     " (`application/vnd.apache.arrow.stream`) or Parquet (`application/vnd.apache.parquet`) with the same"
-    " column names; at most the configured size and number of records (413 beyond). 200: every record committed"
-    " and visible, counted"
-    " as accepted, duplicates (already stored) or rejected. 422: invalid records, listed (index, field, message;"
-    " at most 100), and nothing written. 400: not JSON (with the byte position), or an unreadable table."
+    " column names; at most the configured size and number of records (413 beyond). 200: every record"
+    " committed and visible, counted as accepted, duplicates (already stored) or rejected. 422: invalid records,"
+    " listed (index, field, message; at most 100), and nothing written. 400: not JSON (with the byte position),"
+    " or an unreadable table."
     " 403: another organizer's events. 429/503: try again after Retry-After."
 )
 
