@@ -7,6 +7,7 @@ in the matrices as well (JSON nested too deeply, nanosecond columns, `at` at the
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import random
@@ -86,6 +87,12 @@ def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
         yield from _paths(inner, (*path, key))
 
 
+def _odd_value(rnd: random.Random) -> Any:
+    """A copy: a later mutation of the same record may reach into it (the same list put inside itself is a
+    record no JSON encoder can write)."""
+    return copy.deepcopy(rnd.choice(ODD_VALUES))
+
+
 def _mutated(record: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
     """`record` with one to three fields given odd values, removed, or joined by an unknown one."""
     record = json.loads(json.dumps(record))
@@ -98,9 +105,9 @@ def _mutated(record: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
         if roll < 0.12 and isinstance(container, dict):
             del container[last]
         elif roll < 0.2 and isinstance(container, dict):
-            container[rnd.choice(("extra", "É", ""))] = rnd.choice(ODD_VALUES)
+            container[rnd.choice(("extra", "É", ""))] = _odd_value(rnd)
         else:
-            container[last] = rnd.choice(ODD_VALUES)
+            container[last] = _odd_value(rnd)
     return record
 
 
