@@ -24,6 +24,7 @@ from clickhouse_connect.driver.client import Client
 
 from api.ingest.decoding import MAX_LISTED_ERRORS
 from api.ingest.services import TABLE_CHECK_ROWS
+from simulator.loader import arrow_body
 from tests import factories as f
 from tests.support import ApiServer, WarehouseServer
 
@@ -120,6 +121,15 @@ def _body(records: list[dict[str, Any]], rnd: random.Random) -> tuple[bytes, str
     return "\n".join(json.dumps(record) for record in records).encode(), "application/x-ndjson"
 
 
+def _send(
+    http: httpx.Client, key: str, stream: str, body: bytes, *, media_type: str, rnd: random.Random
+) -> tuple[httpx.Response, dict[str, str]]:
+    """POST the body, three times in ten with `partial`; the answer and the query parameters sent."""
+    params = {"partial": "true"} if rnd.random() < 0.3 else {}
+    headers = {"X-API-Key": key, "Content-Type": media_type}
+    return http.post(f"/api/ingest/{stream}", content=body, params=params, headers=headers), params
+
+
 def _cases(seed: int) -> random.Random:
     return random.Random(seed)  # noqa: S311 - seeded so that a failing case repeats, not for secrets
 
@@ -168,13 +178,7 @@ def test_random_bad_json_records_are_refused_deliberately(
         records[bad] = _mutated(records[bad], rnd)
         fresh = {index: made[index] for index, record in enumerate(records) if record.get(id_field) == made[index]}
         body, media_type = _body(records, rnd)
-        params = {"partial": "true"} if rnd.random() < 0.3 else {}
-        response = http.post(
-            f"/api/ingest/{stream}",
-            content=body,
-            params=params,
-            headers={"X-API-Key": keys["ingest"], "Content-Type": media_type},
-        )
+        response, params = _send(http, keys["ingest"], stream, body, media_type=media_type, rnd=rnd)
         case = (
             f"json case {number} (seed {SEED}): {stream} {media_type} {params}, record {bad} = {records[bad]!r:.1500}"
         )
@@ -204,11 +208,9 @@ def _odd_column(rows: int, rnd: random.Random) -> pa.Array:
 
 
 def _columnar(table: pa.Table, rnd: random.Random) -> tuple[bytes, str]:
-    sink = io.BytesIO()
     if rnd.random() < 0.5:
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return sink.getvalue(), "application/vnd.apache.arrow.stream"
+        return arrow_body(table), "application/vnd.apache.arrow.stream"
+    sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue(), "application/vnd.apache.parquet"
 
@@ -231,13 +233,7 @@ def test_random_bad_columns_are_refused_deliberately(
         body, media_type = _columnar(pa.table(table_columns), rnd)
         if rnd.random() < 0.1:
             body = body[: rnd.randrange(len(body))]
-        params = {"partial": "true"} if rnd.random() < 0.3 else {}
-        response = http.post(
-            f"/api/ingest/{stream}",
-            content=body,
-            params=params,
-            headers={"X-API-Key": keys["ingest"], "Content-Type": media_type},
-        )
+        response, params = _send(http, keys["ingest"], stream, body, media_type=media_type, rnd=rnd)
         id_field = ID_FIELDS[stream][1]
         fresh = {} if name == id_field else {index: record[id_field] for index, record in enumerate(records)}
         odd_type = table_columns[name].type
