@@ -125,8 +125,16 @@ def _money(
     return column.cast(target).combine_chunks()  # within range and at most 2 places: exact
 
 
-def _not_negative(column: pa.Array) -> pa.Array:
-    return pc.greater_equal(column, pa.scalar(Decimal(0), column.type))
+def not_negative(amounts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    return pc.greater_equal(amounts, pa.scalar(Decimal(0), amounts.type))
+
+
+def category_signs(
+    categories: pa.Array | pa.ChunkedArray, amounts: pa.Array | pa.ChunkedArray
+) -> pa.Array | pa.ChunkedArray:
+    """True where a revenue line's amount has its category's sign: a refund negative or zero, else not negative."""
+    refund = pc.equal(categories, RevenueCategory.REFUND.value)
+    return pc.if_else(refund, pc.less_equal(amounts, pa.scalar(Decimal(0), amounts.type)), not_negative(amounts))
 
 
 def _code(ctx: Context, name: str, allowed: frozenset[str]) -> pa.Array:
@@ -189,7 +197,7 @@ def _sales(ctx: Context) -> Columns:
         "purchased_at": _time(ctx, "purchased_at"),
         "tier": _text(ctx, "tier", low=1, high=64),
         "quantity": _integer(ctx, "quantity", 1, 1000, pa.uint16()),
-        "unit_price": _money(ctx, "unit_price", PRICE, sign=_not_negative),
+        "unit_price": _money(ctx, "unit_price", PRICE, sign=not_negative),
         "currency": _code(ctx, "currency", currencies()),
         "channel": _enum(ctx, "channel", frozenset(c.value for c in Channel)),
         "promo_code": _text(ctx, "promo_code", high=64, optional=True),
@@ -210,17 +218,11 @@ def _scans(ctx: Context) -> Columns:
 
 def _revenue(ctx: Context) -> Columns:
     category = _enum(ctx, "category", frozenset(c.value for c in RevenueCategory))
-    refund = pc.equal(category, RevenueCategory.REFUND.value)
-
-    def sign(amount: pa.Array) -> pa.Array:  # refunds are negative or zero, everything else not negative
-        zero = pa.scalar(Decimal(0), amount.type)
-        return pc.if_else(refund, pc.less_equal(amount, zero), pc.greater_equal(amount, zero))
-
     return {
         "revenue_id": _text(ctx, "revenue_id", low=1),
         "event_id": _text(ctx, "event_id", low=1),
         "category": category,
-        "amount": _money(ctx, "amount", AMOUNT, sign=sign),
+        "amount": _money(ctx, "amount", AMOUNT, sign=lambda amounts: category_signs(category, amounts)),
         "currency": _code(ctx, "currency", currencies()),
         "recorded_at": _time(ctx, "recorded_at"),
     }

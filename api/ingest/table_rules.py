@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from api.ingest.columnar import all_true, in_window
+from api.ingest.columnar import all_true, category_signs, in_window, not_negative
 from api.ingest.rules import MONEY_LIMIT, TimeWindow, countries, currencies
-from api.ingest.schemas import RevenueCategory
 
 _MS = timedelta(milliseconds=1)  # the table's times are truncated to milliseconds: narrow the window by one
 
@@ -37,11 +35,10 @@ def _in(table: pa.Table, name: str, allowed: frozenset[str], *, blank: bool = Fa
 
 
 def _sales(table: pa.Table, window: TimeWindow, now: datetime) -> bool:
-    zero = pa.scalar(Decimal(0), table.column("unit_price").type)
     birth_years = table.column("buyer_birth_year")
     return (
         _within(table, "purchased_at", window, now)
-        and all_true(pc.greater_equal(table.column("unit_price"), zero))  # within range: the column's type holds it
+        and all_true(not_negative(table.column("unit_price")))  # within range: the column's type holds it
         and _in(table, "currency", currencies())
         and _in(table, "buyer_country", countries(), blank=True)
         and all_true(pc.fill_null(pc.less_equal(birth_years, now.year), True))
@@ -50,13 +47,10 @@ def _sales(table: pa.Table, window: TimeWindow, now: datetime) -> bool:
 
 def _revenue(table: pa.Table, window: TimeWindow, now: datetime) -> bool:
     amounts = table.column("amount")
-    zero = pa.scalar(Decimal(0), amounts.type)
-    refund = pc.equal(table.column("category"), RevenueCategory.REFUND.value)
-    signed = pc.if_else(refund, pc.less_equal(amounts, zero), pc.greater_equal(amounts, zero))
     return (
         _within(table, "recorded_at", window, now)
         and all_true(pc.less(pc.abs(amounts), pa.scalar(MONEY_LIMIT, amounts.type)))
-        and all_true(signed)
+        and all_true(category_signs(table.column("category"), amounts))
         and _in(table, "currency", currencies())
     )
 
