@@ -49,7 +49,8 @@ class Columns:
     def __init__(self, rnd: random.Random, rows: int, odd: int | None) -> None:
         self.rnd, self.rows, self.odd, self.made = rnd, rows, odd, 0
 
-    def _values(self, good: Sequence[Any], bad: Sequence[Any]) -> list[Any]:
+    def values(self, good: Sequence[Any], bad: Sequence[Any]) -> list[Any]:
+        """A column's values, as Python objects (for the makers below and the struct and float columns)."""
         values = [self.rnd.choice(good) for _ in range(self.rows)]
         if self.made == self.odd:
             values[self.rnd.randrange(self.rows)] = self.rnd.choice(bad)
@@ -57,11 +58,11 @@ class Columns:
         return values
 
     def text(self, good: Sequence[str], bad: Sequence[Any] = ("", " ", "x" * 129, None)) -> pa.Array:
-        values = pa.array(self._values(good, bad), self.rnd.choice((pa.string(), pa.large_string())))
+        values = pa.array(self.values(good, bad), self.rnd.choice((pa.string(), pa.large_string())))
         return values.dictionary_encode() if self.rnd.random() < 0.3 else values
 
     def integers(self, good: Sequence[int], bad: Sequence[Any]) -> pa.Array:
-        values = self._values(good, bad)
+        values = self.values(good, bad)
         chosen = self.rnd.choice((pa.int8(), pa.int16(), pa.int64(), pa.uint64(), pa.float64()))
         for kind in (chosen, pa.int64(), pa.uint64()):
             try:
@@ -71,10 +72,10 @@ class Columns:
         return pa.array([None if v is None else str(v) for v in values])  # -1 and 2**64-1 fit no one type
 
     def times(self) -> pa.Array:
-        return pa.array(self._values(GOOD_TIMES, EDGE_TIMES), self.rnd.choice(TIME_TYPES))
+        return pa.array(self.values(GOOD_TIMES, EDGE_TIMES), self.rnd.choice(TIME_TYPES))
 
     def money(self) -> pa.Array:
-        values = self._values(GOOD_MONEY, EDGE_MONEY)
+        values = self.values(GOOD_MONEY, EDGE_MONEY)
         mills = [None if v is None else v.quantize(Decimal("0.001")) for v in values]
         makers: list[Callable[[], pa.Array]] = [
             lambda: pa.array(values, pa.decimal128(14, 2)),
@@ -83,7 +84,7 @@ class Columns:
             lambda: pa.array([None if v is None else str(v) for v in values]),
             lambda: pa.array([None if v is None else int(v) for v in values], pa.int64()),
             lambda: pa.array([None if v is None else float(v) for v in values], pa.float64()),
-            lambda: pa.array(self._values(["1.5", "2"], ["1.555", " 2", "1e2", "NaN", "-0", "+3", "1_000", ""])),
+            lambda: pa.array(self.values(["1.5", "2"], ["1.555", " 2", "1e2", "NaN", "-0", "+3", "1_000", ""])),
         ]  # fmt: skip
         return self.rnd.choice(makers)()
 
@@ -108,7 +109,7 @@ def _sale(c: Columns) -> dict[str, pa.Array]:
         ]
         bad = [{"country": "XX"}, {"country": "de"}, {"country": ""}, {"birth_year": 1899}, {"birth_year": 2101},
                {"birth_year": 2030}, {"lat": 91.0}, {"city": "x" * 129}]  # fmt: skip
-        columns["buyer"] = pa.array(c._values(good, bad))
+        columns["buyer"] = pa.array(c.values(good, bad))
     return columns
 
 
@@ -136,7 +137,7 @@ def _social(c: Columns) -> dict[str, pa.Array]:
         "engagement": c.integers([0, 7], [-5, None]),
     }  # fmt: skip
     if c.rnd.random() < 0.5:
-        columns["sentiment"] = pa.array(c._values([None, 0.5, -1.0, 1.0], [1.5, -1.0001, float("nan")]))
+        columns["sentiment"] = pa.array(c.values([None, 0.5, -1.0, 1.0], [1.5, -1.0001, float("nan")]))
     if c.rnd.random() < 0.5:
         columns["author_followers"] = c.integers([0, 10], [-1])
     return columns
