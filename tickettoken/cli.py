@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -143,17 +144,29 @@ def _key_store() -> KeyStore:
 
 @main.command("sql")
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def sql(query: str, fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default=None,
+    help="How to print the rows [table]. A statement ending in its own FORMAT clause is printed as the warehouse"
+    " answers it.",
+)
+def sql(query: str, fmt: str | None) -> None:
     """Run one SQL statement as the read-only analyst user and print the result."""
-    from warehouse.analyst import run_analyst_query
+    from warehouse.analyst import error_text, run_analyst_query
+    from warehouse.sql_text import trailing_format
 
     if not query.strip():
         raise click.UsageError('give a SQL statement, e.g. tickettoken sql "SELECT count() FROM tickettoken.sales"')
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)  # its retries' warnings: the error says it
+    own = trailing_format(query)
+    if own is not None and fmt is not None:
+        raise click.UsageError(f"the statement names its own format (FORMAT {own[1]}): leave out --format")
     try:
-        click.echo(run_analyst_query(get_settings().warehouse, query, fmt), nl=False)
+        click.echo(run_analyst_query(get_settings().warehouse, query, None if own else fmt or "table"), nl=False)
     except Exception as error:  # noqa: BLE001 - any client error is shown as one line, not a traceback
-        raise click.ClickException(str(error).strip()) from None
+        raise click.ClickException(error_text(error, get_settings().warehouse)) from None
 
 
 @main.command("demo")

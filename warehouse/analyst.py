@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import io
+import re
 
+from clickhouse_connect.driver.exceptions import OperationalError
 from rich.console import Console
 from rich.table import Table
 
 from tickettoken.settings import WarehouseSettings
 from warehouse.client import connect_analyst
 
+_OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")  # why a connection failed, in urllib3's account
+# clickhouse-connect's wrapping of the warehouse's own message, which alone says what went wrong.
+_WRAPPED = re.compile(r"^.*?server response: (?P<message>.*?)(?: \(for url [^)]*\))?$", re.DOTALL)
 TABLE_ROW_LIMIT = 10_000  # a terminal table of more rows helps nobody; use --format csv for exports
 
 
-def run_analyst_query(settings: WarehouseSettings, query: str, fmt: str) -> str:
+def run_analyst_query(settings: WarehouseSettings, query: str, fmt: str | None) -> str:
+    """`fmt` None: the statement names its own format (a trailing FORMAT clause), printed as it comes."""
     client = connect_analyst(settings)
     try:
+        if fmt is None:
+            return bytes(client.raw_query(query)).decode()
         if fmt == "csv":
             return bytes(client.raw_query(query, fmt="CSVWithNames")).decode()
         if fmt == "json":
@@ -30,6 +38,19 @@ def run_analyst_query(settings: WarehouseSettings, query: str, fmt: str) -> str:
     finally:
         client.close()
     return render_table(columns, rows)
+
+
+def error_text(error: BaseException, settings: WarehouseSettings) -> str:
+    """What to print for a failed statement: the warehouse's message (`Code: 62. DB::Exception: ...`), or that
+    the warehouse did not answer, and why, instead of the HTTP library's account of its retries."""
+    text = str(error).strip()
+    wrapped = _WRAPPED.match(text)
+    if wrapped:
+        return wrapped["message"].strip()
+    if isinstance(error, OperationalError):
+        reason = _OS_ERROR.search(text)
+        return f"the warehouse at {settings.clickhouse_url} did not answer ({reason[1] if reason else text})"
+    return text
 
 
 def render_table(columns: list[str], rows: list[tuple[object, ...]]) -> str:

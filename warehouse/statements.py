@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,9 @@ _ROWLESS_KEYWORDS = frozenset({"USE", "SET"})
 # chDB streams SELECTs only; SHOW, DESCRIBE and the like are small and come back whole.
 _STREAMING_KEYWORDS = frozenset({"SELECT", "WITH", ""})
 _MUTATING_CLASSES = frozenset({"MUTATING", "MUTATING_GLOBAL"})
+# Where a syntax error points: "failed at position N", "'(' at position N" (unmatched), and "(line 1, col N)" in a
+# statement of several lines. Not any "position N": the excerpt of the statement that follows may hold one.
+_POSITION = re.compile(r"((?:failed|'.') at position |\(line 1, col )(\d+)")
 
 
 @dataclass
@@ -72,8 +77,26 @@ def _check(conn: EngineConnection, req: QueryRequest, sql: str) -> tuple[str, st
     return query_class, first_keyword(sql)
 
 
+@contextlib.contextmanager
+def _positions_in_sent_text(prefix: str) -> Iterator[None]:
+    """The engine parses `prefix + sql` (tracker.py's marker), so a syntax error's position counts the marker too.
+    Moved back by its length, the position points into what the client sent, as ClickHouse's does."""
+    try:
+        yield
+    except WarehouseError as error:
+        if error.code != SYNTAX_ERROR:
+            raise
+        moved = _POSITION.sub(lambda m: f"{m[1]}{max(1, int(m[2]) - len(prefix))}", error.message)
+        raise WarehouseError(error.code, moved, http_status=error.http_status) from None
+
+
 def start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix: str) -> Outcome:
     """Run or start `sql`. Row results in streamable formats come back as an open stream."""
+    with _positions_in_sent_text(prefix):
+        return _start_statement(conn, req, sql, prefix)
+
+
+def _start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix: str) -> Outcome:
     conn.prepare(req.database, req.settings)
     query_class, keyword = _check(conn, req, sql)
     marked = prefix + sql
@@ -170,4 +193,5 @@ class InsertProgress:
 def start_insert(conn: EngineConnection, req: QueryRequest, statement: str, fmt: str, prefix: str) -> InsertProgress:
     conn.prepare(req.database, req.settings)
     _check(conn, req, statement)
-    return InsertProgress(inserter=conn.insert(prefix + statement, fmt))
+    with _positions_in_sent_text(prefix):
+        return InsertProgress(inserter=conn.insert(prefix + statement, fmt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.support import WarehouseServer
+from tests.support import WarehouseServer, cli_env, free_port, tickettoken
 
 
 def _sql(warehouse: WarehouseServer, *args: str) -> subprocess.CompletedProcess[str]:
@@ -29,3 +29,30 @@ def test_writes_are_refused_for_the_analyst(warehouse: WarehouseServer) -> None:
     assert result.returncode != 0
     assert "164" in result.stderr
     assert "readonly" in result.stderr.lower()
+
+
+def test_a_statement_with_its_own_format_is_printed_as_the_warehouse_answers_it(warehouse: WarehouseServer) -> None:
+    own = _sql(warehouse, "SELECT number AS n FROM numbers(2) FORMAT JSONEachRow")
+    assert own.returncode == 0, own.stderr
+    assert own.stdout.splitlines() == ['{"n":0}', '{"n":1}']
+    both = _sql(warehouse, "SELECT 1 FORMAT JSON", "--format", "csv")
+    assert both.returncode == 2
+    assert "the statement names its own format (FORMAT JSON): leave out --format" in both.stderr
+
+
+def test_errors_are_the_warehouses_message_or_why_it_did_not_answer(warehouse: WarehouseServer) -> None:
+    bad = _sql(warehouse, "SELEC 1")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("Error: Code: 62. DB::Exception: Syntax error: failed at position 7"), bad.stderr
+    assert "for url" not in bad.stderr
+    url = f"http://127.0.0.1:{free_port()}"
+    down = subprocess.run(
+        tickettoken("sql", "SELECT 1"),
+        env=cli_env({"TICKETTOKEN_CLICKHOUSE_URL": url}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert down.returncode == 1
+    assert down.stderr == f"Error: the warehouse at {url} did not answer (Connection refused)\n"

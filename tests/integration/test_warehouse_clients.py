@@ -131,6 +131,24 @@ def test_bad_sql_raises_the_servers_code_and_message(client: Client) -> None:
     assert "Syntax error" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("sql", "places"),
+    [
+        ("SELEC 1", ["failed at position 7 (1)"]),
+        ("SELECT 1 +", ["failed at position 11 (end of query)"]),
+        ("SELECT 1\nFROM x WHERE", ["failed at position 22 (end of query) (line 2, col 13)"]),
+        ("SELECT (1\n, 2", ["'(' at position 8 (line 1, col 8) is never closed"]),
+        ("INSERT INTO x (a VALUES", ["failed at position 18 (VALUES)", "'(' at position 15 is never closed"]),
+    ],
+)
+def test_a_syntax_error_points_into_the_statement_as_sent(client: Client, sql: str, places: list[str]) -> None:
+    # The engine parses the statement behind a marker comment (warehouse/tracker.py); positions must not count it.
+    with pytest.raises(DatabaseError) as raised:
+        client.raw_query(sql)
+    for place in places:
+        assert place in str(raised.value)
+
+
 def test_unknown_table_is_code_60(client: Client) -> None:
     with pytest.raises(DatabaseError) as raised:
         client.query("SELECT * FROM no_such_table_anywhere")
