@@ -18,7 +18,7 @@ install: uv ## Install the locked dependencies into .venv
 	$(UV) sync --locked
 
 .PHONY: services
-services: ## Install what the tests start or drive themselves (redis-server; socket.io-client from npm)
+services: ## Install what the tests start or drive themselves (redis-server; socket.io-client and @clickhouse/client from npm)
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
