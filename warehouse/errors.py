@@ -97,6 +97,15 @@ class WarehouseError(Exception):
             return self.message.rstrip("\n") + "\n"
         return f"Code: {self.code}. DB::Exception: {self.message}\n"
 
+    def refusing(self, user: str) -> WarehouseError:
+        """This error as told to `user`. The engine runs every statement as its own `default` user, so a refusal
+        of its names that user ("default: Cannot execute query in readonly mode"); ClickHouse names the client's."""
+        engine_user = "DB::Exception: default: "
+        if user == "default" or engine_user not in self.message:
+            return self
+        told = self.message.replace(engine_user, f"DB::Exception: {user}: ", 1)
+        return WarehouseError(self.code, told, http_status=self.http_status)
+
     @classmethod
     def from_engine(cls, error: BaseException) -> WarehouseError:
         """Wrap a chDB exception, keeping the engine's own code and text."""

@@ -165,7 +165,7 @@ class WarehouseApp:
             outcome, sent_bytes = await self._run(req, user, receive, send, started)
         except WarehouseError as error:
             code = error.code
-            await self._error(send, error, query_id)
+            await self._error(send, error.refusing(user_name), query_id)
         except ClientGone:
             code = QUERY_WAS_CANCELLED
         except StreamBroken as broken:
