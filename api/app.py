@@ -37,6 +37,7 @@ from api.system.controllers import MetricsController, SystemController
 from api.system.exception_log import unexpected_exceptions_logger
 from api.system.request_metrics import request_metrics
 from api.warehouse_handle import WarehouseHandle
+from tickettoken.logs import LOG_FORMAT
 from tickettoken.settings import Settings, get_settings
 
 log = logging.getLogger("tickettoken.api")
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
         logging_config=LoggingConfig(
+            formatters={"standard": {"format": LOG_FORMAT}},  # as the warehouse's and the CLI's lines
             loggers={"tickettoken": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False}},
             log_exceptions="always",
             exception_logging_handler=unexpected_exceptions_logger(_answered_exceptions()),

@@ -50,12 +50,15 @@ class EmbeddedWarehouse:
     def __init__(self, settings: WarehouseSettings) -> None:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
+        self.query_log = settings.query_log or settings.data_dir / "logs" / "warehouse-queries.log"
 
     def start(self) -> None:
         command = [sys.executable, "-m", "tickettoken.cli", "warehouse", "serve"]
         command += ["--host", self.settings.host, "--port", str(self.settings.port)]
         command += ["--data-dir", str(self.settings.data_dir)]
-        log.info("starting the embedded warehouse: %s", " ".join(command))
+        # A line per query would bury the API's own lines (live traffic makes dozens a second): they go to a file.
+        command += ["--query-log", str(self.query_log)]
+        log.info("starting the embedded warehouse: %s (its query log: %s)", " ".join(command), self.query_log)
         # The parent has no other threads yet when it starts the child, so preexec_fn is safe here.
         self.process = subprocess.Popen(command, env=os.environ.copy(), preexec_fn=stop_with_parent)  # noqa: PLW1509
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

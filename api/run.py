@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from api.auth.keys import KeyStore, Scope
 from api.demo_traffic import DemoTraffic
 from api.embedded import EmbeddedWarehouse, answers
+from tickettoken.logs import LOG_FORMAT
 from tickettoken.settings import get_settings
 from warehouse.client import connect
 from warehouse.migrate import migrate
@@ -22,7 +23,7 @@ log = logging.getLogger("tickettoken.serve")
 
 def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
     """Serve until stopped; returns the exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = get_settings()
     embedded: EmbeddedWarehouse | None = None
     traffic: DemoTraffic | None = None

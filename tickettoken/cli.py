@@ -35,13 +35,25 @@ def warehouse() -> None:
 )
 @click.option("--host", default=None, help="Address to listen on [from TICKETTOKEN_CLICKHOUSE_URL].")
 @click.option("--port", type=PORT, default=None, help="Port [from TICKETTOKEN_CLICKHOUSE_URL].")
-def warehouse_serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
+@click.option(
+    "--query-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A file for the line per query, rotated at 64 MiB [TICKETTOKEN_WAREHOUSE_QUERY_LOG, else standard error].",
+)
+def warehouse_serve(data_dir: Path | None, host: str | None, port: int | None, query_log: Path | None) -> None:
     """Serve the ClickHouse HTTP interface over the embedded engine (chDB)."""
     from warehouse.serve import RefusedToListen, serve
 
     settings = get_settings().warehouse
     try:
-        serve(settings, data_dir=data_dir, host=host or settings.host, port=port or settings.port)
+        serve(
+            settings,
+            data_dir=data_dir,
+            host=host or settings.host,
+            port=port or settings.port,
+            query_log=query_log or settings.query_log,
+        )
     except RefusedToListen as error:
         raise click.ClickException(str(error)) from None
 

@@ -54,6 +54,7 @@ class WarehouseSettings:
     cluster: str | None
     pool_size: int
     max_sessions: int
+    query_log: Path | None = None  # the embedded server's line per query: this file, else standard error
 
     @property
     def warehouse_dir(self) -> Path:
@@ -156,6 +157,7 @@ def load_settings() -> Settings:
         cluster=_env("CLICKHOUSE_CLUSTER", "") or None,
         pool_size=_env_int("WAREHOUSE_POOL_SIZE", 16),
         max_sessions=_env_int("WAREHOUSE_MAX_SESSIONS", 256),
+        query_log=Path(query_log) if (query_log := _env("WAREHOUSE_QUERY_LOG", "")) else None,
     )
     api = ApiSettings(
         host=_env("HOST", "127.0.0.1"),

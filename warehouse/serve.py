@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import logging.handlers
 import os
 from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
 
+from tickettoken.logs import LOG_FORMAT
 from tickettoken.settings import WarehouseSettings
-from warehouse.server import WarehouseApp
+from warehouse.server import QUERY_LOGGER, WarehouseApp
 from warehouse.users import Users
 
 GRACEFUL_SECONDS = 30
 KEEP_ALIVE_SECONDS = 30
+QUERY_LOG_BYTES = 64 * 1024 * 1024  # per file of the query log; the current one and three before it are kept
+QUERY_LOG_KEPT = 3
 
 
 class RefusedToListen(Exception):
@@ -45,14 +49,28 @@ def check_listen_address(host: str, settings: WarehouseSettings) -> None:
         )
 
 
-def serve(settings: WarehouseSettings, *, data_dir: Path | None, host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT. Blocks."""
+def log_queries_to(path: Path) -> None:
+    """The line per query goes to `path` (rotated by size) instead of standard error, which keeps the rest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=QUERY_LOG_BYTES, backupCount=QUERY_LOG_KEPT)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    query_log = logging.getLogger(QUERY_LOGGER)
+    query_log.addHandler(handler)
+    query_log.propagate = False
+
+
+def serve(
+    settings: WarehouseSettings, *, data_dir: Path | None, host: str, port: int, query_log: Path | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT. Blocks. `query_log`: a file for the line per query (else standard error)."""
     check_listen_address(host, settings)
     if data_dir is not None:
         settings = replace(settings, data_dir=data_dir.expanduser().resolve())
     # Times are UTC at rest: the engine's own time zone is UTC whatever the machine's is.
     os.environ["TZ"] = "UTC"
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if query_log is not None:
+        log_queries_to(query_log)
     config = uvicorn.Config(
         WarehouseApp(settings),
         host=host,

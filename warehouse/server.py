@@ -36,7 +36,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("tickettoken.warehouse")
-query_log = logging.getLogger("tickettoken.warehouse.query")
+QUERY_LOGGER = "tickettoken.warehouse.query"
+query_log = logging.getLogger(QUERY_LOGGER)
 
 _CONTENT_TYPES = {
     "json": b"application/json; charset=UTF-8",

@@ -89,6 +89,20 @@ def test_serve_starts_migrates_and_stops_its_own_warehouse(
         urllib.request.urlopen(warehouse_url + "/ping", timeout=2)  # noqa: S310 - loopback test URL
 
 
+def test_the_embedded_warehouse_logs_its_queries_to_a_file_not_the_console(
+    api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    api, _, process = api_with_embedded_warehouse
+    assert _get(api + "/ready")[0] == 200  # asks the warehouse
+    stop_process(process)
+    query_log = tmp_path / "data" / "logs" / "warehouse-queries.log"
+    assert "tickettoken.warehouse.query user=default" in query_log.read_text()
+    console = (tmp_path / "api.log").read_text()
+    assert "tickettoken.warehouse.query" not in console
+    assert f"its query log: {query_log}" in console
+    assert "tickettoken.warehouse warehouse engine open" in console  # the warehouse's other lines stay
+
+
 def test_arrow_buffers_come_from_the_system_allocator(api_server: ApiServer) -> None:
     # `tickettoken serve` chooses it before Arrow's first allocation, which is the only time Arrow reads it.
     assert "Arrow buffers from the system allocator" in api_server.log_path.read_text()
