@@ -20,6 +20,7 @@ from warehouse.framing import is_streamable
 from warehouse.request import QueryRequest
 from warehouse.sql_text import first_keyword, mentions_format, trailing_format
 from warehouse.storage_defaults import pack_small_parts
+from warehouse.unraised_failures import FAILURES, Counts
 
 log = logging.getLogger("tickettoken.warehouse")
 
@@ -166,6 +167,8 @@ class InsertProgress:
     """A streaming INSERT: the body's chunks are decoded and appended as they arrive."""
 
     inserter: Any
+    conn: EngineConnection
+    baseline: Counts  # the engine's write failures when it began (unraised_failures.py)
 
     def append(self, data: bytes) -> None:
         try:
@@ -181,6 +184,7 @@ class InsertProgress:
             self.append(last)
         with engine_errors():
             result = self.inserter.finish()
+        FAILURES.check(self.conn, self.baseline)  # what finish() did not raise
         return Outcome(returns_rows=False, written_rows=result.rows_written, written_bytes=result.bytes_written)
 
     def abort(self) -> None:
@@ -193,5 +197,6 @@ class InsertProgress:
 def start_insert(conn: EngineConnection, req: QueryRequest, statement: str, fmt: str, prefix: str) -> InsertProgress:
     conn.prepare(req.database, req.settings)
     _check(conn, req, statement)
+    baseline = FAILURES.baseline(conn)
     with _positions_in_sent_text(prefix):
-        return InsertProgress(inserter=conn.insert(prefix + statement, fmt))
+        return InsertProgress(inserter=conn.insert(prefix + statement, fmt), conn=conn, baseline=baseline)
