@@ -7,7 +7,8 @@ request asked for, and settings a previous request changed go back to what they 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import chdb
@@ -109,17 +110,17 @@ class EngineConnection:
 
     def query(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
         """Run a statement to completion; the result holds all its output."""
-        with engine_errors():
+        with self._leaving_nothing_behind():
             return self._conn.query(sql, fmt, params=dict(params))
 
     def stream(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
         """Start a streaming query; read it with `fetch` until None, or stop it with `cancel`."""
-        with engine_errors():
+        with self._leaving_nothing_behind():
             return self._conn._conn.send_query(sql, fmt, params=dict(params))
 
     def fetch(self, handle: Any) -> tuple[bytes, int] | None:
         """The next chunk of a stream as (bytes, rows), or None at its end."""
-        with engine_errors():
+        with self._leaving_nothing_behind():
             result = self._conn._conn.streaming_fetch_result(handle)
         if result is None:
             return None
@@ -127,6 +128,19 @@ class EngineConnection:
         if not data and rows == 0:
             return None
         return data, rows
+
+    @contextlib.contextmanager
+    def _leaving_nothing_behind(self) -> Iterator[None]:
+        """Engine errors as WarehouseErrors; and after one, a throwaway query on this connection. chDB keeps what a
+        failed query's output format had written before the failure (the header of an Arrow, ArrowStream or
+        Parquet result) and hands it out at the head of the next result on the same connection, whoever asks."""
+        try:
+            with engine_errors():
+                yield
+        except WarehouseError:
+            with contextlib.suppress(RuntimeError):
+                self._conn.query("SELECT 1", "TabSeparated")
+            raise
 
     def cancel(self, handle: Any) -> None:
         with engine_errors():

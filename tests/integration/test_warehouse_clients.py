@@ -301,6 +301,17 @@ def test_query_log_has_one_line_per_query(warehouse: WarehouseServer, client: Cl
     assert "duration_ms=" in lines[0]
 
 
+@pytest.mark.parametrize("fmt", ["Arrow", "ArrowStream", "Parquet"])
+def test_a_failed_query_leaves_nothing_in_the_next_answer(warehouse: WarehouseServer, fmt: str) -> None:
+    # One session, so one engine connection: chDB handed the failed query's Arrow or Parquet header out at the head of
+    # the next result on that connection.
+    session = warehouse.client(session_id=f"leftovers-{uuid.uuid4().hex}")
+    with pytest.raises(DatabaseError, match="Code: 395"):
+        session.raw_query("SELECT number FROM numbers(300000) ORDER BY throwIf(number = 150000) + number", fmt=fmt)
+    assert bytes(session.raw_query("SELECT 1", fmt="TabSeparated")) == b"1\n"
+    assert session.query("SELECT 2").result_rows == [(2,)]
+
+
 def test_an_error_mid_stream_fails_the_read(client: Client) -> None:
     sql = "SELECT number, throwIf(number = 250000, 'boom') FROM numbers(300000)"
     received = 0
