@@ -8,7 +8,7 @@ request asked for, and settings a previous request changed go back to what they 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import chdb
@@ -18,6 +18,12 @@ from warehouse.errors import UNKNOWN_SETTING, WarehouseError, engine_errors
 from warehouse.sql_text import quote_literal
 
 _SETTING_VALUES_SQL = "SELECT name, value, changed FROM system.settings WHERE has({names:Array(String)}, name)"
+# The server's own queries run on a connection that holds a request's settings (or a session's own SETs); these
+# would change what they read back: extra rows (`extremes`), fewer (`limit`, `offset`, `max_result_rows`), or none.
+_AS_READ_BY_THE_SERVER = (
+    "extremes", "limit", "offset", "max_result_rows", "max_result_bytes", "max_rows_to_read", "max_bytes_to_read",
+    "max_execution_time",
+)  # fmt: skip
 # Classifying is parsing alone, so its result depends on the text only, and clients send the same texts over and
 # over (their parameters apart): an INSERT's classification cost 0.6-0.9 ms of the ~7-10 ms of CPU a 35-row INSERT
 # cost the embedded warehouse. Shared by every connection; bounded, it starts over when full.
@@ -76,7 +82,8 @@ class EngineConnection:
         return "DEFAULT" if original is None else quote_literal(original)
 
     def _remember_originals(self, names: list[str]) -> None:
-        rows = self._conn.query(_SETTING_VALUES_SQL, "TabSeparated", params={"names": _array_param(names)})
+        # Not neutralized for the reading: a setting whose own value is being read.
+        rows = self.internal(_SETTING_VALUES_SQL, "TabSeparated", {"names": _array_param(names)}, reading=names)
         found: dict[str, str | None] = {}
         for line in rows.bytes().decode().splitlines():
             name, value, changed = line.split("\t")
@@ -101,7 +108,7 @@ class EngineConnection:
 
     def after_control_statement(self) -> None:
         self._originals.clear()
-        current = self._conn.query("SELECT currentDatabase()", "TabSeparated").bytes().decode().strip()
+        current = self.internal("SELECT currentDatabase()", "TabSeparated", {}).bytes().decode().strip()
         self.home_database = self._database = current
 
     # -- execution -----------------------------------------------------------------------------------
@@ -112,6 +119,12 @@ class EngineConnection:
         """Run a statement to completion; the result holds all its output."""
         with self._leaving_nothing_behind():
             return self._conn.query(sql, fmt, params=dict(params))
+
+    def internal(self, sql: str, fmt: str, params: Mapping[str, str], *, reading: Iterable[str] = ()) -> Any:
+        """A query of the server's own (`sql` without SETTINGS or FORMAT), read back whole whatever settings the
+        connection holds for its request or session (but those named in `reading`)."""
+        neutral = [f"{name} = 0" for name in _AS_READ_BY_THE_SERVER if name not in set(reading)]
+        return self.query(f"{sql} SETTINGS {', '.join(neutral)}", fmt, params)
 
     def stream(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
         """Start a streaming query; read it with `fetch` until None, or stop it with `cancel`."""

@@ -44,6 +44,10 @@ class QueryRequest:
     response_encoding: str | None
     settings: dict[str, str] = field(default_factory=dict)
     bindings: dict[str, str] = field(default_factory=dict)
+    # The `readonly` setting of this request: 1 refuses writes and setting changes, 2 writes only. Kept off the
+    # engine connection, which serves other requests after this one and could not be set back (readonly=1 forbids
+    # changing settings, itself included).
+    readonly: int = 0
 
 
 def parse_params(query_string: bytes) -> dict[str, str]:
@@ -63,7 +67,8 @@ def read_request(method: str, params: Mapping[str, str], headers: Mapping[str, s
             raise WarehouseError(UNKNOWN_SETTING, f"Unknown setting '{name}'")
         else:
             settings[name] = value
-    if user.readonly and settings:
+    readonly = _readonly(settings.pop("readonly", "0"))
+    if (user.readonly or readonly == 1) and settings:
         name = next(iter(settings))
         raise WarehouseError(READONLY, f"Cannot modify '{name}' setting in readonly mode")
     for flag in ("compress", "decompress"):
@@ -84,7 +89,14 @@ def read_request(method: str, params: Mapping[str, str], headers: Mapping[str, s
         response_encoding=choose_response_encoding(headers.get("accept-encoding", "")) if compress else None,
         settings=settings,
         bindings=bindings,
+        readonly=readonly,
     )
+
+
+def _readonly(raw: str) -> int:
+    if raw not in ("0", "1", "2"):
+        raise WarehouseError(BAD_ARGUMENTS, f"Invalid value for setting 'readonly': {raw!r} (0, 1 or 2)")
+    return int(raw)
 
 
 def _session_timeout(raw: str | None) -> float:

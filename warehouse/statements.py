@@ -75,7 +75,10 @@ def _check(conn: EngineConnection, req: QueryRequest, sql: str) -> tuple[str, st
             "Cannot execute query in readonly mode. For queries over HTTP, method GET implies readonly. "
             "You should use method POST for modifying queries",
         )
-    return query_class, first_keyword(sql)
+    keyword = first_keyword(sql)
+    if (req.readonly and query_class in _MUTATING_CLASSES) or (req.readonly == 1 and keyword == "SET"):
+        raise WarehouseError(READONLY, "Cannot execute query in readonly mode")
+    return query_class, keyword
 
 
 @contextlib.contextmanager

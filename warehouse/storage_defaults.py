@@ -38,7 +38,7 @@ _TABLES_SQL = (
 def pack_small_parts(conn: EngineConnection) -> list[str]:
     """Give every MergeTree table that does not name the setting yet its default; returns the tables changed. A
     table that refuses keeps its parts as they are (logged): it works the same, only with more files."""
-    rows = conn.query(_TABLES_SQL, "JSONCompactEachRow", {}).bytes().decode()
+    rows = conn.internal(_TABLES_SQL, "JSONCompactEachRow", {}).bytes().decode()
     changed = []
     for line in rows.splitlines():
         database, name = json.loads(line)

@@ -66,12 +66,12 @@ class UnraisedFailures:
         """Raise the write failure the engine counted since `since` without raising it, if there is one."""
         grown = [code for code, value in self._read(conn).items() if value > since.get(code, 0)]
         if grown:
-            result = conn.query(_MESSAGE_SQL, "TabSeparated", {"code": str(grown[0])})
+            result = conn.internal(_MESSAGE_SQL, "TabSeparated", {"code": str(grown[0])})
             message = result.bytes().decode().strip() or WRITE_FAILURES[grown[0]]
             raise WarehouseError(grown[0], f"{message} (counted while this INSERT ran: it may not be stored; retry)")
 
     def _read(self, conn: EngineConnection) -> Counts:
-        result = conn.query(_COUNTS_SQL, "TabSeparated", {})
+        result = conn.internal(_COUNTS_SQL, "TabSeparated", {})
         counts: Counts = {}
         for line in result.bytes().decode().splitlines():  # a row for local errors, one for remote ones
             code, value = line.split("\t")

@@ -152,3 +152,46 @@ def test_chunked_request_body(warehouse: WarehouseServer) -> None:
     response.read()
     connection.close()
     assert _request(warehouse, "GET", {"query": f"SELECT count(), sum(a) FROM {table}"})[2] == b"5000\t12497500\n"
+
+
+def test_readonly_holds_for_its_request_only(warehouse: WarehouseServer) -> None:
+    # As in ClickHouse, a setting in the URL is the request's: readonly=1 set on the engine connection could not be
+    # set back (it forbids changing settings), and the connection serves other requests after this one.
+    session = {"session_id": f"readonly-{uuid.uuid4().hex}"}
+    table = f"ro_{uuid.uuid4().hex[:8]}"
+
+    def run(sql: str, **params: str) -> tuple[int, bytes]:
+        status, _, body = _request(warehouse, "POST", {**session, **params}, sql.encode())
+        return status, body
+
+    assert run(f"CREATE TABLE {table} (a UInt8) ENGINE = Memory")[0] == 200
+    for readonly in ("1", "2"):
+        status, body = run(f"INSERT INTO {table} VALUES (1)", readonly=readonly)
+        assert (status, body) == (403, b"Code: 164. DB::Exception: Cannot execute query in readonly mode\n")
+        assert run(f"DROP TABLE {table}", readonly=readonly)[0] == 403
+        assert run("SELECT 1", readonly=readonly) == (200, b"1\n")
+    assert run("SELECT 1", readonly="1", max_threads="1")[0] == 403  # readonly=1: no setting changes either
+    assert run("SET max_threads = 1", readonly="1")[0] == 403
+    assert run("SELECT getSetting('max_threads')", readonly="2", max_threads="1") == (200, b"1\n")
+    assert run("SELECT 1", readonly="3")[0] == 400
+    assert run(f"INSERT INTO {table} VALUES (7)") == (200, b"")  # the next request writes as before
+    assert run(f"SELECT sum(a) FROM {table}") == (200, b"7\n")
+    assert run(f"DROP TABLE {table}")[0] == 200
+
+
+@pytest.mark.parametrize("shaping", [{"extremes": "1"}, {"limit": "1"}, {"max_result_rows": "1"}])
+def test_settings_that_shape_results_do_not_reach_the_servers_own_queries(
+    warehouse: WarehouseServer, shaping: dict[str, str]
+) -> None:
+    # The server reads settings' values and the engine's error counts on the request's connection; those reads must
+    # come back whole under a request's (or a session's lingering) settings.
+    session = {"session_id": f"shaping-{uuid.uuid4().hex}"}
+    table = f"sh_{uuid.uuid4().hex[:8]}"
+    create = f"CREATE TABLE {table} (a UInt8) ENGINE = MergeTree ORDER BY a"
+    assert _request(warehouse, "POST", session, create.encode())[0] == 200
+    insert = {**session, **shaping, "query": f"INSERT INTO {table} FORMAT TSV"}
+    assert _request(warehouse, "POST", insert, b"1\n2\n3\n")[:1] == (200,)
+    assert _request(warehouse, "POST", {**session, "max_threads": "1"}, b"SELECT 1")[0] == 200  # a new setting after
+    status, _, body = _request(warehouse, "POST", session, f"SELECT count() FROM {table}".encode())
+    assert (status, body) == (200, b"3\n")
+    assert _request(warehouse, "POST", session, f"DROP TABLE {table}".encode())[0] == 200
