@@ -102,6 +102,10 @@ class EngineConnection:
                 continue
         self._overrides = {}
 
+    def back_to_own_database(self) -> None:
+        """After a USE that was the request's own: the database this connection was in before it."""
+        self._run(f"USE {quote_identifier(self._database)}")
+
     def before_control_statement(self) -> None:
         """A user's own SET or USE changes the baseline: drop request overrides first, forget originals after."""
         self._apply_settings({})

@@ -18,7 +18,7 @@ from warehouse.connection import EngineConnection
 from warehouse.errors import READONLY, SYNTAX_ERROR, WarehouseError, engine_errors
 from warehouse.framing import is_streamable
 from warehouse.request import QueryRequest
-from warehouse.sql_text import first_keyword, mentions_format, trailing_format
+from warehouse.sql_text import first_keyword, mentions_format, strip_leading_comments, trailing_format
 from warehouse.storage_defaults import pack_small_parts
 from warehouse.unraised_failures import FAILURES, Counts
 
@@ -104,6 +104,9 @@ def _start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix
     conn.prepare(req.database, req.settings)
     query_class, keyword = _check(conn, req, sql)
     marked = prefix + sql
+    if keyword in _ROWLESS_KEYWORDS and req.session_id is None:
+        _for_this_request_only(conn, req, sql, keyword, marked)
+        return Outcome(returns_rows=False)
     if keyword in _ROWLESS_KEYWORDS:
         conn.before_control_statement()
         conn.query(marked, "TabSeparated", req.bindings)
@@ -143,6 +146,17 @@ def _start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix
         read_rows=result.storage_rows_read(),
         read_bytes=result.storage_bytes_read(),
     )
+
+
+def _for_this_request_only(conn: EngineConnection, req: QueryRequest, sql: str, keyword: str, marked: str) -> None:
+    """SET or USE without a session: as in ClickHouse, it lasts for its own request, so the engine checks it and the
+    pooled connection keeps its state for the next request (on it, `SET readonly = 1` could never be undone)."""
+    if keyword == "SET":
+        assignments = strip_leading_comments(sql)[len("SET") :].strip().rstrip(";")
+        conn.query(f"SELECT 1 SETTINGS {assignments}", "TabSeparated", req.bindings)  # names and values checked
+    else:
+        conn.query(marked, "TabSeparated", req.bindings)  # the database must exist
+        conn.back_to_own_database()
 
 
 def _apply_storage_defaults(conn: EngineConnection) -> None:

@@ -195,3 +195,24 @@ def test_settings_that_shape_results_do_not_reach_the_servers_own_queries(
     status, _, body = _request(warehouse, "POST", session, f"SELECT count() FROM {table}".encode())
     assert (status, body) == (200, b"3\n")
     assert _request(warehouse, "POST", session, f"DROP TABLE {table}".encode())[0] == 200
+
+
+def test_set_and_use_without_a_session_last_for_their_request(warehouse: WarehouseServer) -> None:
+    # Without a session, the engine connection goes back to a pool and serves the next request: a SET or USE sent
+    # there must not follow it (as in ClickHouse), or `SET readonly = 1` would refuse every later write on it.
+    def run(sql: str) -> tuple[int, bytes]:
+        status, _, body = _request(warehouse, "POST", {}, sql.encode())
+        return status, body
+
+    table = f"sl_{uuid.uuid4().hex[:8]}"
+    assert run(f"CREATE TABLE {table} (a UInt8) ENGINE = Memory")[0] == 200
+    assert run("SET readonly = 1, max_threads = 1") == (200, b"")
+    assert run("USE system") == (200, b"")
+    for n in range(5):
+        assert run(f"INSERT INTO {table} VALUES ({n})") == (200, b"")
+        assert run("SELECT currentDatabase()") == (200, b"default\n")
+        assert run("SELECT getSetting('max_threads') = 1") == (200, b"0\n")
+    assert run(f"SELECT count() FROM {table}") == (200, b"5\n")
+    assert run("SET no_such_setting = 1")[1].startswith(b"Code: 115.")  # still checked by the engine
+    assert run("USE no_such_database")[1].startswith(b"Code: 81.")
+    assert run(f"DROP TABLE {table}")[0] == 200
