@@ -102,6 +102,13 @@ class EngineConnection:
                 continue
         self._overrides = {}
 
+    def drop_temporary_tables(self) -> None:
+        """Drop the temporary tables this connection holds (for a pooled one: made by a request without a session,
+        which the next request on it must not see)."""
+        names = self.internal("SELECT name FROM system.tables WHERE is_temporary", "TabSeparated", {})
+        for name in names.bytes().decode().splitlines():
+            self._run(f"DROP TEMPORARY TABLE IF EXISTS {quote_identifier(name)}")
+
     def back_to_own_database(self) -> None:
         """After a USE that was the request's own: the database this connection was in before it."""
         self._run(f"USE {quote_identifier(self._database)}")

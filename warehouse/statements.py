@@ -117,6 +117,8 @@ def _start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix
         result = conn.query(marked, "TabSeparated", req.bindings)
         if keyword == "CREATE":
             _apply_storage_defaults(conn)
+            if req.session_id is None:  # a temporary table lives in its session, or without one in its request
+                conn.drop_temporary_tables()
         return Outcome(returns_rows=False, written_rows=result.rows_written(), written_bytes=result.bytes_written())
     explicit = trailing_format(sql)
     fmt = explicit[1] if explicit else req.default_format

@@ -197,7 +197,7 @@ def test_settings_that_shape_results_do_not_reach_the_servers_own_queries(
     assert _request(warehouse, "POST", session, f"DROP TABLE {table}".encode())[0] == 200
 
 
-def test_set_and_use_without_a_session_last_for_their_request(warehouse: WarehouseServer) -> None:
+def test_set_use_and_temporary_tables_without_a_session_last_for_their_request(warehouse: WarehouseServer) -> None:
     # Without a session, the engine connection goes back to a pool and serves the next request: a SET or USE sent
     # there must not follow it (as in ClickHouse), or `SET readonly = 1` would refuse every later write on it.
     def run(sql: str) -> tuple[int, bytes]:
@@ -213,6 +213,9 @@ def test_set_and_use_without_a_session_last_for_their_request(warehouse: Warehou
         assert run("SELECT currentDatabase()") == (200, b"default\n")
         assert run("SELECT getSetting('max_threads') = 1") == (200, b"0\n")
     assert run(f"SELECT count() FROM {table}") == (200, b"5\n")
+    assert run("CREATE TEMPORARY TABLE scratch (a UInt8)") == (200, b"")  # lives in its request
+    assert run("SELECT * FROM scratch")[1].startswith(b"Code: 60.")
+    assert run("CREATE TEMPORARY TABLE scratch (a UInt8)") == (200, b"")
     assert run("SET no_such_setting = 1")[1].startswith(b"Code: 115.")  # still checked by the engine
     assert run("USE no_such_database")[1].startswith(b"Code: 81.")
     assert run(f"DROP TABLE {table}")[0] == 200
