@@ -133,8 +133,11 @@ class EngineConnection:
 
     def internal(self, sql: str, fmt: str, params: Mapping[str, str], *, reading: Iterable[str] = ()) -> Any:
         """A query of the server's own (`sql` without SETTINGS or FORMAT), read back whole whatever settings the
-        connection holds for its request or session (but those named in `reading`)."""
+        connection holds for its request or session (but those named in `reading`). A read-only connection holds
+        none (its user may change no setting), and may not name any."""
         neutral = [f"{name} = 0" for name in _AS_READ_BY_THE_SERVER if name not in set(reading)]
+        if self.readonly or not neutral:
+            return self.query(sql, fmt, params)
         return self.query(f"{sql} SETTINGS {', '.join(neutral)}", fmt, params)
 
     def stream(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:

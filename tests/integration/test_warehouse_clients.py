@@ -260,6 +260,10 @@ def test_analyst_can_read_but_not_write_or_drop(warehouse: WarehouseServer, clie
         analyst.insert(table, [[3, "c", Decimal("1.00")]], column_names=["id", "name", "price"])
     assert client.command(f"SELECT count() FROM {table}") == 1
     analyst.close()
+    in_session = warehouse.analyst(session_id=f"analyst-{uuid.uuid4().hex}")  # as a SQL IDE keeps one
+    in_session.command("USE tickettoken")
+    assert in_session.command("SELECT currentDatabase()") == "tickettoken"
+    in_session.close()
 
 
 def test_analyst_limits_cannot_be_lifted_and_stop_long_queries(warehouse: WarehouseServer) -> None:
