@@ -135,7 +135,8 @@ class EngineConnection:
         """A query of the server's own (`sql` without SETTINGS or FORMAT), read back whole whatever settings the
         connection holds for its request or session (but those named in `reading`). A read-only connection holds
         none (its user may change no setting), and may not name any."""
-        neutral = [f"{name} = 0" for name in _AS_READ_BY_THE_SERVER if name not in set(reading)]
+        kept = set(reading)
+        neutral = [f"{name} = 0" for name in _AS_READ_BY_THE_SERVER if name not in kept]
         if self.readonly or not neutral:
             return self.query(sql, fmt, params)
         return self.query(f"{sql} SETTINGS {', '.join(neutral)}", fmt, params)

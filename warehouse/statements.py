@@ -104,13 +104,13 @@ def _start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix
     conn.prepare(req.database, req.settings)
     query_class, keyword = _check(conn, req, sql)
     marked = prefix + sql
-    if keyword in _ROWLESS_KEYWORDS and req.session_id is None:
-        _for_this_request_only(conn, req, sql, keyword, marked)
-        return Outcome(returns_rows=False)
     if keyword in _ROWLESS_KEYWORDS:
-        conn.before_control_statement()
-        conn.query(marked, "TabSeparated", req.bindings)
-        conn.after_control_statement()
+        if req.session_id is None:
+            _for_this_request_only(conn, req, sql, keyword, marked)
+        else:
+            conn.before_control_statement()
+            conn.query(marked, "TabSeparated", req.bindings)
+            conn.after_control_statement()
         return Outcome(returns_rows=False)
     # UNKNOWN is SQL that does not parse: the engine's own error says why, from the row path as from any.
     if query_class not in ("READ_ONLY", "UNKNOWN") and keyword != "KILL":

@@ -31,6 +31,12 @@ def _request(
     return result
 
 
+def _post_sql(server: WarehouseServer, sql: str, **params: str) -> tuple[int, bytes]:
+    """`sql` as the body of a POST with `params`: the status and the body of the answer."""
+    status, _, body = _request(server, "POST", params, sql.encode())
+    return status, body
+
+
 def test_ping(warehouse: WarehouseServer) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", warehouse.port)
     for path in ("/ping", "/"):
@@ -161,8 +167,7 @@ def test_readonly_holds_for_its_request_only(warehouse: WarehouseServer) -> None
     table = f"ro_{uuid.uuid4().hex[:8]}"
 
     def run(sql: str, **params: str) -> tuple[int, bytes]:
-        status, _, body = _request(warehouse, "POST", {**session, **params}, sql.encode())
-        return status, body
+        return _post_sql(warehouse, sql, **session, **params)
 
     assert run(f"CREATE TABLE {table} (a UInt8) ENGINE = Memory")[0] == 200
     for readonly in ("1", "2"):
@@ -192,8 +197,7 @@ def test_settings_that_shape_results_do_not_reach_the_servers_own_queries(
     insert = {**session, **shaping, "query": f"INSERT INTO {table} FORMAT TSV"}
     assert _request(warehouse, "POST", insert, b"1\n2\n3\n")[:1] == (200,)
     assert _request(warehouse, "POST", {**session, "max_threads": "1"}, b"SELECT 1")[0] == 200  # a new setting after
-    status, _, body = _request(warehouse, "POST", session, f"SELECT count() FROM {table}".encode())
-    assert (status, body) == (200, b"3\n")
+    assert _post_sql(warehouse, f"SELECT count() FROM {table}", **session) == (200, b"3\n")
     assert _request(warehouse, "POST", session, f"DROP TABLE {table}".encode())[0] == 200
 
 
@@ -201,8 +205,7 @@ def test_set_use_and_temporary_tables_without_a_session_last_for_their_request(w
     # Without a session, the engine connection goes back to a pool and serves the next request: a SET or USE sent
     # there must not follow it (as in ClickHouse), or `SET readonly = 1` would refuse every later write on it.
     def run(sql: str) -> tuple[int, bytes]:
-        status, _, body = _request(warehouse, "POST", {}, sql.encode())
-        return status, body
+        return _post_sql(warehouse, sql)
 
     table = f"sl_{uuid.uuid4().hex[:8]}"
     assert run(f"CREATE TABLE {table} (a UInt8) ENGINE = Memory")[0] == 200
