@@ -57,6 +57,7 @@ def event(venue_id: str, organizer_id: str = "org-1", **overrides: Any) -> dict[
         ],
         "status": "scheduled",
         "updated_at": _iso(now()),
+        "currency": "EUR",
         **overrides,
     }
 

@@ -1,10 +1,12 @@
-"""What ingest must know of the catalog: which events and venues exist, whose events they are, their tiers.
+"""What ingest must know of the catalog: which events and venues exist, whose events they are, their tiers
+and the currency their money is in.
 
 Known events are cached per worker for a short time, and an event in use is read again in the background
 before its entry expires (api/refresh_ahead.py); unknown ids are always asked for (an event may have just
-arrived through another worker), and a sale whose tier the cache does not know re-reads its event once before
-it is rejected (the tiers may have just changed). Requests that wait for the same read share it: one query
-reads every id they are waiting for (after a restart, a hundred events in use are one query, not a hundred).
+arrived through another worker), and a sale whose tier the cache does not know (or a sale or revenue line in
+another currency) re-reads its event once before it is rejected (the event may have just changed). Requests
+that wait for the same read share it: one query reads every id they are waiting for (after a restart, a
+hundred events in use are one query, not a hundred).
 """
 
 from __future__ import annotations
@@ -22,8 +24,14 @@ CACHE_SECONDS = 30.0
 REFRESH_AFTER_SECONDS = 20.0  # an event in use is read again in the background once its entry is this old
 
 _EVENTS_SQL = (
-    "SELECT event_id, argMax(organizer_id, updated_at), argMax(tiers.name, updated_at) "
+    "SELECT event_id, argMax(organizer_id, updated_at), argMax(tiers.name, updated_at), argMax(currency, updated_at) "
     "FROM events WHERE event_id IN {ids:Array(String)} GROUP BY event_id"
+)
+# The currencies these events' money is stored in (an event's facts share one: its own, or its first facts').
+_FACT_CURRENCIES_SQL = (
+    "SELECT event_id, groupUniqArray(currency) FROM ("
+    "SELECT event_id, currency FROM sales WHERE event_id IN {ids:Array(String)} "
+    "UNION ALL SELECT event_id, currency FROM revenue WHERE event_id IN {ids:Array(String)}) GROUP BY event_id"
 )
 _VENUES_SQL = "SELECT DISTINCT venue_id FROM venues WHERE venue_id IN {ids:Array(String)}"
 
@@ -32,6 +40,15 @@ _VENUES_SQL = "SELECT DISTINCT venue_id FROM venues WHERE venue_id IN {ids:Array
 class EventInfo:
     organizer_id: str
     tiers: frozenset[str]
+    # The currencies its sales and revenue may be in: the event's own, else those of its stored facts (one,
+    # or several stored before this was checked); none yet means the next fact's currency fixes it.
+    currencies: frozenset[str]
+
+
+def fact_currencies(client: Client, event_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The currencies of these events' stored sales and revenue lines (events with none are left out)."""
+    rows = client.query(_FACT_CURRENCIES_SQL, parameters={"ids": list(event_ids)}).result_rows
+    return {str(event_id): frozenset(str(c) for c in currencies) for event_id, currencies in rows}
 
 
 @dataclass
@@ -75,7 +92,8 @@ class Catalog:
         with self._lock:
             for event_id in event_ids:
                 hit = self._events.get(event_id)
-                if hit is not None and now - hit[0] < CACHE_SECONDS:
+                # An event whose currency is not fixed yet is read each time, until its first fact is stored.
+                if hit is not None and now - hit[0] < CACHE_SECONDS and hit[1].currencies:
                     found[event_id] = hit[1]
                     if now - hit[0] >= REFRESH_AFTER_SECONDS:
                         due.append(event_id)
@@ -88,11 +106,16 @@ class Catalog:
 
     def _read(self, event_ids: list[str]) -> dict[str, EventInfo]:
         read_at = time.monotonic()  # before the read: an entry is never older than its stamp says
-        rows = self.client().query(_EVENTS_SQL, parameters={"ids": event_ids}).result_rows
+        client = self.client()
+        rows = client.query(_EVENTS_SQL, parameters={"ids": event_ids}).result_rows
+        unnamed = [str(event_id) for event_id, *_, currency in rows if not currency]
+        stored = fact_currencies(client, unnamed) if unnamed else {}
         read: dict[str, EventInfo] = {}
         with self._lock:
-            for event_id, organizer_id, tiers in rows:
-                read[str(event_id)] = info = EventInfo(str(organizer_id), frozenset(str(t) for t in tiers))
+            for event_id, organizer_id, tiers, currency in rows:
+                currencies = frozenset([str(currency)]) if currency else stored.get(str(event_id), frozenset())
+                info = EventInfo(str(organizer_id), frozenset(str(t) for t in tiers), currencies)
+                read[str(event_id)] = info
                 self._events[str(event_id)] = (read_at, info)
         return read
 

@@ -37,11 +37,14 @@ _BODY = (
 
 # stream -> (operation id, what the records are)
 ENDPOINTS = {
-    "sale": ("ingestSales", "Ticket sales."),
+    "sale": ("ingestSales", "Ticket sales, in a tier of their event and in its currency."),
     "attendance": ("ingestAttendance", "Gate scans (entries and exits)."),
-    "revenue": ("ingestRevenue", "Revenue lines (refunds negative)."),
+    "revenue": ("ingestRevenue", "Revenue lines (refunds negative), in their event's currency."),
     "social": ("ingestSocial", "Social activity."),
-    "event": ("ingestEvents", "Events (upserts: the latest updated_at wins)."),
+    "event": (
+        "ingestEvents",
+        "Events (upserts: the latest updated_at wins; the currency cannot change once money is stored in another).",
+    ),
     "venue": ("ingestVenues", "Venues (upserts; keys bound to an organizer cannot write them: venues are shared)."),
 }
 

@@ -20,6 +20,15 @@ Time = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with an o
 Money = Annotated[Decimal, msgspec.Meta(description="JSON number or string, at most 2 decimal places.")]
 Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3, description="ISO 4217, e.g. EUR.")]
 Country = Annotated[str, msgspec.Meta(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE.")]
+# An event's sales and revenue lines are all in one currency (summed in the views and marts): its own when named.
+EventCurrency = Annotated[
+    Currency,
+    msgspec.Meta(
+        description="ISO 4217: its sales and revenue lines must be in it. Unset, its first stored facts fix it; "
+        "it cannot change once facts are stored in another."
+    ),
+]
+FactCurrency = Annotated[Currency, msgspec.Meta(description="ISO 4217: its event's currency.")]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 # At most what Arrow bodies' int64 columns hold; beyond 2**64 a count overflowed on its way to the UInt64 column.
@@ -110,7 +119,7 @@ class Event(Record):
     tiers: Annotated[list[Tier], msgspec.Meta(min_length=1, max_length=64)]
     status: EventStatus
     updated_at: Time
-    currency: Currency | None = None
+    currency: EventCurrency | None = None
 
 
 class Buyer(msgspec.Struct, kw_only=True):
@@ -132,7 +141,7 @@ class Sale(Record):
     tier: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)]
     unit_price: Money
-    currency: Currency
+    currency: FactCurrency
     channel: Channel
     promo_code: Annotated[str, msgspec.Meta(max_length=64)] = ""
     buyer: Buyer | None = None
@@ -152,7 +161,7 @@ class Revenue(Record):
     event_id: Id
     category: RevenueCategory
     amount: Money
-    currency: Currency
+    currency: FactCurrency
     recorded_at: Time
 
 

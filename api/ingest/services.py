@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import ApiKey
-from api.ingest.catalog import Catalog, EventInfo
+from api.ingest.catalog import Catalog, EventInfo, fact_currencies
 from api.ingest.columnar import clean_facts
 from api.ingest.decoding import (
     MAX_LISTED_ERRORS,
@@ -142,7 +142,7 @@ class IngestService:
 
     def clean_json(self, stream_name: str, body: bytes, key: ApiKey) -> list[Any] | None:
         """The records of a small JSON body of facts when every one is certainly valid and writable by `key`,
-        judged from this worker's memory alone (each event, and a sale's tier, cached); else None, and `ingest`
+        judged from this worker's memory alone (each event, its tiers and currency, cached); else None, and `ingest`
         answers the request as ever, naming each problem. Does not block: for the fast path (fast_path.py)."""
         stream = STREAMS.get(stream_name)
         if stream is None or not stream.is_fact or len(body) > INLINE_DECODE_BYTES:
@@ -158,13 +158,14 @@ class IngestService:
         return None if errors else [record for _, record in valid]
 
     def _cache_suffices(self, stream: Stream, decoded: Decoded[Any]) -> bool:
-        """True when validating needs no warehouse query: every event (and, for sales, tier) is cached."""
+        """True when validating needs no warehouse query: every event is cached, and each record's tier and
+        currency are its event's as cached."""
         if not stream.is_fact:
             return False
         cached = self.catalog.cached_events(record.event_id for _, record in decoded.records)
         if cached is None:
             return False
-        return stream.name != "sale" or all(r.tier in cached[r.event_id].tiers for _, r in decoded.records)
+        return all(_fits(stream, r, cached[r.event_id]) for _, r in decoded.records)
 
     def _clean_table(self, stream: Stream, body: bytes, content_type: str, key: ApiKey) -> pa.Table | None:
         """A columnar body ready to write, when every row is certainly valid; else None
@@ -174,18 +175,18 @@ class IngestService:
 
     def _writable(self, stream: Stream, table: pa.Table, key: ApiKey) -> bool:
         """Whether the catalog and `key` allow every row of a fact table: its events known and the key's, a
-        sale's tier one of its event's. Blocking."""
+        sale's tier one of its event's, money in its event's currency. Blocking."""
         wanted = pc.unique(table.column("event_id")).to_pylist()
         events = self.catalog.events(wanted)
         if len(events) != len(wanted) or not all(key.allows_organizer(e.organizer_id) for e in events.values()):
             return False
-        return stream.name != "sale" or self._tiers_known(table, events)
-
-    def _tiers_known(self, table: pa.Table, events: dict[str, EventInfo]) -> bool:
-        pairs = pc.binary_join_element_wise(table.column("event_id"), table.column("tier"), "\x1f")
-        for attempt in range(2):  # the second time with fresh events: their tiers may have just changed
-            known = pa.array([f"{event_id}\x1f{tier}" for event_id, info in events.items() for tier in info.tiers])
-            if bool(pc.all(pc.is_in(pairs, value_set=known)).as_py()):
+        for attempt in range(2):  # the second time with fresh events: their tiers or currency may have just changed
+            if len(events) != len(wanted):
+                return False
+            tiers_known = stream.name != "sale" or _pairs_known(table, "tier", {e: i.tiers for e, i in events.items()})
+            # An event whose currency is not fixed yet matches nothing here: the record path fixes it.
+            currencies = {e: i.currencies for e, i in events.items()}
+            if tiers_known and (not stream.priced or _pairs_known(table, "currency", currencies)):
                 return True
             if attempt == 0:
                 events = self.catalog.events(events, fresh=True)
@@ -246,16 +247,14 @@ class IngestService:
         self, stream: Stream, records: list[tuple[int, Any]], key: ApiKey, errors: list[RecordError]
     ) -> list[tuple[int, Any]]:
         events = self.catalog.events(record.event_id for _, record in records)
-        if stream.name == "sale":
-            unknown_tier = {
-                r.event_id for _, r in records if r.event_id in events and r.tier not in events[r.event_id].tiers
-            }
-            if unknown_tier:
-                events.update(self.catalog.events(unknown_tier, fresh=True))
+        unsure = {r.event_id for _, r in records if r.event_id in events and not _fits(stream, r, events[r.event_id])}
+        if unsure:  # its tiers or currency may have just changed
+            events.update(self.catalog.events(unsure, fresh=True))
         for event_id, event in events.items():  # per event, not per record: a batch has few events
             if not key.allows_organizer(event.organizer_id):
                 raise ForeignOrganizer(f"event {event_id!r} belongs to another organizer")
         is_sale = stream.name == "sale"
+        first_currency: dict[str, str] = {}  # events whose currency this request's first facts fix
         passed: list[tuple[int, Any]] = []
         for index, record in records:
             info = events.get(record.event_id)
@@ -270,6 +269,13 @@ class IngestService:
                     RecordError(index, "tier", f"{record.tier!r} is not a tier of event {record.event_id!r} ({known})")
                 )
                 continue
+            if stream.priced:
+                currencies = info.currencies or {first_currency.setdefault(record.event_id, record.currency)}
+                if record.currency not in currencies:
+                    sold_in = ", ".join(sorted(currencies))
+                    message = f"event {record.event_id!r} is sold in {sold_in}, not {record.currency}"
+                    errors.append(RecordError(index, "currency", message))
+                    continue
             passed.append((index, record))
         return passed
 
@@ -278,6 +284,8 @@ class IngestService:
     ) -> list[tuple[int, Any]]:
         existing = self.catalog.events(record.event_id for _, record in records)
         venues = self.catalog.venues(record.venue_id for _, record in records)
+        named = sorted({record.event_id for _, record in records if record.currency and record.event_id in existing})
+        stored = fact_currencies(self.client(), named) if named else {}
         passed: list[tuple[int, Any]] = []
         for index, record in records:
             owner = existing.get(record.event_id)
@@ -289,6 +297,11 @@ class IngestService:
                 errors.append(
                     RecordError(index, "venue_id", f"unknown venue {record.venue_id!r}: send the venue first")
                 )
+                continue
+            others = stored.get(record.event_id, frozenset()) - {record.currency}
+            if others:  # its stored money would be summed with money in another currency
+                message = f"event {record.event_id!r} already has sales or revenue in {', '.join(sorted(others))}"
+                errors.append(RecordError(index, "currency", message))
                 continue
             passed.append((index, record))
         return passed
@@ -326,3 +339,22 @@ def _listed(errors: list[RecordError]) -> list[RecordError]:
 def publishable(batch: CommittedBatch) -> bytes:
     """A committed batch as the bus carries it: per event, how many records of which stream."""
     return msgspec.json.encode({"stream": batch.stream, "counts": batch.counts})
+
+
+def _fits(stream: Stream, record: Any, event: EventInfo) -> bool:
+    """Whether a fact's tier (sales) and currency (sales, revenue) are its event's, as `event` has them (an event
+    whose currency is not fixed yet takes any)."""
+    if stream.name == "sale" and record.tier not in event.tiers:
+        return False
+    return not stream.priced or not event.currencies or record.currency in event.currencies
+
+
+def _pairs_known(table: pa.Table, column: str, allowed: dict[str, frozenset[str]]) -> bool:
+    """Whether every row's (event_id, `column`) is among each event's `allowed` values (`allowed` has every
+    event of the table)."""
+    if len(allowed) == 1:  # one event, as most batches: no pairs to build (1.1 ms for 100,000 rows, not 4.7)
+        (values,) = allowed.values()
+        return bool(pc.all(pc.is_in(table.column(column), value_set=pa.array(sorted(values), pa.string()))).as_py())
+    pairs = pc.binary_join_element_wise(table.column("event_id"), table.column(column), "\x1f")
+    known = pa.array([f"{e}\x1f{value}" for e, values in allowed.items() for value in values], pa.string())
+    return bool(pc.all(pc.is_in(pairs, value_set=known)).as_py())

@@ -143,6 +143,11 @@ class Stream:
     columns: Callable[[Sequence[Any]], dict[str, pa.Array]]
     is_fact: bool
 
+    @property
+    def priced(self) -> bool:
+        """Facts that carry money (sales, revenue lines): in their event's one currency."""
+        return self.is_fact and "currency" in self.record_type.__struct_fields__
+
     def identity(self, record: Any) -> tuple[str, str]:
         """(scope, id): facts are scoped by their event, catalog rows by their version."""
         if self.is_fact:

@@ -36,7 +36,7 @@ class SalesSnapshot(msgspec.Struct, frozen=True):
     event_id: str
     at: str
     timezone: str
-    currency: str
+    currency: str  # the event's, or its facts' when it names none ("" before any)
     capacity: int
     tickets: int
     sales: int
@@ -91,7 +91,7 @@ class RevenueSnapshot(msgspec.Struct, frozen=True):
     event_id: str
     at: str
     timezone: str
-    currency: str
+    currency: str  # the event's, or its facts' when it names none ("" before any)
     total: Decimal  # every line, refunds (negative) included
     refunds: Decimal  # the refund lines' sum (zero or negative)
     refund_lines: int

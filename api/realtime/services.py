@@ -16,6 +16,7 @@ import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import ApiKey
+from api.ingest.catalog import fact_currencies
 from api.realtime import queries
 from api.realtime.buckets import MINUTE_MS, bucket_starts
 from api.realtime.rows import READ_SETTINGS, Numbers, Rows, Spec, empty
@@ -178,13 +179,18 @@ class RealtimeService:
     def _read_events(self, event_ids: Sequence[str]) -> dict[str, EventInfo]:
         """Read these events and keep them (an unknown id is left out). Blocking."""
         read_at = time.monotonic()  # before the read: an entry is never older than its stamp says
-        rows = self.client().query(queries.EVENTS, parameters={"event_ids": list(event_ids)}).result_rows
+        client = self.client()
+        rows = client.query(queries.EVENTS, parameters={"event_ids": list(event_ids)}).result_rows
+        unnamed = [str(row[0]) for row in rows if not row[3]]
+        # An event that names no currency is in its facts' (ingest keeps them to one: docs/ingest.md).
+        stored = {e: c for e, c in fact_currencies(client, unnamed).items() if len(c) == 1} if unnamed else {}
         found: dict[str, EventInfo] = {}
         for event_id, organizer, capacity, currency, tier_names, tier_capacities, timezone, starts_ms in rows:
             tiers = {str(n): int(c) for n, c in zip(tier_names, tier_capacities, strict=True)}
             starts_at = datetime.fromtimestamp(int(starts_ms) / 1000, UTC)
+            shown = str(currency) or next(iter(stored.get(str(event_id), [""])))
             found[str(event_id)] = EventInfo(
-                str(event_id), str(organizer), int(capacity), str(currency), tiers, str(timezone or ""), starts_at
+                str(event_id), str(organizer), int(capacity), shown, tiers, str(timezone or ""), starts_at
             )
         with self._lock:
             if len(self._events) + len(found) > 10_000:

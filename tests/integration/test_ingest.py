@@ -67,6 +67,7 @@ BAD_VALUES: list[tuple[str, str, Callable[[dict[str, str]], dict[str, Any]], str
     ("sale", "time without zone", lambda c: f.sale(c["event"], purchased_at="2026-01-01T10:00:00"), "purchased_at"),
     ("sale", "time years ahead", lambda c: f.sale(c["event"], purchased_at="2031-01-01T10:00:00Z"), "purchased_at"),
     ("sale", "tier of no event", lambda c: f.sale(c["event"], tier="Balcony"), "tier"),
+    ("sale", "not the event's currency", lambda c: f.sale(c["event"], currency="USD"), "currency"),
     ("sale", "unknown event", lambda c: f.sale("event-that-never-was"), "event_id"),
     ("sale", "empty id", lambda c: f.sale(c["event"], sale_id=""), "sale_id"),
     ("sale", "missing field", lambda c: _without(f.sale(c["event"]), "customer_id"), "customer_id"),
@@ -78,6 +79,7 @@ BAD_VALUES: list[tuple[str, str, Callable[[dict[str, str]], dict[str, Any]], str
     ("revenue", "positive refund", lambda c: f.revenue(c["event"], category="refund", amount="10.00"), "amount"),
     ("revenue", "negative sale", lambda c: f.revenue(c["event"], amount="-10.00"), "amount"),
     ("revenue", "refund not a number", lambda c: f.revenue(c["event"], category="refund", amount="NaN"), "amount"),
+    ("revenue", "not the event's currency", lambda c: f.revenue(c["event"], currency="GBP"), "currency"),
     ("social", "platform", lambda c: f.social(c["event"], platform="myspace"), "platform"),
     ("social", "sentiment", lambda c: f.social(c["event"], sentiment=2), "sentiment"),
     ("social", "reach", lambda c: f.social(c["event"], reach=-1), "reach"),
@@ -303,6 +305,47 @@ def test_a_later_event_version_replaces_the_earlier(
     assert rows == [("moved", "postponed")]
 
 
+def _errors(response: httpx.Response) -> list[tuple[int, str, str]]:
+    return [(e["index"], e["field"], e["message"]) for e in response.json()["errors"]]
+
+
+def test_an_events_money_stays_in_one_currency(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    """The views and marts sum an event's money: an event that names no currency takes its first facts' (the
+    first of a request, or those stored), and its currency cannot change once money is stored in another."""
+    event = f.event(catalog["venue"], currency=None)
+    assert _post(http, keys["ingest"], "event", event).status_code == 200
+    eid = event["event_id"]
+    mixed = [f.sale(eid, currency="USD"), f.sale(eid, currency="EUR"), f.sale(eid, currency="USD")]
+    response = _post(http, keys["ingest"], "sale", mixed)
+    assert response.status_code == 422
+    assert _errors(response) == [(1, "currency", f"event {eid!r} is sold in USD, not EUR")]
+    assert _post(http, keys["ingest"], "sale", [mixed[0], mixed[2]]).json()["accepted"] == 2
+    others = [("sale", f.sale(eid)), ("revenue", f.revenue(eid)), ("revenue", f.revenue(eid, currency="JPY"))]
+    for stream, record in others:
+        response = _post(http, keys["ingest"], stream, record)
+        assert response.status_code == 422, response.text
+        assert _errors(response) == [(0, "currency", f"event {eid!r} is sold in USD, not {record['currency']}")]
+    assert _post(http, keys["ingest"], "revenue", f.revenue(eid, currency="USD")).status_code == 200
+
+    renamed = {**event, "currency": "EUR", "updated_at": f._iso(f.now() + timedelta(seconds=1))}
+    response = _post(http, keys["ingest"], "event", renamed)
+    assert response.status_code == 422
+    assert _errors(response) == [(0, "currency", f"event {eid!r} already has sales or revenue in USD")]
+    assert _post(http, keys["ingest"], "event", {**renamed, "currency": "USD"}).status_code == 200
+    rows = tt.query("SELECT currency, count() FROM sales FINAL WHERE event_id = {id:String} GROUP BY currency",
+                    parameters={"id": eid}).result_rows  # fmt: skip
+    assert rows == [("USD", 2)]
+
+    unsold = f.event(catalog["venue"])  # in EUR, nothing stored yet: its currency may still change
+    assert _post(http, keys["ingest"], "event", unsold).status_code == 200
+    assert _post(http, keys["ingest"], "sale", f.sale(unsold["event_id"], currency="USD")).status_code == 422
+    moved = {**unsold, "currency": "USD", "updated_at": f._iso(f.now() + timedelta(seconds=1))}
+    assert _post(http, keys["ingest"], "event", moved).status_code == 200
+    assert _post(http, keys["ingest"], "sale", f.sale(unsold["event_id"], currency="USD")).status_code == 200
+
+
 def test_body_over_the_limit_is_413(api_server: Any, keys: dict[str, str]) -> None:
     with httpx.Client(base_url=api_server.url, timeout=60) as client:
         response = client.post(
@@ -408,6 +451,7 @@ COLUMNAR_BAD: list[tuple[str, Callable[[str], dict[str, Any]], str]] = [
     ("quantity", lambda e: {"quantity": pa.array([1, 2, 0], pa.int64())}, "quantity"),
     ("channel", lambda e: {"channel": ["web", "app", "fax"]}, "channel"),
     ("currency", lambda e: {"currency": ["EUR", "EUR", "XYZ"]}, "currency"),
+    ("not the event's currency", lambda e: {"currency": ["EUR", "EUR", "USD"]}, "currency"),
     ("time years ahead", lambda e: {"purchased_at": pa.array(
         [datetime.now(UTC), datetime.now(UTC), datetime(2031, 1, 1, tzinfo=UTC)], pa.timestamp("us", tz="UTC"))},
      "purchased_at"),

@@ -76,6 +76,7 @@ def test_a_clean_sale_is_committed_before_routing_with_the_routes_answer(
     [
         ("ingest", {"quantity": 0}, 422, "quantity"),  # a bad value: listed by the route, nothing written
         ("ingest", {"tier": "Balcony"}, 422, "tier"),  # not a tier of the event
+        ("ingest", {"currency": "USD"}, 422, "currency"),  # not the event's currency
         ("ingest", {"event_id": "no-such-event"}, 422, "event_id"),  # not in the catalog
         (None, {}, 401, None),  # no key
         # Another scope, and another organizer's key: each twice, as the second time it is in the key cache.

@@ -130,6 +130,7 @@ def test_live_sales_of_an_event(http: httpx.Client, keys: dict[str, str], event_
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["tickets"], body["sales"], Decimal(body["gross"])) == (7, 5, Decimal("490.00"))
+    assert body["currency"] == "EUR"
     assert body["capacity"] == 10 and body["sell_through"] == 0.7
     assert body["timezone"] == "Europe/Berlin" and body["at"].endswith("+01:00")
     tiers = {t["name"]: (t["tickets"], Decimal(t["gross"]), t["capacity"], t["sell_through"]) for t in body["by_tier"]}
@@ -144,6 +145,16 @@ def test_live_sales_of_an_event(http: httpx.Client, keys: dict[str, str], event_
     assert datetime.fromisoformat(body["milestones"][1]["reached_at"]) == T - timedelta(minutes=3)
     assert datetime.fromisoformat(body["projected_sell_out_at"]) == T + timedelta(minutes=36), "3 left at 5/hour"
     assert body["sold_out_at"] is None
+
+
+def test_an_event_naming_no_currency_is_shown_in_its_facts(http: httpx.Client, keys: dict[str, str]) -> None:
+    venue = f.venue()
+    event = f.event(venue["venue_id"], currency=None)
+    for stream, record in (("venue", venue), ("event", event), ("sale", f.sale(event["event_id"], currency="CHF"))):
+        _ingest(http, keys["ingest"], stream, record)
+    for view in ("sales", "revenue"):
+        response = http.get(f"/api/realtime/{view}/{event['event_id']}", headers={"X-API-Key": keys["read"]})
+        assert response.json()["currency"] == "CHF", view
 
 
 def test_live_attendance_of_an_event(http: httpx.Client, keys: dict[str, str], event_id: str) -> None:
