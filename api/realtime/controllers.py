@@ -150,8 +150,8 @@ async def sales(
 
 
 @get("/attendance/{event_id:str}", operation_id="realtimeAttendance", summary="Live attendance of an event",
-     description="Entries, exits, inside now, share of capacity and the capacity alert, entry rates, a series,"
-     " per gate, scanned against sold (no-shows so far)." + _COMMON)  # fmt: skip
+     description="Entries, exits, inside now (tickets whose latest scan is an entry), share of capacity and the"
+     " capacity alert, entry rates, a series, per gate, scanned against sold (no-shows so far)." + _COMMON)  # fmt: skip
 async def attendance(
     request: AnyRequest,
     event_id: EventId,

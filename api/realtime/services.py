@@ -249,9 +249,8 @@ class RealtimeService:
         exits = len(scans) - entries
         entered = scans.take(np.flatnonzero(entry))
         rate = [entered.count_after(frame.at_ms - m * MINUTE_MS) for m in VELOCITY_MINUTES]
-        attendees = len(np.unique(entered.numbers["ticket"]))
+        inside, attendees = _inside_and_attendees(scans)
         sold = int(self.tallies.rows("sale", event.event_id).until(frame.at_ms).numbers["quantity"].sum())
-        inside = entries - exits
         share = inside / event.capacity if event.capacity else 0.0
         alert = "full" if share >= 1 else "warning" if share >= WARNING_SHARE else "normal"
         return AttendanceSnapshot(
@@ -359,6 +358,21 @@ def _series(rows: Rows, values: Numbers, frame: Frame, *, money: bool = False) -
         Bucket(frame.iso(int(start) / 1000), _money(round(total)) if money else Decimal(round(total)))
         for start, total in zip(starts, sums, strict=True)
     ]
+
+
+def _inside_and_attendees(scans: Rows) -> tuple[int, int]:
+    """Tickets whose latest scan is an entry (inside now), and tickets that entered at all. Inside is not entries
+    minus exits: gates read a ticket twice, or miss its entry and see its exit, and that count drifts (above
+    capacity, below zero) with each such scan. One sort of the tickets for both."""
+    tickets = scans.numbers["ticket"]
+    if len(tickets) == 0:
+        return 0, 0
+    order = np.argsort(tickets, kind="stable")  # stable: each ticket's scans stay in time order
+    ordered = tickets[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(ordered)] - 1
+    entry = scans.numbers["entry"].astype(bool)
+    return int(entry[order[ends]].sum()), int(np.logical_or.reduceat(entry[order], starts).sum())
 
 
 def _per_window(counts: list[int]) -> dict[str, int]:

@@ -168,6 +168,24 @@ def test_live_attendance_of_an_event(http: httpx.Client, keys: dict[str, str], e
     assert sum(Decimal(b["value"]) for b in body["series"]) == 5
 
 
+def test_inside_counts_tickets_whose_last_scan_is_an_entry(http: httpx.Client, keys: dict[str, str]) -> None:
+    """Gates read a ticket twice, or miss an entry and see the exit: entries minus exits would say 1 inside."""
+    venue = f.venue()
+    event = f.event(venue["venue_id"], capacity=10, tiers=[{"name": "GA", "price": "10.00", "capacity": 10}])
+    e = event["event_id"]
+    scans = [  # ticket, direction, minutes before T
+        ("t1", "entry", -30), ("t1", "entry", -29), ("t2", "entry", -20),  # t1 read twice
+        ("t3", "exit", -10), ("t4", "exit", -5),  # their entries were never recorded
+        ("t5", "entry", -4), ("t5", "exit", -3),
+    ]  # fmt: skip
+    records = [f.scan(e, ticket_id=t, direction=d, scanned_at=_at(timedelta(minutes=m))) for t, d, m in scans]
+    for stream, body in (("venue", venue), ("event", event), ("attendance", records)):
+        _ingest(http, keys["ingest"], stream, body)
+    body = _get(http, keys["read"], f"/api/realtime/attendance/{e}").json()
+    assert (body["entries"], body["exits"], body["inside"], body["attendees"]) == (4, 3, 2, 3)
+    assert (body["share_of_capacity"], body["alert"]) == (0.2, "normal")
+
+
 def test_live_revenue_of_an_event(http: httpx.Client, keys: dict[str, str], event_id: str) -> None:
     response = _get(http, keys["read"], f"/api/realtime/revenue/{event_id}", window=60, bucket=60)
     assert response.status_code == 200, response.text
