@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
         pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)
         pushing = asyncio.create_task(pusher.run(), name="push")
+        keys_watch = asyncio.create_task(hub.watch_keys(), name="push-keys")
         listeners = (
             [asyncio.create_task(sharing.listen(bus, origin, ingest.writers)),
              asyncio.create_task(shared_rows.listen(bus, origin, tallies))]
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             pushing.cancel()
+            keys_watch.cancel()
             for listener in listeners:
                 listener.cancel()
             await bus.close()

@@ -1,7 +1,8 @@
 """The Socket.IO server: a `read` key in the connection's auth payload (`{"key": "tt_..."}`), then
 `subscribe-event` / `unsubscribe-event` with an event id (a string, or `{"eventId": ...}`), allowed only for the
-key's organizer. With TICKETTOKEN_REDIS_URL, python-socketio's Redis manager lets any worker emit to clients
-connected to any other."""
+key's organizer. A key revoked after its sockets connected ends their subscriptions and connections within
+seconds (`watch_keys`). With TICKETTOKEN_REDIS_URL, python-socketio's Redis manager lets any worker emit to
+clients connected to any other."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import msgspec
 import socketio  # type: ignore[import-untyped]  # python-socketio ships no type information
 from clickhouse_connect.driver.exceptions import DatabaseError
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -25,6 +26,9 @@ from api.realtime.services import ForeignEvent, RealtimeService, UnknownEvent
 
 log = logging.getLogger("tickettoken.push")
 SUBSCRIBED_SECONDS = 3600  # an event counts as watched for an hour after its latest subscription (Redis)
+# Connected sockets' keys are checked again this often (from the key cache, itself at most 5 s old), so a
+# revoked key's sockets are cut off within about ten seconds rather than kept for as long as they stay open.
+KEY_RECHECK_SECONDS = 5.0
 
 
 def room(event_id: str) -> str:
@@ -42,7 +46,9 @@ class PushHub:
         self.keys: Callable[[], KeyStore] | None = None  # the worker's key store, made on first use
         self.realtime: RealtimeService | None = None
         self.redis: Redis | None = None
+        self._presented: dict[str, str] = {}  # each connected socket's key, as it presented it
         self.sio.on("connect", self._connect)
+        self.sio.on("disconnect", self._disconnect)
         self.sio.on("subscribe-event", self._subscribe)
         self.sio.on("unsubscribe-event", self._unsubscribe)
 
@@ -64,24 +70,18 @@ class PushHub:
         if not key.allows(Scope.READ):
             raise socketio.exceptions.ConnectionRefusedError("this API key lacks the 'read' scope")
         await self.sio.save_session(sid, {"key": key})
+        self._presented[sid] = presented
+
+    async def _disconnect(self, sid: str, *_: Any) -> None:
+        self._presented.pop(sid, None)
 
     async def _subscribe(self, sid: str, data: Any = None, *_: Any) -> Any:  # a client may send any arguments
         event_id = _event_id(data)
         if event_id is None:
             return msgspec.to_builtins(Subscribed(False, "", "send an event id (or {eventId: ...})"))
-        key: ApiKey = (await self.sio.get_session(sid))["key"]
-        realtime = self.realtime
-        if realtime is None:
-            return msgspec.to_builtins(Subscribed(False, event_id, "starting up; retry in a moment"))
-        try:
-            await asyncio.to_thread(realtime.event, event_id, key)
-        except UnknownEvent:
-            return msgspec.to_builtins(Subscribed(False, event_id, f"no event {event_id!r}"))
-        except ForeignEvent:
-            return msgspec.to_builtins(Subscribed(False, event_id, "the event belongs to another organizer"))
-        except DatabaseError as error:
-            log.warning("push: could not look up %s: %s", event_id, error)
-            return msgspec.to_builtins(Subscribed(False, event_id, "the warehouse is unavailable; retry later"))
+        refusal = await self._refusal(sid, event_id)
+        if refusal is not None:
+            return msgspec.to_builtins(Subscribed(False, event_id, refusal))
         await self.sio.enter_room(sid, room(event_id))
         if self.redis is not None:
             try:
@@ -90,10 +90,55 @@ class PushHub:
                 log.warning("push: could not mark %s watched: %s", event_id, error)
         return msgspec.to_builtins(Subscribed(True, event_id))
 
+    async def _refusal(self, sid: str, event_id: str) -> str | None:
+        """Why this socket may not subscribe to the event now, or None when it may."""
+        realtime = self.realtime
+        if realtime is None or self.keys is None:
+            return "starting up; retry in a moment"
+        try:
+            await check_key(self.keys, self._presented.get(sid, ""))  # revoked since the socket connected?
+        except HTTPException as error:
+            return str(error.detail)
+        key: ApiKey = (await self.sio.get_session(sid))["key"]
+        try:
+            await asyncio.to_thread(realtime.event, event_id, key)
+        except UnknownEvent:
+            return f"no event {event_id!r}"
+        except ForeignEvent:
+            return "the event belongs to another organizer"
+        except DatabaseError as error:
+            log.warning("push: could not look up %s: %s", event_id, error)
+            return "the warehouse is unavailable; retry later"
+        return None
+
     async def _unsubscribe(self, sid: str, data: Any = None, *_: Any) -> Any:
         event_id = _event_id(data) or ""
         await self.sio.leave_room(sid, room(event_id))
         return msgspec.to_builtins(Subscribed(True, event_id))
+
+    async def watch_keys(self) -> None:
+        """Runs for the worker's life: every KEY_RECHECK_SECONDS, disconnect the sockets whose key was revoked."""
+        while True:
+            await asyncio.sleep(KEY_RECHECK_SECONDS)
+            await self.drop_revoked()
+
+    async def drop_revoked(self) -> None:
+        """Disconnect every socket whose key is no longer valid (one check per distinct key, from the key cache).
+        While keys cannot be checked (the warehouse down), everyone stays: an outage is not a revocation."""
+        if self.keys is None:
+            return
+        sockets: dict[str, list[str]] = {}
+        for sid, presented in list(self._presented.items()):
+            sockets.setdefault(presented, []).append(sid)
+        for presented, sids in sockets.items():
+            try:
+                await check_key(self.keys, presented)
+            except NotAuthorizedException:
+                log.info("push: disconnecting %d socket(s) of a revoked key", len(sids))
+                for sid in sids:
+                    await self.sio.disconnect(sid)
+            except HTTPException:
+                return
 
     async def watched(self, event_ids: set[str]) -> set[str]:
         """Those of the events anyone may be subscribed to: in this worker's rooms (looked up in place), or

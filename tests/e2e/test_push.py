@@ -111,6 +111,27 @@ def test_other_organizers_and_keyless_clients_are_refused(
         Listener(api_server.url, keys["ingest"])  # no read scope
 
 
+def test_a_revoked_keys_sockets_are_cut_off(
+    api_server: ApiServer, keys: dict[str, str], warehouse: WarehouseServer
+) -> None:
+    """A socket kept the key it connected with: revoked, it still subscribed and heard every update for as long
+    as it stayed open. Now it is disconnected within the key cache's age plus a recheck (about ten seconds)."""
+    store = KeyStore(warehouse.client(database="tickettoken"))
+    secret, record = store.create({Scope.READ}, organizer_id="org-1")
+    event_id = _event(api_server.url, keys["ingest"])
+    doomed = Listener(api_server.url, secret)
+    assert doomed.subscribe(event_id)["ok"] is True
+    store.revoke(record.key_id)
+    deadline = time.monotonic() + 20
+    while doomed.client.connected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not doomed.client.connected, "the revoked key's socket is still open"
+    _sell(api_server.url, keys["ingest"], event_id, 1)
+    assert doomed.none("sale-update")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        Listener(api_server.url, secret)
+
+
 def test_odd_messages_are_answered_and_change_no_key(
     api_server: ApiServer, keys: dict[str, str], warehouse: WarehouseServer
 ) -> None:
