@@ -1,7 +1,9 @@
-"""Starting the embedded warehouse as a child of `tickettoken serve` when nothing answers at its URL."""
+"""Starting the embedded warehouse as a child of `tickettoken serve` (or of a one-shot command such as
+`tickettoken keys create`) when nothing answers at its URL."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -11,6 +13,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from tickettoken.settings import WarehouseSettings
 
@@ -47,10 +52,12 @@ def stop_with_parent() -> None:
 class EmbeddedWarehouse:
     """`tickettoken warehouse serve` as a child process, stopped with SIGTERM (a clean engine close)."""
 
-    def __init__(self, settings: WarehouseSettings) -> None:
+    def __init__(self, settings: WarehouseSettings, *, output: Path | None = None) -> None:
+        """`output`: a file for the server's own log lines (else they go to this process's standard error)."""
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
         self.query_log = settings.query_log or settings.data_dir / "logs" / "warehouse-queries.log"
+        self.output = output
 
     def start(self) -> None:
         command = [sys.executable, "-m", "tickettoken.cli", "warehouse", "serve"]
@@ -59,12 +66,24 @@ class EmbeddedWarehouse:
         # A line per query would bury the API's own lines (live traffic makes dozens a second): they go to a file.
         command += ["--query-log", str(self.query_log)]
         log.info("starting the embedded warehouse: %s (its query log: %s)", " ".join(command), self.query_log)
+        sink = None
+        if self.output is not None:
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+            sink = self.output.open("ab")
         # The parent has no other threads yet when it starts the child, so preexec_fn is safe here.
-        self.process = subprocess.Popen(command, env=os.environ.copy(), preexec_fn=stop_with_parent)  # noqa: PLW1509
+        with sink or contextlib.nullcontext():
+            self.process = subprocess.Popen(
+                command,
+                env=os.environ.copy(),
+                preexec_fn=stop_with_parent,  # noqa: PLW1509
+                stdout=sink,
+                stderr=sink,
+            )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the embedded warehouse exited with code {self.process.returncode}")
+                where = f" (its log: {self.output})" if self.output else ""
+                raise RuntimeError(f"the embedded warehouse exited with code {self.process.returncode}{where}")
             if answers(self.settings, timeout=0.5):
                 return
             time.sleep(0.1)
@@ -81,3 +100,20 @@ class EmbeddedWarehouse:
             log.error("the embedded warehouse did not stop in time; killing it")
             self.process.kill()
             self.process.wait()
+
+
+@contextmanager
+def warehouse_for_command(settings: WarehouseSettings) -> Iterator[bool]:
+    """For a one-shot command: when the warehouse is the embedded one and nothing answers (the service is not
+    running), start it for the command's length and yield True; else yield False and leave it be (a warehouse
+    elsewhere that does not answer is the command's error to report)."""
+    if not settings.is_embedded or answers(settings):
+        yield False
+        return
+    # The command prints its own lines; the server's go to a file.
+    embedded = EmbeddedWarehouse(settings, output=settings.data_dir / "logs" / "warehouse.log")
+    embedded.start()
+    try:
+        yield True
+    finally:
+        embedded.stop()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from tickettoken.settings import get_settings
+from tickettoken.settings import WarehouseSettings, get_settings
 
 if TYPE_CHECKING:
     from api.auth.keys import KeyStore
@@ -65,10 +67,11 @@ def warehouse_migrate() -> None:
     from warehouse.migrate import MigrationError, migrate
 
     settings = get_settings().warehouse
-    try:
-        applied = migrate(connect(settings), settings)
-    except MigrationError as error:
-        raise click.ClickException(str(error)) from None
+    with _warehouse_up(settings):
+        try:
+            applied = migrate(connect(settings), settings)
+        except MigrationError as error:
+            raise click.ClickException(str(error)) from None
     for version in applied:
         click.echo(f"applied {version}")
     click.echo(f"{len(applied)} migration(s) applied; schema is up to date")
@@ -117,8 +120,8 @@ def keys_create(scopes: tuple[str, ...], organizer: str | None, name: str) -> No
     """Make a key. It is printed once, as the last line; only its hash is stored."""
     from api.auth.keys import Scope
 
-    store = _key_store()
-    key, record = store.create({Scope(s) for s in scopes}, organizer_id=organizer, name=name)
+    with _key_store() as store:
+        key, record = store.create({Scope(s) for s in scopes}, organizer_id=organizer, name=name)
     click.echo(f"key id {record.key_id}: scopes {', '.join(sorted(record.scopes))}; organizer {organizer or 'any'}")
     click.echo("store it now, it cannot be shown again:")
     click.echo(key)
@@ -130,28 +133,57 @@ def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (workers notice within a few seconds)."""
     from api.auth.keys import KeyRefused
 
-    try:
-        _key_store().revoke(key_id)
-    except KeyRefused as error:
-        raise click.ClickException(str(error)) from None
+    with _key_store() as store:
+        try:
+            store.revoke(key_id)
+        except KeyRefused as error:
+            raise click.ClickException(str(error)) from None
     click.echo(f"revoked {key_id}")
 
 
 @keys.command("list")
 def keys_list() -> None:
     """List keys (ids, scopes, organizer, state); never the secrets."""
-    for key in _key_store().list():
+    with _key_store() as store:
+        listed = store.list()
+    for key in listed:
         state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M %Z}" if key.revoked_at else "active"
         scopes = ",".join(sorted(key.scopes))
         click.echo(f"{key.key_id}  {scopes:<20} {key.organizer_id or '*':<16} {state:<24} {key.name}")
 
 
-def _key_store() -> KeyStore:
+@contextmanager
+def _key_store() -> Iterator[KeyStore]:
+    """The keys in the warehouse (started for the command when it is the embedded one and not running)."""
     from api.auth.keys import KeyStore
     from warehouse.client import connect
+    from warehouse.migrate import migrate
 
     settings = get_settings().warehouse
-    return KeyStore(connect(settings, database=settings.database))
+    with _warehouse_up(settings) as started:
+        if started:  # a data directory the API never ran on has no keys table yet
+            migrate(connect(settings), settings)
+        yield KeyStore(connect(settings, database=settings.database))
+
+
+@contextmanager
+def _warehouse_up(settings: WarehouseSettings) -> Iterator[bool]:
+    """The warehouse for a one-shot command; True when started for it. Not answering, or failing to start, is
+    one line naming the warehouse, not a traceback."""
+    from api.embedded import warehouse_for_command
+    from warehouse.analyst import error_text
+
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)  # its retries' warnings: the error says it
+    try:
+        with warehouse_for_command(settings) as started:
+            if started:
+                click.echo(f"the warehouse was not running: started the embedded one on {settings.data_dir} for this"
+                           " command", err=True)  # fmt: skip
+            yield started
+    except (click.ClickException, click.exceptions.Exit):
+        raise
+    except Exception as error:  # noqa: BLE001 - any warehouse or client error is one line
+        raise click.ClickException(error_text(error, settings)) from None
 
 
 @main.command("sql")
@@ -211,14 +243,15 @@ def demo(**options: Any) -> None:
     key, live, rate = options["key"], options["live"], options["rate"]
     settings = get_settings()
     url = options["url"] or f"http://{settings.api.host}:{settings.api.port}"
+    _wait_for(url)  # first: the API's warehouse is up then, and holds the demo's key
     if key is None:
         from api.auth.keys import Scope
 
-        key, made = _key_store().create({Scope.INGEST}, name="demo")
+        with _key_store() as store:
+            key, made = store.create({Scope.INGEST}, name="demo")
         click.echo(f"made ingest key {made.key_id} for the demo")
     now = datetime.fromisoformat(now_text).astimezone(UTC) if now_text else datetime.now(UTC).replace(microsecond=0)
     params = MarketParams(seed=seed, events=events, now=now)
-    _wait_for(url)
     if options["if_empty"] and _sales_stored() > 0:
         click.echo("the warehouse holds sales already: nothing loaded")
     else:

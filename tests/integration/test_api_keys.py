@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import subprocess
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import get_args
 
 from clickhouse_connect.driver.client import Client
@@ -14,7 +16,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.auth.keys import KeyStore, Scope
 from api.ingest.schemas import Id
-from tests.support import WarehouseServer
+from tests.support import WarehouseServer, cli_env, free_port, tickettoken
 from tickettoken.cli import ORGANIZER_ID_MAX
 
 
@@ -109,3 +111,28 @@ def test_the_cli_refuses_bad_arguments_before_doing_anything(warehouse: Warehous
 def test_the_cli_bounds_organizers_as_the_ingest_contract_does() -> None:
     bounds = {type(meta).__name__: meta for meta in get_args(Id)[1:]}
     assert bounds["Meta"].max_length == ORGANIZER_ID_MAX
+
+
+def test_key_commands_start_the_embedded_warehouse_when_it_is_not_running(tmp_path: Path) -> None:
+    """With the service stopped, `keys create` printed a traceback (connection refused); an operator makes the
+    first keys before starting anything. Now the embedded warehouse runs for the command, and one that does not
+    answer elsewhere is one line."""
+    port = free_port()
+    env = cli_env({"TICKETTOKEN_DATA_DIR": str(tmp_path), "TICKETTOKEN_CLICKHOUSE_URL": f"http://127.0.0.1:{port}"})
+
+    def run(*args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(tickettoken("keys", *args), env={**env, **(extra or {})}, capture_output=True,
+                              text=True, timeout=120, check=False)  # fmt: skip
+
+    made = run("create", "--scope", "read", "--name", "first")
+    assert made.returncode == 0, made.stderr
+    assert f"started the embedded one on {tmp_path}" in made.stderr
+    assert "Traceback" not in made.stderr and "uvicorn" not in made.stdout + made.stderr, "its log goes to a file"
+    key_id = made.stdout.splitlines()[-1].split("_")[1]
+    listed = run("list")
+    assert listed.returncode == 0 and key_id in listed.stdout and "first" in listed.stdout
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the warehouse stopped with the command"
+    elsewhere = run("list", extra={"TICKETTOKEN_CLICKHOUSE_URL": f"https://127.0.0.1:{port}"})  # not the embedded
+    assert elsewhere.returncode == 1
+    assert elsewhere.stderr == f"Error: the warehouse at https://127.0.0.1:{port} did not answer (Connection refused)\n"
