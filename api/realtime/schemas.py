@@ -123,6 +123,7 @@ class SocialSnapshot(msgspec.Struct, frozen=True):
     series: list[Bucket]  # posts per bucket over the window
     bucket_minutes: int
     last_15_minutes: int
-    baseline_15_minutes: float  # mean posts per 15 minutes over the 24 hours before the last 15
+    # mean posts per 15 minutes before the last 15: since the event's first post, 24 hours at most, an hour at least
+    baseline_15_minutes: float
     viral_score: float  # last_15_minutes / baseline (the baseline at least 1 post)
     trending: bool  # viral_score >= TRENDING_SCORE and at least TRENDING_POSTS posts in the last 15 minutes

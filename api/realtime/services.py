@@ -41,6 +41,8 @@ EVENT_GATHER_SECONDS = 1.0  # events coming due within this long are re-read in 
 EVENT_HOURS = 4  # events carry no end time: revenue is projected to four hours after the start
 TRENDING_SCORE = 3.0  # trending: three times the event's own baseline rate...
 TRENDING_POSTS = 10  # ...and at least this many posts in the last 15 minutes
+QUARTER_MS = 15 * MINUTE_MS
+MIN_BASELINE_QUARTERS = 4.0  # a baseline is a mean over an hour at least: a few early posts are not a rate
 WARNING_SHARE = 0.9  # the capacity alert: "warning" from 90% inside, "full" from 100%
 VELOCITY_MINUTES = (1, 5, 15, 60)
 
@@ -303,10 +305,10 @@ class RealtimeService:
         ones = np.ones(len(rows), dtype=np.int64)
         sentiment = rows.numbers["sentiment"]
         scored = ~np.isnan(sentiment)
-        quarter = frame.at_ms - 15 * MINUTE_MS
+        quarter = frame.at_ms - QUARTER_MS
+        history = quarter - 24 * 60 * MINUTE_MS
         recent = rows.count_after(quarter)
-        before = rows.count_after(quarter - 24 * 60 * MINUTE_MS) - recent
-        baseline = before / 96  # quarter hours in 24 hours
+        baseline = (rows.count_after(history) - recent) / _quarters_of_history(rows, history, quarter)
         score = recent / max(baseline, 1.0)
         return SocialSnapshot(
             event_id=event.event_id,
@@ -373,6 +375,14 @@ def _inside_and_attendees(scans: Rows) -> tuple[int, int]:
     ends = np.r_[starts[1:], len(ordered)] - 1
     entry = scans.numbers["entry"].astype(bool)
     return int(entry[order[ends]].sum()), int(np.logical_or.reduceat(entry[order], starts).sum())
+
+
+def _quarters_of_history(rows: Rows, start_ms: int, end_ms: int) -> float:
+    """Quarter hours the social baseline is a mean over: from the event's first post (24 hours back at most) to
+    `end_ms`, and an hour at least. Over a fixed 24 hours, activity a few hours old was its own spike: ten posts
+    every quarter hour for two hours made a baseline of 0.7 a quarter, so steady chatter "trended" for hours."""
+    first = int(rows.times[0]) if len(rows) else end_ms
+    return max((end_ms - max(first, start_ms)) / QUARTER_MS, MIN_BASELINE_QUARTERS)
 
 
 def _per_window(counts: list[int]) -> dict[str, int]:

@@ -223,10 +223,26 @@ def test_live_social_activity_of_an_event(http: httpx.Client, keys: dict[str, st
         {"name": "share", "posts": 1},
     ]
     assert sum(Decimal(b["value"]) for b in body["series"]) == 12
-    assert (body["last_15_minutes"], body["baseline_15_minutes"]) == (12, round(2 / 96, 4))
+    quarters = (20 * 60 - 15) / 15  # from the first post, 20 hours before, to the last quarter hour
+    assert (body["last_15_minutes"], body["baseline_15_minutes"]) == (12, round(2 / quarters, 4))
     assert (body["viral_score"], body["trending"]) == (12.0, True)
     quiet = _get(http, keys["read"], f"/api/realtime/social/{event_id}", at=(T - timedelta(minutes=30)).isoformat())
     assert (quiet.json()["last_15_minutes"], quiet.json()["trending"]) == (0, False), "before the burst"
+
+
+def test_steady_social_activity_a_few_hours_old_is_not_a_trend(http: httpx.Client, keys: dict[str, str]) -> None:
+    """A post every 90 seconds for two hours: the last quarter hour is the event's usual rate, not a spike (over
+    a fixed 24 hours the baseline was 0.73 a quarter hour: a score of 10, trending)."""
+    venue = f.venue()
+    event = f.event(venue["venue_id"])
+    e = event["event_id"]
+    seconds = [-7200 + 90 * k for k in range(70)] + [-855 + 90 * k for k in range(10)]  # 70 before the last 15 min
+    posts = [f.social(e, posted_at=_at(timedelta(seconds=s))) for s in seconds]
+    for stream, body in (("venue", venue), ("event", event), ("social", posts)):
+        _ingest(http, keys["ingest"], stream, body)
+    body = _get(http, keys["read"], f"/api/realtime/social/{e}").json()
+    assert (body["last_15_minutes"], body["baseline_15_minutes"]) == (10, 10.0)
+    assert (body["viral_score"], body["trending"]) == (1.0, False)
 
 
 def test_hour_buckets_follow_the_zone_through_a_dst_change(http: httpx.Client, keys: dict[str, str]) -> None:
