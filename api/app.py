@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.warehouse.client,
             settings.ingest,
             publish,
+            max_body_bytes=settings.api.max_body_bytes,
             on_failure=tallies.forget,
             hears_every_commit=shared or settings.api.workers == 1,
             insert_small=app.state.warehouse.insert_small,

@@ -28,7 +28,8 @@ Partial = Annotated[
 _BODY = (
     " Body: one JSON object, a JSON array, NDJSON (`application/x-ndjson`), an Arrow IPC stream"
     " (`application/vnd.apache.arrow.stream`) or Parquet (`application/vnd.apache.parquet`) with the same"
-    " column names; at most the configured size and number of records (413 beyond). 200: every record"
+    " column names, optionally compressed (`Content-Encoding: gzip` or `deflate`; 415 for others);"
+    " at most the configured size, compressed and unpacked, and number of records (413 beyond). 200: every record"
     " committed and visible, counted as accepted, duplicates (already stored) or rejected. 422: invalid records,"
     " listed (index, field, message; at most 100), and nothing written. 400: not JSON (with the byte position),"
     " or an unreadable table."
@@ -59,7 +60,8 @@ def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
         service: IngestService = request.app.state.ingest
         body = await request.body()
         content_type = request.headers.get("content-type", "")
-        return await service.ingest(stream, body, content_type, key, partial=partial)
+        encoding = request.headers.get("content-encoding", "")
+        return await service.ingest(stream, body, content_type, key, partial=partial, encoding=encoding)
 
     return ingest
 

@@ -1,4 +1,4 @@
-"""How ingest failures reach clients: 400, 403, 413, 422, 429 and 503, each saying what to do."""
+"""How ingest failures reach clients: 400, 403, 413, 415, 422, 429 and 503, each saying what to do."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from litestar import Request, Response
 from litestar.types import ExceptionHandlersMap
 
 from api.ingest.decoding import MalformedBody, UnreadableTable
+from api.ingest.encodings import BadEncoding, UnpacksTooLarge, UnsupportedEncoding
 from api.ingest.schemas import IngestRejected
 from api.ingest.services import ForeignOrganizer, InvalidRecords
 from api.ingest.writer import Overloaded, TooManyRecords
@@ -39,6 +40,18 @@ def _unreadable(_: Request, error: UnreadableTable) -> Response[dict[str, object
     return detail_response(400, str(error))
 
 
+def _bad_encoding(_: Request, error: BadEncoding) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return detail_response(400, str(error))
+
+
+def _unsupported_encoding(_: Request, error: UnsupportedEncoding) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return detail_response(415, str(error))
+
+
+def _unpacks_too_large(_: Request, error: UnpacksTooLarge) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return detail_response(413, f"{error} (TICKETTOKEN_MAX_BODY_BYTES): split the request; nothing was written")
+
+
 def _foreign(_: Request, error: ForeignOrganizer) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     return detail_response(403, f"{error}; nothing was written")
 
@@ -63,6 +76,9 @@ def _warehouse_down(_: Request, error: DatabaseError) -> Response[dict[str, obje
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidRecords: _invalid,
     MalformedBody: _malformed,
+    BadEncoding: _bad_encoding,
+    UnsupportedEncoding: _unsupported_encoding,
+    UnpacksTooLarge: _unpacks_too_large,
     UnreadableTable: _unreadable,
     ForeignOrganizer: _foreign,
     Overloaded: _overloaded,

@@ -7,11 +7,11 @@ app the server runs puts this in front: a request that is certainly a clean smal
 here, through the same service and writer as the route's, with the same answer, key checks and metrics.
 
 Certainly means: `POST /api/ingest/{sale,attendance,revenue,social}` with no query string (so no `partial`),
-`Content-Type: application/json`, a Content-Length within 64 KiB and the body limit; a key the worker's key
-cache vouches for with the `ingest` scope; records that decode and pass every check with what this worker
-has in memory (`IngestService.clean_json`). Everything else goes to Litestar with the body as read, which
-answers it as it always did: errors, NDJSON, Arrow, catalog streams, and a commit that failed here (queue
-full, warehouse down), which the route tries once more before it answers 429 or 503.
+`Content-Type: application/json` with no Content-Encoding, a Content-Length within 64 KiB and the body limit; a
+key the worker's key cache vouches for with the `ingest` scope; records that decode and pass every check with
+what this worker has in memory (`IngestService.clean_json`). Everything else goes to Litestar with the body as
+read, which answers it as it always did: errors, NDJSON, Arrow, compressed bodies, catalog streams, and a commit
+that failed here (queue full, warehouse down), which the route tries once more before it answers 429 or 503.
 """
 
 from __future__ import annotations
@@ -69,10 +69,11 @@ class IngestFastPath:
         record("POST", scope["path"], 200, time.perf_counter() - started)
 
     def _fits(self, headers: Mapping[bytes, bytes]) -> bool:
-        """A JSON body of a known small size."""
+        """An uncompressed JSON body of a known small size."""
         media_type = headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
         length = headers.get(b"content-length", b"")
-        return media_type == b"application/json" and length.isdigit() and int(length) <= self.max_bytes
+        plain = headers.get(b"content-encoding", b"identity").strip().lower() == b"identity"
+        return media_type == b"application/json" and plain and length.isdigit() and int(length) <= self.max_bytes
 
     async def _commit(
         self, service: IngestService, stream: str, body: bytes, headers: Mapping[bytes, bytes]

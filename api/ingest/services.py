@@ -26,6 +26,7 @@ from api.ingest.decoding import (
     decode_table,
     read_table,
 )
+from api.ingest.encodings import unpacked
 from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
 from api.ingest.seen import SeenIds
@@ -57,6 +58,7 @@ class IngestService:
     catalog: Catalog
     writers: dict[str, StreamWriter]
     window: TimeWindow
+    max_body_bytes: int  # also the most a compressed body may unpack to
 
     @classmethod
     def create(
@@ -65,6 +67,7 @@ class IngestService:
         settings: IngestSettings,
         on_commit: Callable[[CommittedBatch], Awaitable[None]] | None = None,
         *,
+        max_body_bytes: int,
         on_failure: Callable[[str, list[str]], None] | None = None,
         hears_every_commit: bool = True,
         insert_small: SmallInsert | None = None,
@@ -92,12 +95,14 @@ class IngestService:
         for writer in writers.values():
             if writer.seen is not None:
                 writer.seen.start()  # in the background; should the warehouse not answer yet, again on first use
-        return cls(client=client, catalog=Catalog(client), writers=writers, window=window)
+        return cls(client, Catalog(client), writers, window, max_body_bytes)
 
     async def ingest(
-        self, stream_name: str, body: bytes, content_type: str, key: ApiKey, *, partial: bool
+        self, stream_name: str, body: bytes, content_type: str, key: ApiKey, *, partial: bool, encoding: str = ""
     ) -> IngestResult:
         stream = STREAMS[stream_name]
+        if encoding:  # in a thread: a small body may unpack to the limit
+            body = await asyncio.to_thread(unpacked, body, encoding, self.max_body_bytes)
         if stream.is_fact and _is_columnar(content_type):
             fast = await asyncio.to_thread(self._clean_table, stream, body, content_type, key)
             if fast is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import threading
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -352,6 +354,41 @@ def test_body_over_the_limit_is_413(api_server: Any, keys: dict[str, str]) -> No
             "/api/ingest/sale", content=b"[" + b" " * (33 * 1024 * 1024) + b"]", headers={"X-API-Key": keys["ingest"]}
         )
     assert response.status_code == 413
+
+
+def test_compressed_bodies(http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client) -> None:
+    """Large batches come gzipped: they were refused as not JSON at byte 0. What a body unpacks to is held to
+    the body limit (a gzip of 33 MiB of spaces is 33 KiB)."""
+    sales = [f.sale(catalog["event"]) for _ in range(6)]
+
+    def send(body: bytes, encoding: str, content_type: str = "application/json") -> httpx.Response:
+        headers = {"X-API-Key": keys["ingest"], "Content-Type": content_type, "Content-Encoding": encoding}
+        return http.post("/api/ingest/sale", content=body, headers=headers)
+
+    ndjson = "\n".join(json.dumps(sale) for sale in sales[2:4]).encode()
+    text = json.dumps(sales[4:]).encode()
+    two_members = gzip.compress(text[:100]) + gzip.compress(text[100:])  # as `cat a.gz b.gz` makes
+    sent = [
+        send(gzip.compress(json.dumps(sales[:2]).encode()), "gzip"),
+        send(zlib.compress(ndjson), "deflate", "application/x-ndjson"),
+        send(two_members, "x-gzip"),
+    ]
+    assert [(r.status_code, r.json()["accepted"]) for r in sent] == [(200, 2), (200, 2), (200, 2)]
+    assert _count(tt, "sales", "sale_id", [sale["sale_id"] for sale in sales]) == 6
+    assert send(gzip.compress(json.dumps(sales[:2]).encode()), "gzip").json()["duplicates"] == 2
+
+    body = gzip.compress(json.dumps([f.sale(catalog["event"])]).encode())
+    refused = {
+        "not gzip": send(b"[" + body, "gzip"),
+        "cut short": send(body[:-9], "gzip"),
+        "brotli": send(body, "br"),
+        "a bomb": send(gzip.compress(b"[" + b" " * (33 * 1024 * 1024) + b"]"), "gzip"),
+    }
+    answers = {case: (r.status_code, r.json()["detail"]) for case, r in refused.items()}
+    assert answers["not gzip"][0] == 400 and answers["not gzip"][1].startswith("the body is not valid gzip")
+    assert answers["cut short"] == (400, "the body is not valid gzip: it ends early")
+    assert answers["brotli"] == (415, "Content-Encoding 'br' is not supported: send gzip, deflate or none")
+    assert answers["a bomb"][0] == 413 and "unpacks to more than 33554432 bytes" in answers["a bomb"][1]
 
 
 def _arrow_stream(table: pa.Table) -> bytes:
