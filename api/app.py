@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.redis is not None:
                 app.state.redis.close()
 
-    hub = PushHub(settings.redis.url)
+    hub = PushHub(settings.redis.url, workers=settings.api.workers)
 
     @asgi("/socket.io", is_mount=True, include_in_schema=False, copy_scope=True)
     async def socket_io(scope: Scope, receive: Receive, send: Send) -> None:

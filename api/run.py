@@ -45,6 +45,7 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
         os.environ["TICKETTOKEN_WORKERS"] = str(workers)  # each worker's settings: how many share the port
         if workers > 1:
             _share_metrics_between_workers(settings.warehouse.data_dir)
+            _warn_of_what_workers_change(workers, shared=settings.redis.url is not None)
         uvicorn.run(
             "api.app:create_asgi",
             factory=True,
@@ -95,3 +96,18 @@ def _first_admin_key(client: Client) -> None:
         f"\n{banner}",
         flush=True,
     )
+
+
+def _warn_of_what_workers_change(workers: int, *, shared: bool) -> None:
+    log.warning(
+        "%d workers share one port: Socket.IO takes websocket connections only (socket.io-client: transports:"
+        " ['websocket']), since long-polling needs each session's requests on one process",
+        workers,
+    )
+    if not shared:
+        log.warning(
+            "%d workers without TICKETTOKEN_REDIS_URL: a Socket.IO client hears only the ingest its own worker"
+            " commits, milestones may go out once per worker, and the live views read the warehouse on each"
+            " refresh; set TICKETTOKEN_REDIS_URL",
+            workers,
+        )

@@ -38,9 +38,16 @@ def room(event_id: str) -> str:
 class PushHub:
     """The Socket.IO server and what it needs, filled in when the app starts (`attach`)."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, *, workers: int = 1) -> None:
+        # Long-polling needs every request of a session on the process that made it; workers sharing one port
+        # get each connection at random, so a polling session failed a request or two in (`xhr post error`).
+        # With several workers, websockets only: one connection per session, refused at once otherwise.
+        transports = ["polling", "websocket"] if workers == 1 else ["websocket"]
         self.sio = socketio.AsyncServer(
-            async_mode="asgi", cors_allowed_origins="*", client_manager=client_manager(redis_url)
+            async_mode="asgi",
+            cors_allowed_origins="*",
+            client_manager=client_manager(redis_url),
+            transports=transports,
         )
         self.app = socketio.ASGIApp(self.sio, socketio_path="")
         self.keys: Callable[[], KeyStore] | None = None  # the worker's key store, made on first use

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import socketio  # type: ignore[import-untyped]  # python-socketio ships no type information
 from litestar.testing import TestClient
 
 from api.app import create_app
@@ -125,6 +126,30 @@ def test_serve_runs_the_requested_number_of_workers(
         time.sleep(0.2)
     assert len(workers) >= 2
     assert {_get(api + "/health")[0] for _ in range(20)} == {200}
+
+
+@pytest.mark.parametrize("api_with_embedded_warehouse", [2], indirect=True)
+def test_several_workers_take_socket_io_over_websockets_only_and_say_so(
+    api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """Workers share the port, so a long-polling session's requests met other workers: socket.io-client's
+    default (polling first) failed with `xhr post error` nearly every time. Now polling is refused at once and
+    the start says why; websockets connect whichever worker they meet."""
+    api, _, _ = api_with_embedded_warehouse
+    log = (tmp_path / "api.log").read_text()
+    assert "Socket.IO takes websocket connections only" in log
+    assert "workers without TICKETTOKEN_REDIS_URL" in log
+    key = _printed_admin_key(tmp_path / "api.log")
+    for transport, connects in (("websocket", True), ("polling", False)):
+        for _ in range(4):
+            client = socketio.Client(reconnection=False)
+            try:
+                client.connect(api, auth={"key": key}, transports=[transport], wait_timeout=10)
+            except socketio.exceptions.ConnectionError:
+                assert not connects, transport
+            else:
+                assert connects, transport
+                client.disconnect()
 
 
 def test_openapi_and_metrics(
