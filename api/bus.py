@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("tickettoken.bus")
 QUEUE_SIZE = 1000  # messages a slow in-process subscriber may lag behind before the oldest are dropped
+RESUBSCRIBE_SECONDS = 1.0
 
 
 class Bus(Protocol):
@@ -63,12 +64,19 @@ class RedisBus:
 
     def __init__(self, url: str) -> None:
         self._redis: Redis = Redis.from_url(url)
+        self._failing: set[str] = set()  # channels whose last publish failed: said once, not per batch
 
     async def publish(self, channel: str, message: bytes) -> None:
         try:
             await self._redis.publish(channel, message)
         except (RedisError, OSError) as error:
-            log.warning("bus: could not publish on %s: %s", channel, error)
+            if channel not in self._failing:
+                self._failing.add(channel)
+                log.warning("bus: could not publish on %s (%s); said once until it works again", channel, error)
+            return
+        if self._failing and channel in self._failing:
+            self._failing.discard(channel)
+            log.info("bus: publishing on %s again", channel)
 
     async def subscribe(self, channel: str, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
@@ -87,6 +95,35 @@ class RedisBus:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+async def listen(
+    bus: Bus, channel: str, handle: Callable[[bytes], Awaitable[None]], hearing: Callable[[bool], None], what: str
+) -> None:
+    """Hand every message on `channel` to `handle`, until cancelled. A broken subscription (Redis gone) is made
+    again every RESUBSCRIBE_SECONDS: `hearing(False)` when it broke, `hearing(True)` once it is in place (messages
+    published meanwhile are lost: the listener starts over), and one warning per outage, not one per try."""
+    lost = False
+
+    def subscribed() -> None:
+        nonlocal lost
+        if lost:
+            log.info("bus: %s again", what)
+            lost = False
+        hearing(True)
+
+    while True:
+        try:
+            async for message in bus.subscribe(channel, on_subscribed=subscribed):
+                await handle(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - Redis went away, or a message could not be handled
+            if not lost:
+                log.warning("bus: %s stopped (%s); subscribing again every second", what, error)
+            lost = True
+        hearing(False)
+        await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
 
 def make_bus(redis_url: str | None) -> Bus:

@@ -98,6 +98,8 @@ class SeenIds:
         self._started = False  # the first load was started (and has not failed)
         self._reloading = False
         self._reload_after = 0.0  # after a failed reload, wait a little before the next try
+        self._hearing = True  # other workers' commits reach `add` (with several workers: the bus is subscribed)
+        self._load_again = False  # the load under way may have missed commits: another follows it
 
     @property
     def ready(self) -> bool:
@@ -115,8 +117,23 @@ class SeenIds:
     def _spawn_load(self) -> None:
         threading.Thread(target=self._load, name=f"seen-ids-{self.table}", daemon=True).start()
 
+    def hearing(self, on: bool) -> None:
+        """Whether other workers' commits reach `add`. While they do not, every identity is asked about; when
+        they do again, the table's identities are loaded again (commits went unheard meanwhile)."""
+        with self._lock:
+            back = on and not self._hearing
+            self._hearing = on
+            if back:
+                self._ready = False
+            loading = self._reloading or self._loading is not None
+            self._load_again |= back and loading  # it may have read the table before commits it never heard
+            reload = back and self._started and not loading
+            self._reloading |= reload
+        if reload:
+            self._spawn_load()
+
     def may_contain(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
-        if not self._ready:
+        if not (self._ready and self._hearing):
             return np.ones(len(hashes), dtype=np.bool_)
         with self._lock:
             return self._filter.may_contain(hashes)
@@ -153,8 +170,11 @@ class SeenIds:
                     with self._lock:
                         fresh.add(hashes)
             with self._lock:
-                self._filter, self._loading, self._ready, self._reloading = fresh, None, True, False
+                again, self._load_again = self._load_again, False
+                self._filter, self._loading, self._ready, self._reloading = fresh, None, not again, again
             log.info("ingest: %s identities of %s loaded for duplicate checks", f"{rows:,}", self.table)
+            if again:
+                self._spawn_load()
         except Exception as error:  # noqa: BLE001 - without the filter every batch is checked in the warehouse
             with self._lock:
                 self._loading, self._reloading = None, False

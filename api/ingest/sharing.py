@@ -2,7 +2,8 @@
 
 Each fact batch a worker commits goes on the bus as the 64-bit hashes of its new rows' identities; the other
 workers add them to their filters. Best effort like the bus itself: a message lost only lets a later copy of
-one of those records count as accepted in its answer (the table still folds it; see `seen.py`).
+one of those records count as accepted in its answer (the table still folds it; see `seen.py`); while the
+subscription is down, the filters are not trusted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from prometheus_client import Counter
 
 from api.bus import Bus
+from api.bus import listen as bus_listen
 from api.ingest.seen import Hashes
 from api.ingest.writer import CommittedBatch, StreamWriter
 
@@ -44,14 +46,25 @@ def decode(message: bytes) -> tuple[bytes, str, Hashes]:
 
 
 async def listen(bus: Bus, origin: bytes, writers: dict[str, StreamWriter]) -> None:
-    """Add other workers' committed identities to this worker's filters, until cancelled."""
-    async for message in bus.subscribe(CHANNEL):
+    """Add other workers' committed identities to this worker's filters, until cancelled. While not subscribed
+    (Redis gone), the filters are not trusted, and they are loaded again once it is back (`SeenIds.hearing`):
+    the subscription had died with the first outage, and the filters went on missing every other worker's
+    commits."""
+    filters = [writer.seen for writer in writers.values() if writer.seen is not None]
+
+    async def handle(message: bytes) -> None:
         try:
             sender, stream, hashes = decode(message)
         except ValueError:
             log.warning("ingest: ignored a malformed message on %s", CHANNEL)
-            continue
+            return
         writer = writers.get(stream)
         if sender != origin and writer is not None and writer.seen is not None and len(hashes):
             await asyncio.to_thread(writer.seen.add, hashes)
             HEARD.labels(stream).inc(len(hashes))
+
+    def hearing(on: bool) -> None:
+        for seen in filters:
+            seen.hearing(on)
+
+    await bus_listen(bus, CHANNEL, handle, hearing, "ingest: hearing other workers' identities")

@@ -14,12 +14,12 @@ import pyarrow as pa
 from prometheus_client import Counter
 
 from api.bus import Bus
+from api.bus import listen as bus_listen
 from api.realtime.rows import SPECS
 from api.realtime.tallies import INLINE_ROWS, Tallies
 
 log = logging.getLogger("tickettoken.realtime")
 CHANNEL = "live-rows"
-RESUBSCRIBE_SECONDS = 1.0
 HEARD = Counter("tickettoken_live_rows_heard", "Rows committed by other workers, added to this one's live views",
                 ["stream"])  # fmt: skip
 
@@ -51,22 +51,17 @@ def decode(message: bytes) -> tuple[bytes, str, pa.Table]:
 
 
 async def listen(bus: Bus, origin: bytes, tallies: Tallies) -> None:
-    """Add other workers' committed rows to this worker's live views, until cancelled."""
-    while True:
+    """Add other workers' committed rows to this worker's live views, until cancelled. While not subscribed,
+    the views read the table (`Tallies.hearing`)."""
+
+    async def handle(message: bytes) -> None:
         try:
-            async for message in bus.subscribe(CHANNEL, on_subscribed=lambda: tallies.hearing(True)):
-                try:
-                    sender, stream, table = decode(message)
-                except (ValueError, pa.ArrowInvalid):
-                    log.warning("live: ignored a malformed message on %s", CHANNEL)
-                    continue
-                if sender == origin or stream not in SPECS:
-                    continue
-                await tallies.hear(stream, table, elsewhere=True)
-                HEARD.labels(stream).inc(table.num_rows)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001 - Redis went away: read the table until it is back
-            log.warning("live: not hearing other workers' commits (%s); retrying", error)
-        tallies.hearing(False)
-        await asyncio.sleep(RESUBSCRIBE_SECONDS)
+            sender, stream, table = decode(message)
+        except (ValueError, pa.ArrowInvalid):
+            log.warning("live: ignored a malformed message on %s", CHANNEL)
+            return
+        if sender != origin and stream in SPECS:
+            await tallies.hear(stream, table, elsewhere=True)
+            HEARD.labels(stream).inc(table.num_rows)
+
+    await bus_listen(bus, CHANNEL, handle, tallies.hearing, "live: hearing other workers' commits")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import logging
+import subprocess
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ from redis.asyncio import Redis
 
 from api.app import INGEST_CHANNEL, create_app
 from api.auth.keys import KeyStore, Scope
+from api.bus import RedisBus, listen
 from tests import factories as f
-from tests.support import ApiServer, WarehouseServer, free_port
+from tests.support import ApiServer, WarehouseServer, free_port, redis_server_binary, stop_process, wait_for_redis
 from warehouse.migrate import migrate
 
 
@@ -124,3 +127,57 @@ def test_warehouse_stopped_gives_503_and_nothing_is_lost(tmp_path: Path) -> None
         listener.disconnect()
         api.stop()
         warehouse.stop()
+
+
+@pytest.mark.anyio
+async def test_a_bus_listener_outlives_a_redis_outage_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The identities' listener ended with the first outage, for good; the live rows' one warned every second,
+    and every failed publish warned (thousands a second under load)."""
+    port = free_port()
+
+    def redis_up() -> subprocess.Popen[bytes]:
+        command = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        process = subprocess.Popen([*command, "--appendonly", "no"], cwd=tmp_path, stdout=subprocess.DEVNULL)
+        wait_for_redis(port, process)
+        return process
+
+    async def until(condition: Callable[[], bool]) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("timed out")
+
+    server = redis_up()
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0")
+    heard: list[bytes] = []
+    states: list[bool] = []
+
+    async def handle(message: bytes) -> None:
+        heard.append(message)
+
+    caplog.set_level(logging.INFO, logger="tickettoken.bus")
+    listening = asyncio.create_task(listen(bus, "test", handle, states.append, "test: hearing"))
+    try:
+        await until(lambda: states == [True])
+        await bus.publish("test", b"one")
+        await until(lambda: heard == [b"one"])
+        stop_process(server)
+        await until(lambda: states[-1] is False)
+        for _ in range(5):
+            await bus.publish("test", b"lost")
+        await asyncio.sleep(2.5)  # a few tries to subscribe again
+        server = redis_up()
+        await until(lambda: states[-1] is True)
+        await bus.publish("test", b"two")
+        await until(lambda: heard[-1] == b"two")
+    finally:
+        listening.cancel()
+        stop_process(server)
+        await bus.close()
+    said = [record.getMessage() for record in caplog.records if record.name == "tickettoken.bus"]
+    assert sum("test: hearing stopped" in line for line in said) == 1, said
+    assert sum("could not publish on test" in line for line in said) == 1, said
+    assert "bus: test: hearing again" in said and "bus: publishing on test again" in said

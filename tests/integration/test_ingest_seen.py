@@ -100,3 +100,35 @@ def test_a_copy_sent_to_another_process_counts_as_duplicate_through_redis(
         _wait_for(lambda: second.metric(keys["admin"], heard) >= 1, "the second process to hear the commit")
         answer = httpx.post(second.url + "/api/ingest/sale", json=sale, headers=headers).json()
         assert (answer["accepted"], answer["duplicates"]) == (0, 1)
+
+
+def test_a_worker_that_stops_hearing_the_others_distrusts_its_filter_then_reloads_it(
+    warehouse: WarehouseServer,
+) -> None:
+    """While the bus is down, another worker's commits never reach this worker's filter: a copy of one of them
+    would pass as new (written again, answered as accepted). So every identity is asked about until the
+    subscription is back and the table's identities are loaded again."""
+    client = warehouse.client(database="tickettoken", autogenerate_session_id=False)
+    event_id = f.new_id("event")
+    elsewhere = _sales(event_id, 20)  # committed by another worker while this one heard nothing
+
+    async def scenario() -> None:
+        writer = _writer(client)()
+        assert writer.seen is not None
+        seen = await _loaded(writer.seen)
+        seen.hearing(False)
+        other = _writer(client)()
+        assert await other.submit(elsewhere) == [True] * 20  # its own filter; this one never hears of them
+        before = _lookups()
+        assert await writer.submit(elsewhere[:5]) == [False] * 5, "copies: found by asking the warehouse"
+        assert _lookups() - before == 5
+        seen.hearing(True)
+        assert not seen.ready, "reloading"
+        await _loaded(seen)
+        before = _lookups()
+        assert await writer.submit(elsewhere[5:10]) == [False] * 5
+        assert _lookups() - before == 5, "the reloaded filter knows them: each is asked about, none passes as new"
+
+    asyncio.run(scenario())
+    stored = client.query("SELECT count() FROM sales WHERE event_id = {e:String}", {"e": event_id})
+    assert stored.result_rows == [(20,)]
