@@ -276,6 +276,7 @@ def _wait_for(url: str, timeout: float = 300.0) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
+    said = False
     while True:
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:
@@ -283,7 +284,10 @@ def _wait_for(url: str, timeout: float = 300.0) -> None:
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise click.ClickException(f"nothing answers at {url}/health")
+            raise click.ClickException(f"nothing answers at {url}/health (is `tickettoken serve` running?)")
+        if not said:  # else a demo started before its API sat silent for minutes
+            click.echo(f"waiting for the API at {url} (start it with `tickettoken serve`)", err=True)
+            said = True
         time.sleep(0.5)
 
 

@@ -3,6 +3,8 @@ nothing, and every fact table takes the columnar (Arrow) path."""
 
 from __future__ import annotations
 
+import select
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -12,7 +14,7 @@ from api.ingest.rules import TimeWindow, utc_now
 from simulator.loader import load
 from simulator.market import Market, generate
 from simulator.params import MarketParams
-from tests.support import ApiServer, WarehouseServer
+from tests.support import ApiServer, WarehouseServer, cli_env, free_port, tickettoken
 
 TABLES = {"sale": ("sales", "sale_id"), "attendance": ("scans", "scan_id"), "revenue": ("revenue", "revenue_id"),
           "social": ("social", "post_id")}  # fmt: skip
@@ -54,3 +56,18 @@ def test_a_market_loads_once_and_a_reload_adds_nothing(
         parameters={"events": events},
     ).result_rows[0][0]
     assert sold == sum(row["quantity"] * row["unit_price"] for row in market.sales.to_pylist()), "money exact"
+
+
+def test_a_demo_started_before_its_api_says_what_it_waits_for() -> None:
+    """It sat silent for up to five minutes before failing."""
+    url = f"http://127.0.0.1:{free_port()}"
+    command = tickettoken("demo", "--url", url, "--key", "tt_unused_key")
+    process = subprocess.Popen(command, env=cli_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], 60)
+        assert ready, "nothing said within a minute"
+        assert process.stderr.readline() == f"waiting for the API at {url} (start it with `tickettoken serve`)\n"
+    finally:
+        process.kill()
+        process.wait()
