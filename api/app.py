@@ -12,11 +12,12 @@ import pyarrow as pa
 from litestar import Litestar, asgi
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.types import Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 from redis import Redis
 
 from api.auth.guards import key_store
 from api.bus import make_bus
+from api.cors import Cors
 from api.ingest import sharing
 from api.ingest.controllers import ingest_router
 from api.ingest.errors import EXCEPTION_HANDLERS
@@ -65,12 +66,13 @@ def _answered_exceptions() -> list[type[BaseException]]:
     return [kind for handlers in maps for kind in handlers if isinstance(kind, type)]
 
 
-def create_asgi() -> LiveFastPath:
+def create_asgi() -> ASGIApp:
     """What the server runs: the app, with live answers in memory sent and clean small ingest bodies committed
-    before routing (api/realtime/fast_path.py, api/ingest/fast_path.py)."""
+    before routing (api/realtime/fast_path.py, api/ingest/fast_path.py), and CORS in front of all (api/cors.py)."""
     settings = get_settings()
     app = create_app(settings)
-    return LiveFastPath(app, IngestFastPath(app, app, max_body_bytes=settings.api.max_body_bytes))
+    served = LiveFastPath(app, IngestFastPath(app, app, max_body_bytes=settings.api.max_body_bytes))
+    return Cors(served, settings.api.cors_origins) if settings.api.cors_origins else served
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -141,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.redis is not None:
                 app.state.redis.close()
 
-    hub = PushHub(settings.redis.url, workers=settings.api.workers)
+    hub = PushHub(settings.redis.url, workers=settings.api.workers, origins=settings.api.cors_origins)
 
     @asgi("/socket.io", is_mount=True, include_in_schema=False, copy_scope=True)
     async def socket_io(scope: Scope, receive: Receive, send: Send) -> None:

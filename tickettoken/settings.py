@@ -92,6 +92,7 @@ class ApiSettings:
     max_body_bytes: int
     access_log: bool
     ws_compression: bool  # permessage-deflate on websockets (Socket.IO)
+    cors_origins: tuple[str, ...] = ("*",)  # origins browsers may call from ("*": any; none: same origin only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,7 @@ def load_settings() -> Settings:
         max_body_bytes=_env_int("MAX_BODY_BYTES", 32 * 1024 * 1024),
         access_log=_env("ACCESS_LOG", "0") == "1",
         ws_compression=_env("WS_COMPRESSION", "0") == "1",
+        cors_origins=tuple(origin.strip() for origin in _env("CORS_ORIGINS", "*").split(",") if origin.strip()),
     )
     redis = RedisSettings(url=_env("REDIS_URL", "") or None)
     ingest = IngestSettings(

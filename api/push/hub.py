@@ -38,14 +38,15 @@ def room(event_id: str) -> str:
 class PushHub:
     """The Socket.IO server and what it needs, filled in when the app starts (`attach`)."""
 
-    def __init__(self, redis_url: str | None, *, workers: int = 1) -> None:
+    def __init__(self, redis_url: str | None, *, workers: int = 1, origins: tuple[str, ...] = ("*",)) -> None:
         # Long-polling needs every request of a session on the process that made it; workers sharing one port
         # get each connection at random, so a polling session failed a request or two in (`xhr post error`).
         # With several workers, websockets only: one connection per session, refused at once otherwise.
         transports = ["polling", "websocket"] if workers == 1 else ["websocket"]
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
-            cors_allowed_origins="*",
+            # As for the HTTP routes (api/cors.py); none listed: the API's own origin only.
+            cors_allowed_origins="*" if "*" in origins else list(origins) or None,
             client_manager=client_manager(redis_url),
             transports=transports,
         )
