@@ -92,8 +92,7 @@ class Catalog:
         with self._lock:
             for event_id in event_ids:
                 hit = self._events.get(event_id)
-                # An event whose currency is not fixed yet is read each time, until its first fact is stored.
-                if hit is not None and now - hit[0] < CACHE_SECONDS and hit[1].currencies:
+                if hit is not None and now - hit[0] < CACHE_SECONDS:
                     found[event_id] = hit[1]
                     if now - hit[0] >= REFRESH_AFTER_SECONDS:
                         due.append(event_id)

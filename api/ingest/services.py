@@ -347,11 +347,12 @@ def publishable(batch: CommittedBatch) -> bytes:
 
 
 def _fits(stream: Stream, record: Any, event: EventInfo) -> bool:
-    """Whether a fact's tier (sales) and currency (sales, revenue) are its event's, as `event` has them (an event
-    whose currency is not fixed yet takes any)."""
+    """Whether a fact's tier (sales) and currency (sales, revenue) are certainly its event's, as `event` has them.
+    Not for money of an event whose currency was not fixed when it was read: its first facts may have been
+    stored since (then it is read again)."""
     if stream.name == "sale" and record.tier not in event.tiers:
         return False
-    return not stream.priced or not event.currencies or record.currency in event.currencies
+    return not stream.priced or record.currency in event.currencies
 
 
 def _pairs_known(table: pa.Table, column: str, allowed: dict[str, frozenset[str]]) -> bool:
