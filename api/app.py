@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
         pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)
         pushing = asyncio.create_task(pusher.run(), name="push")
-        keys_watch = asyncio.create_task(hub.watch_keys(), name="push-keys")
+        keys_watch = asyncio.create_task(hub.watch_sockets(), name="push-sockets")
         listeners = (
             [asyncio.create_task(sharing.listen(bus, origin, ingest.writers)),
              asyncio.create_task(shared_rows.listen(bus, origin, tallies))]

@@ -1,8 +1,8 @@
 """The Socket.IO server: a `read` key in the connection's auth payload (`{"key": "tt_..."}`), then
 `subscribe-event` / `unsubscribe-event` with an event id (a string, or `{"eventId": ...}`), allowed only for the
-key's organizer. A key revoked after its sockets connected ends their subscriptions and connections within
-seconds (`watch_keys`). With TICKETTOKEN_REDIS_URL, python-socketio's Redis manager lets any worker emit to
-clients connected to any other."""
+key's organizer. A key revoked after its sockets connected ends their connections within seconds, and an event
+moved to another organizer ends its subscriptions by keys of the old one (`watch_sockets`). With
+TICKETTOKEN_REDIS_URL, python-socketio's Redis manager lets any worker emit to clients connected to any other."""
 
 from __future__ import annotations
 
@@ -31,8 +31,11 @@ SUBSCRIBED_SECONDS = 3600  # an event counts as watched for an hour after its la
 KEY_RECHECK_SECONDS = 5.0
 
 
+ROOM_PREFIX = "event:"
+
+
 def room(event_id: str) -> str:
-    return f"event:{event_id}"
+    return ROOM_PREFIX + event_id
 
 
 class PushHub:
@@ -55,6 +58,7 @@ class PushHub:
         self.realtime: RealtimeService | None = None
         self.redis: Redis | None = None
         self._presented: dict[str, str] = {}  # each connected socket's key, as it presented it
+        self._keys: dict[str, ApiKey] = {}  # and as it was found
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("subscribe-event", self._subscribe)
@@ -78,10 +82,11 @@ class PushHub:
         if not key.allows(Scope.READ):
             raise socketio.exceptions.ConnectionRefusedError("this API key lacks the 'read' scope")
         await self.sio.save_session(sid, {"key": key})
-        self._presented[sid] = presented
+        self._presented[sid], self._keys[sid] = presented, key
 
     async def _disconnect(self, sid: str, *_: Any) -> None:
         self._presented.pop(sid, None)
+        self._keys.pop(sid, None)
 
     async def _subscribe(self, sid: str, data: Any = None, *_: Any) -> Any:  # a client may send any arguments
         event_id = _event_id(data)
@@ -124,11 +129,28 @@ class PushHub:
         await self.sio.leave_room(sid, room(event_id))
         return msgspec.to_builtins(Subscribed(True, event_id))
 
-    async def watch_keys(self) -> None:
-        """Runs for the worker's life: every KEY_RECHECK_SECONDS, disconnect the sockets whose key was revoked."""
+    async def watch_sockets(self) -> None:
+        """Runs for the worker's life: every KEY_RECHECK_SECONDS, disconnect the sockets whose key was revoked, and
+        end subscriptions to events their key may no longer see."""
         while True:
             await asyncio.sleep(KEY_RECHECK_SECONDS)
             await self.drop_revoked()
+            await self.drop_foreign()
+
+    async def drop_foreign(self) -> None:
+        """Leave the rooms of events that moved to another organizer than the socket's key's (the event as this
+        worker keeps it, read again every few seconds while asked about; never a query here)."""
+        if self.realtime is None:
+            return
+        for name, members in list(self.sio.manager.rooms.get("/", {}).items()):
+            event = self.realtime.kept_event(name.removeprefix(ROOM_PREFIX)) if _is_event_room(name) else None
+            if event is None:
+                continue
+            for sid in list(members):
+                key = self._keys.get(sid)
+                if key is not None and not key.allows_organizer(event.organizer_id):
+                    log.info("push: %s left %s: the event is another organizer's now", sid, name)
+                    await self.sio.leave_room(sid, name)
 
     async def drop_revoked(self) -> None:
         """Disconnect every socket whose key is no longer valid (one check per distinct key, from the key cache).
@@ -160,6 +182,10 @@ class PushHub:
         except RedisError:
             return event_ids  # unsure: compute the updates rather than miss one
         return {event_id for event_id, exists in zip(listed, found, strict=True) if exists}
+
+
+def _is_event_room(name: object) -> bool:
+    return isinstance(name, str) and name.startswith(ROOM_PREFIX)  # not a socket's own room (None: everyone)
 
 
 def _watched_key(event_id: str) -> str:

@@ -149,6 +149,10 @@ class RealtimeService:
             raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
         return event
 
+    def kept_event(self, event_id: str) -> EventInfo | None:
+        """The event from this worker's memory, whoever asks, if it is there (never queries)."""
+        return self._kept(event_id)
+
     def cached_event(self, event_id: str, key: ApiKey) -> EventInfo | None:
         """The event from this worker's memory, when the key may see it and it is there (never queries)."""
         event = self._kept(event_id)

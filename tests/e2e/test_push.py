@@ -7,6 +7,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,35 @@ def test_a_revoked_keys_sockets_are_cut_off(
     assert doomed.none("sale-update")
     with pytest.raises(socketio.exceptions.ConnectionError):
         Listener(api_server.url, secret)
+
+
+def test_subscriptions_end_when_their_event_moves_to_another_organizer(
+    api_server: ApiServer, keys: dict[str, str], warehouse: WarehouseServer
+) -> None:
+    """A subscription was checked once: an event moved to another organizer went on reaching the old one's
+    sockets. Now they leave its room within seconds of the worker reading the event again."""
+    secret, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.READ}, organizer_id="org-1")
+    venue = f.venue()
+    event = f.event(venue["venue_id"], organizer_id="org-1", tiers=[{"name": "GA", "price": "10.00", "capacity": 100}])
+    for stream, record in (("venue", venue), ("event", event)):
+        api_server.ingest(keys["ingest"], stream, record)
+    old_organizers = Listener(api_server.url, secret)
+    try:
+        assert old_organizers.subscribe(event["event_id"])["ok"] is True
+        _sell(api_server.url, keys["ingest"], event["event_id"], 1)
+        assert old_organizers.next("sale-update")["tickets"] == 1
+        moved = {**event, "organizer_id": "org-2", "updated_at": f._iso(f.now() + timedelta(seconds=1))}
+        api_server.ingest(keys["ingest"], "event", moved)
+        deadline = time.monotonic() + 45
+        while True:
+            _sell(api_server.url, keys["ingest"], event["event_id"], 1)
+            if old_organizers.none("sale-update", wait=2.5):
+                break
+            assert time.monotonic() < deadline, "the old organizer's socket still hears the event"
+        _sell(api_server.url, keys["ingest"], event["event_id"], 1)
+        assert old_organizers.none("sale-update", wait=2.5)
+    finally:
+        old_organizers.client.disconnect()
 
 
 def test_odd_messages_are_answered_and_change_no_key(
