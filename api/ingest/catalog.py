@@ -43,6 +43,7 @@ class EventInfo:
     # The currencies its sales and revenue may be in: the event's own, else those of its stored facts (one,
     # or several stored before this was checked); none yet means the next fact's currency fixes it.
     currencies: frozenset[str]
+    own_currency: str = ""  # as the event names it ("": it names none)
 
 
 def fact_currencies(client: Client, event_ids: Sequence[str]) -> dict[str, frozenset[str]]:
@@ -113,7 +114,7 @@ class Catalog:
         with self._lock:
             for event_id, organizer_id, tiers, currency in rows:
                 currencies = frozenset([str(currency)]) if currency else stored.get(str(event_id), frozenset())
-                info = EventInfo(str(organizer_id), frozenset(str(t) for t in tiers), currencies)
+                info = EventInfo(str(organizer_id), frozenset(str(t) for t in tiers), currencies, str(currency))
                 read[str(event_id)] = info
                 self._events[str(event_id)] = (read_at, info)
         return read

@@ -289,8 +289,8 @@ class IngestService:
     ) -> list[tuple[int, Any]]:
         existing = self.catalog.events(record.event_id for _, record in records)
         venues = self.catalog.venues(record.venue_id for _, record in records)
-        named = sorted({record.event_id for _, record in records if record.currency and record.event_id in existing})
-        stored = fact_currencies(self.client(), named) if named else {}
+        renamed = sorted({r.event_id for _, r in records if _renames_currency(r, existing.get(r.event_id))})
+        stored = fact_currencies(self.client(), renamed) if renamed else {}
         passed: list[tuple[int, Any]] = []
         for index, record in records:
             owner = existing.get(record.event_id)
@@ -304,7 +304,7 @@ class IngestService:
                 )
                 continue
             others = stored.get(record.event_id, frozenset()) - {record.currency}
-            if others:  # its stored money would be summed with money in another currency
+            if others and _renames_currency(record, owner):  # its money would be summed with money in another
                 message = f"event {record.event_id!r} already has sales or revenue in {', '.join(sorted(others))}"
                 errors.append(RecordError(index, "currency", message))
                 continue
@@ -344,6 +344,12 @@ def _listed(errors: list[RecordError]) -> list[RecordError]:
 def publishable(batch: CommittedBatch) -> bytes:
     """A committed batch as the bus carries it: per event, how many records of which stream."""
     return msgspec.json.encode({"stream": batch.stream, "counts": batch.counts})
+
+
+def _renames_currency(record: Any, stored: EventInfo | None) -> bool:
+    """Whether an event record names another currency than the stored version of its event (a legacy event's
+    facts in several currencies must not block updates that leave its currency alone)."""
+    return bool(record.currency) and stored is not None and record.currency != stored.own_currency
 
 
 def _fits(stream: Stream, record: Any, event: EventInfo) -> bool:

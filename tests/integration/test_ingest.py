@@ -348,6 +348,25 @@ def test_an_events_money_stays_in_one_currency(
     assert _post(http, keys["ingest"], "sale", f.sale(unsold["event_id"], currency="USD")).status_code == 200
 
 
+def test_an_event_whose_money_was_stored_in_several_currencies_can_still_be_updated(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    """Stored before currencies were checked: updates that leave its currency alone are taken, a new one is not."""
+    event = f.event(catalog["venue"])  # EUR
+    sale = f.sale(event["event_id"])
+    for stream, record in (("event", event), ("sale", sale)):
+        assert _post(http, keys["ingest"], stream, record).status_code == 200
+    tt.command("INSERT INTO sales SELECT * REPLACE ('USD' AS currency, concat(sale_id, '-usd') AS sale_id) "
+               "FROM (SELECT * FROM sales WHERE sale_id = {s:String})", parameters={"s": sale["sale_id"]})  # fmt: skip
+    currencies = "SELECT groupUniqArray(currency) FROM sales WHERE event_id = {e:String}"
+    assert sorted(tt.query(currencies, parameters={"e": event["event_id"]}).result_rows[0][0]) == ["EUR", "USD"]
+    postponed = {**event, "status": "postponed", "updated_at": f._iso(f.now() + timedelta(seconds=1))}
+    assert _post(http, keys["ingest"], "event", postponed).status_code == 200
+    in_usd = {**postponed, "currency": "USD", "updated_at": f._iso(f.now() + timedelta(seconds=2))}
+    response = _post(http, keys["ingest"], "event", in_usd)
+    assert _errors(response) == [(0, "currency", f"event {event['event_id']!r} already has sales or revenue in EUR")]
+
+
 def test_body_over_the_limit_is_413(api_server: Any, keys: dict[str, str]) -> None:
     with httpx.Client(base_url=api_server.url, timeout=60) as client:
         response = client.post(
