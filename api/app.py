@@ -105,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await tallies.hear(batch.stream, batch.rows, batch.hashes)
                 if shared:
                     await shared_rows.publish(bus, origin, batch.stream, batch.rows)
+            elif batch.stream == "event":
+                realtime.forget_events(batch.counts)
             pusher.committed(batch)
             await bus.publish(INGEST_CHANNEL, publishable(batch))
             if shared and len(batch.hashes):

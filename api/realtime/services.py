@@ -6,7 +6,7 @@ import math
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -148,6 +148,13 @@ class RealtimeService:
         if not key.allows_organizer(event.organizer_id):
             raise ForeignEvent(f"event {event_id!r} belongs to another organizer")
         return event
+
+    def forget_events(self, event_ids: Iterable[str]) -> None:
+        """After this worker committed new versions of these events: read them again when next asked about (a
+        new capacity or tiers showed only after the next re-read, seconds later)."""
+        with self._lock:
+            for event_id in event_ids:
+                self._events.pop(event_id, None)
 
     def kept_event(self, event_id: str) -> EventInfo | None:
         """The event from this worker's memory, whoever asks, if it is there (never queries)."""

@@ -157,6 +157,21 @@ def test_an_event_naming_no_currency_is_shown_in_its_facts(http: httpx.Client, k
         assert response.json()["currency"] == "CHF", view
 
 
+def test_a_new_version_of_an_event_shows_at_once(http: httpx.Client, keys: dict[str, str]) -> None:
+    """A new capacity showed only once the worker read the event again (five to ten seconds later)."""
+    venue = f.venue()
+    event = f.event(venue["venue_id"], capacity=10, tiers=[{"name": "GA", "price": "10.00", "capacity": 10}])
+    for stream, record in (("venue", venue), ("event", event)):
+        _ingest(http, keys["ingest"], stream, record)
+    path = f"/api/realtime/sales/{event['event_id']}"
+    assert _get(http, keys["read"], path).json()["capacity"] == 10
+    bigger = {**event, "capacity": 20, "tiers": [{"name": "GA", "price": "10.00", "capacity": 20}],
+              "updated_at": f._iso(f.now() + timedelta(seconds=1))}  # fmt: skip
+    _ingest(http, keys["ingest"], "event", bigger)
+    answer = _get(http, keys["read"], path, window=30).json()  # another window: not the answer cached a moment ago
+    assert (answer["capacity"], answer["by_tier"][0]["capacity"]) == (20, 20)
+
+
 def test_live_attendance_of_an_event(http: httpx.Client, keys: dict[str, str], event_id: str) -> None:
     response = _get(http, keys["read"], f"/api/realtime/attendance/{event_id}")
     assert response.status_code == 200, response.text
