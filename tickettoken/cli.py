@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from api.auth.keys import KeyStore
 
 PORT = click.IntRange(1, 65535)
+QUIET_WAIT_SECONDS = 10.0  # `tickettoken demo` waits this long for its API before saying it is waiting
 ORGANIZER_ID_MAX = 128  # the ingest contract's ids (api/ingest/schemas.py, `Id`), not imported: --help stays fast
 
 
@@ -275,7 +276,8 @@ def _wait_for(url: str, timeout: float = 300.0) -> None:
 
     import httpx
 
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     said = False
     while True:
         try:
@@ -285,7 +287,8 @@ def _wait_for(url: str, timeout: float = 300.0) -> None:
             pass
         if time.monotonic() > deadline:
             raise click.ClickException(f"nothing answers at {url}/health (is `tickettoken serve` running?)")
-        if not said:  # else a demo started before its API sat silent for minutes
+        # Else a demo started before its API sat silent for minutes; not at once: `serve --demo` starts both.
+        if not said and time.monotonic() - started > QUIET_WAIT_SECONDS:
             click.echo(f"waiting for the API at {url} (start it with `tickettoken serve`)", err=True)
             said = True
         time.sleep(0.5)

@@ -59,7 +59,8 @@ def test_a_market_loads_once_and_a_reload_adds_nothing(
 
 
 def test_a_demo_started_before_its_api_says_what_it_waits_for() -> None:
-    """It sat silent for up to five minutes before failing."""
+    """It sat silent for up to five minutes before failing; now it says so after QUIET_WAIT_SECONDS (not at once:
+    `serve --demo` starts the demo beside its API)."""
     url = f"http://127.0.0.1:{free_port()}"
     command = tickettoken("demo", "--url", url, "--key", "tt_unused_key")
     process = subprocess.Popen(command, env=cli_env(), stderr=subprocess.PIPE, text=True)
