@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
         pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)
         pushing = asyncio.create_task(pusher.run(), name="push")
-        keys_watch = asyncio.create_task(hub.watch_sockets(), name="push-sockets")
+        sockets_watch = asyncio.create_task(hub.watch_sockets(), name="push-sockets")
         listeners = (
             [asyncio.create_task(sharing.listen(bus, origin, ingest.writers)),
              asyncio.create_task(shared_rows.listen(bus, origin, tallies))]
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             pushing.cancel()
-            keys_watch.cancel()
+            sockets_watch.cancel()
             for listener in listeners:
                 listener.cancel()
             await bus.close()
