@@ -1,5 +1,5 @@
 """Starting the embedded warehouse as a child of `tickettoken serve` (or of a one-shot command such as
-`tickettoken keys create`) when nothing answers at its URL."""
+`tickettoken keys create`) when nothing answers at its URL (`embedded_when_needed`)."""
 
 from __future__ import annotations
 
@@ -103,15 +103,14 @@ class EmbeddedWarehouse:
 
 
 @contextmanager
-def warehouse_for_command(settings: WarehouseSettings) -> Iterator[bool]:
-    """For a one-shot command: when the warehouse is the embedded one and nothing answers (the service is not
-    running), start it for the command's length and yield True; else yield False and leave it be (a warehouse
-    elsewhere that does not answer is the command's error to report)."""
+def embedded_when_needed(settings: WarehouseSettings, *, output: Path | None = None) -> Iterator[bool]:
+    """When the warehouse is the embedded one and nothing answers (the service is not running), start it for the
+    block's length and yield True; else yield False and leave it be (a warehouse elsewhere that does not answer
+    is the caller's error to report). `output`: as for `EmbeddedWarehouse`."""
     if not settings.is_embedded or answers(settings):
         yield False
         return
-    # The command prints its own lines; the server's go to a file.
-    embedded = EmbeddedWarehouse(settings, output=settings.data_dir / "logs" / "warehouse.log")
+    embedded = EmbeddedWarehouse(settings, output=output)
     embedded.start()
     try:
         yield True

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import KeyStore, Scope
 from api.demo_traffic import DemoTraffic
-from api.embedded import EmbeddedWarehouse, answers
+from api.embedded import embedded_when_needed
 from tickettoken.logs import LOG_FORMAT
 from tickettoken.settings import get_settings
 from warehouse.client import connect
@@ -25,48 +25,43 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
     """Serve until stopped; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = get_settings()
-    embedded: EmbeddedWarehouse | None = None
     traffic: DemoTraffic | None = None
-    if settings.warehouse.is_embedded and not answers(settings.warehouse):
-        embedded = EmbeddedWarehouse(settings.warehouse)
-        embedded.start()
-    try:
-        client = connect(settings.warehouse)
+    with embedded_when_needed(settings.warehouse):
         try:
-            for name in migrate(client, settings.warehouse):
-                log.info("applied migration %s", name)
-            if embedded is not None or settings.warehouse.is_embedded:
-                _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database))
+            client = connect(settings.warehouse)
+            try:
+                for name in migrate(client, settings.warehouse):
+                    log.info("applied migration %s", name)
+                if settings.warehouse.is_embedded:
+                    _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database))
+            finally:
+                client.close()
+            if demo:
+                traffic = DemoTraffic(settings, host, port)
+                traffic.start()
+            os.environ["TICKETTOKEN_WORKERS"] = str(workers)  # each worker's settings: how many share the port
+            if workers > 1:
+                _share_metrics_between_workers(settings.warehouse.data_dir)
+                _warn_of_what_workers_change(workers, shared=settings.redis.url is not None)
+            uvicorn.run(
+                "api.app:create_asgi",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers if workers > 1 else None,
+                log_config=None,
+                http="httptools",
+                loop="uvloop",
+                timeout_graceful_shutdown=30,
+                # A log line per request costs about a tenth of a small request's time; Prometheus counts them.
+                access_log=settings.api.access_log,
+                # Socket.IO sends one event to every subscriber: compressing it once per socket cost half of a
+                # push's time to 1,000 sockets (measured), for updates of a few kilobytes. Off unless asked for.
+                ws_per_message_deflate=settings.api.ws_compression,
+            )
         finally:
-            client.close()
-        if demo:
-            traffic = DemoTraffic(settings, host, port)
-            traffic.start()
-        os.environ["TICKETTOKEN_WORKERS"] = str(workers)  # each worker's settings: how many share the port
-        if workers > 1:
-            _share_metrics_between_workers(settings.warehouse.data_dir)
-            _warn_of_what_workers_change(workers, shared=settings.redis.url is not None)
-        uvicorn.run(
-            "api.app:create_asgi",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers if workers > 1 else None,
-            log_config=None,
-            http="httptools",
-            loop="uvloop",
-            timeout_graceful_shutdown=30,
-            # A log line per request costs about a tenth of a small request's time; Prometheus counts them.
-            access_log=settings.api.access_log,
-            # Socket.IO sends one event to every subscriber: compressing it once per socket cost half of a push's
-            # time to 1,000 sockets (measured), for updates of a few kilobytes. Off unless asked for.
-            ws_per_message_deflate=settings.api.ws_compression,
-        )
-    finally:
-        if traffic is not None:
-            traffic.stop()
-        if embedded is not None:
-            embedded.stop()
+            if traffic is not None:
+                traffic.stop()  # before the warehouse it writes to
     return 0
 
 

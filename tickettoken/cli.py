@@ -171,12 +171,13 @@ def _key_store() -> Iterator[KeyStore]:
 def _warehouse_up(settings: WarehouseSettings) -> Iterator[bool]:
     """The warehouse for a one-shot command; True when started for it. Not answering, or failing to start, is
     one line naming the warehouse, not a traceback."""
-    from api.embedded import warehouse_for_command
+    from api.embedded import embedded_when_needed
     from warehouse.analyst import error_text
 
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)  # its retries' warnings: the error says it
     try:
-        with warehouse_for_command(settings) as started:
+        # The command prints its own lines; the server's go to a file.
+        with embedded_when_needed(settings, output=settings.data_dir / "logs" / "warehouse.log") as started:
             if started:
                 click.echo(f"the warehouse was not running: started the embedded one on {settings.data_dir} for this"
                            " command", err=True)  # fmt: skip
