@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -38,6 +39,14 @@ def room(event_id: str) -> str:
     return ROOM_PREFIX + event_id
 
 
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """A connected socket's key: as presented (checked again: revoked?) and as found (its organizer)."""
+
+    presented: str
+    key: ApiKey
+
+
 class PushHub:
     """The Socket.IO server and what it needs, filled in when the app starts (`attach`)."""
 
@@ -57,8 +66,7 @@ class PushHub:
         self.keys: Callable[[], KeyStore] | None = None  # the worker's key store, made on first use
         self.realtime: RealtimeService | None = None
         self.redis: Redis | None = None
-        self._presented: dict[str, str] = {}  # each connected socket's key, as it presented it
-        self._keys: dict[str, ApiKey] = {}  # and as it was found
+        self._sockets: dict[str, Connected] = {}  # by sid: the key each socket connected with
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("subscribe-event", self._subscribe)
@@ -68,7 +76,7 @@ class PushHub:
         self.keys, self.realtime, self.redis = keys, realtime, redis
 
     async def _connect(self, sid: str, _environ: Any = None, auth: Any = None, *_: Any) -> None:
-        if "key" in await self.sio.get_session(sid):
+        if sid in self._sockets:
             # python-socketio hands a client's own event named "connect" to this handler too: a connected
             # client sending one is not connecting again, and keeps the key it connected with.
             return
@@ -81,12 +89,10 @@ class PushHub:
             raise socketio.exceptions.ConnectionRefusedError(error.detail) from error
         if not key.allows(Scope.READ):
             raise socketio.exceptions.ConnectionRefusedError("this API key lacks the 'read' scope")
-        await self.sio.save_session(sid, {"key": key})
-        self._presented[sid], self._keys[sid] = presented, key
+        self._sockets[sid] = Connected(presented, key)
 
     async def _disconnect(self, sid: str, *_: Any) -> None:
-        self._presented.pop(sid, None)
-        self._keys.pop(sid, None)
+        self._sockets.pop(sid, None)
 
     async def _subscribe(self, sid: str, data: Any = None, *_: Any) -> Any:  # a client may send any arguments
         event_id = _event_id(data)
@@ -108,11 +114,11 @@ class PushHub:
         realtime = self.realtime
         if realtime is None or self.keys is None:
             return "starting up; retry in a moment"
-        try:
-            await check_key(self.keys, self._presented.get(sid, ""))  # revoked since the socket connected?
+        connected = self._sockets.get(sid)
+        try:  # revoked since the socket connected?
+            key = await check_key(self.keys, connected.presented if connected else "")
         except HTTPException as error:
             return str(error.detail)
-        key: ApiKey = (await self.sio.get_session(sid))["key"]
         try:
             await asyncio.to_thread(realtime.event, event_id, key)
         except UnknownEvent:
@@ -147,8 +153,8 @@ class PushHub:
             if event is None:
                 continue
             for sid in list(members):
-                key = self._keys.get(sid)
-                if key is not None and not key.allows_organizer(event.organizer_id):
+                connected = self._sockets.get(sid)
+                if connected is not None and not connected.key.allows_organizer(event.organizer_id):
                     log.info("push: %s left %s: the event is another organizer's now", sid, name)
                     await self.sio.leave_room(sid, name)
 
@@ -158,8 +164,8 @@ class PushHub:
         if self.keys is None:
             return
         sockets: dict[str, list[str]] = {}
-        for sid, presented in list(self._presented.items()):
-            sockets.setdefault(presented, []).append(sid)
+        for sid, connected in list(self._sockets.items()):
+            sockets.setdefault(connected.presented, []).append(sid)
         for presented, sids in sockets.items():
             try:
                 await check_key(self.keys, presented)
