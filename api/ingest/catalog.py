@@ -47,7 +47,10 @@ class EventInfo:
 
 
 def fact_currencies(client: Client, event_ids: Sequence[str]) -> dict[str, frozenset[str]]:
-    """The currencies of these events' stored sales and revenue lines (events with none are left out)."""
+    """The currencies of these events' stored sales and revenue lines (events with none are left out; no query
+    for no events)."""
+    if not event_ids:
+        return {}
     rows = client.query(_FACT_CURRENCIES_SQL, parameters={"ids": list(event_ids)}).result_rows
     return {str(event_id): frozenset(str(c) for c in currencies) for event_id, currencies in rows}
 
@@ -109,7 +112,7 @@ class Catalog:
         client = self.client()
         rows = client.query(_EVENTS_SQL, parameters={"ids": event_ids}).result_rows
         unnamed = [str(event_id) for event_id, *_, currency in rows if not currency]
-        stored = fact_currencies(client, unnamed) if unnamed else {}
+        stored = fact_currencies(client, unnamed)
         read: dict[str, EventInfo] = {}
         with self._lock:
             for event_id, organizer_id, tiers, currency in rows:

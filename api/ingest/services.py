@@ -290,7 +290,7 @@ class IngestService:
         existing = self.catalog.events(record.event_id for _, record in records)
         venues = self.catalog.venues(record.venue_id for _, record in records)
         renamed = sorted({r.event_id for _, r in records if _renames_currency(r, existing.get(r.event_id))})
-        stored = fact_currencies(self.client(), renamed) if renamed else {}
+        stored = fact_currencies(self.client(), renamed)
         passed: list[tuple[int, Any]] = []
         for index, record in records:
             owner = existing.get(record.event_id)

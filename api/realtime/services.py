@@ -196,7 +196,7 @@ class RealtimeService:
         rows = client.query(queries.EVENTS, parameters={"event_ids": list(event_ids)}).result_rows
         unnamed = [str(row[0]) for row in rows if not row[3]]
         # An event that names no currency is in its facts' (ingest keeps them to one: docs/ingest.md).
-        stored = {e: c for e, c in fact_currencies(client, unnamed).items() if len(c) == 1} if unnamed else {}
+        stored = {e: c for e, c in fact_currencies(client, unnamed).items() if len(c) == 1}
         found: dict[str, EventInfo] = {}
         for event_id, organizer, capacity, currency, tier_names, tier_capacities, timezone, starts_ms in rows:
             tiers = {str(n): int(c) for n, c in zip(tier_names, tier_capacities, strict=True)}
