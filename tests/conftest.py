@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import KeyStore, Scope
-from tests.support import ApiServer, WarehouseServer, free_port, redis_server_binary, stop_process, wait_for_redis
+from tests.support import ApiServer, WarehouseServer, free_port, start_redis, stop_process
 from warehouse.migrate import migrate
 
 
@@ -38,13 +36,7 @@ def client(warehouse: WarehouseServer) -> Iterator[Client]:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free port, without persistence."""
     port = free_port()
-    workdir: Path = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-    )
-    wait_for_redis(port, process)
+    process = start_redis(port, tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"
     stop_process(process)
 

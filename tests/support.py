@@ -159,6 +159,14 @@ def redis_server_binary() -> str:
     return found
 
 
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A real redis-server on loopback at `port`, without persistence, answering PING."""
+    command = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL)
+    wait_for_redis(port, process)
+    return process
+
+
 def wait_for_redis(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from api.app import INGEST_CHANNEL, create_app
 from api.auth.keys import KeyStore, Scope
 from api.bus import RedisBus, listen
 from tests import factories as f
-from tests.support import ApiServer, WarehouseServer, free_port, redis_server_binary, stop_process, wait_for_redis
+from tests.support import ApiServer, WarehouseServer, free_port, start_redis, stop_process
 from warehouse.migrate import migrate
 
 
@@ -137,12 +136,6 @@ async def test_a_bus_listener_outlives_a_redis_outage_and_says_so_once(
     and every failed publish warned (thousands a second under load)."""
     port = free_port()
 
-    def redis_up() -> subprocess.Popen[bytes]:
-        command = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        process = subprocess.Popen([*command, "--appendonly", "no"], cwd=tmp_path, stdout=subprocess.DEVNULL)
-        wait_for_redis(port, process)
-        return process
-
     async def until(condition: Callable[[], bool]) -> None:
         for _ in range(200):
             if condition():
@@ -150,7 +143,7 @@ async def test_a_bus_listener_outlives_a_redis_outage_and_says_so_once(
             await asyncio.sleep(0.05)
         raise AssertionError("timed out")
 
-    server = redis_up()
+    server = start_redis(port, tmp_path)
     bus = RedisBus(f"redis://127.0.0.1:{port}/0")
     heard: list[bytes] = []
     states: list[bool] = []
@@ -169,7 +162,7 @@ async def test_a_bus_listener_outlives_a_redis_outage_and_says_so_once(
         for _ in range(5):
             await bus.publish("test", b"lost")
         await asyncio.sleep(2.5)  # a few tries to subscribe again
-        server = redis_up()
+        server = start_redis(port, tmp_path)
         await until(lambda: states[-1] is True)
         await bus.publish("test", b"two")
         await until(lambda: heard[-1] == b"two")
