@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import msgspec
+import polars as pl
 import pyarrow as pa
 
 from api.ingest.columnar import clean_facts
+from api.ingest.decoding import read_table
 from api.ingest.rules import TimeWindow
 from api.ingest.schemas import Revenue, Sale
 from api.ingest.streams import STREAMS
@@ -88,3 +91,20 @@ def test_the_record_path_writes_money_as_exact_decimals_of_the_columns_type() ->
     amounts = STREAMS["revenue"].table_of([line]).column("amount")
     assert amounts.type == pa.decimal128(14, 2)
     assert amounts.to_pylist() == [Decimal("-12.30")]
+
+
+def test_a_stream_polars_wrote_is_clean() -> None:
+    """Polars writes strings as `string_view`, in the buyer's struct too; such tables went record by record,
+    at a tenth of the speed, until `read_table` made them plain strings."""
+    frame = pl.from_arrow(_sales().drop_columns(["currency"]))
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(pl.lit("EUR").alias("currency"))
+    sink = io.BytesIO()
+    frame.write_ipc_stream(sink)
+    body = sink.getvalue()
+    assert pa.types.is_string_view(pa.ipc.open_stream(body).schema.field("sale_id").type)  # as polars writes it
+    table = read_table(body, "application/vnd.apache.arrow.stream")
+    clean = clean_facts("sale", table, WINDOW, NOW)
+    assert clean is not None
+    assert clean.column("sale_id").to_pylist() == ["s1", "s2"]
+    assert clean.column("buyer_country").to_pylist() == ["DE", ""]
