@@ -40,7 +40,7 @@ class Users:
     def authenticate(self, headers: Mapping[str, str], params: Mapping[str, str]) -> User:
         credentials = _credentials(headers, params)
         if credentials is None:
-            raise WarehouseError(AUTHENTICATION_FAILED, "Authentication required: give a user and password.")
+            raise WarehouseError(AUTHENTICATION_FAILED, "Authentication failed: unreadable Authorization header.")
         name, password = credentials
         user = self._by_name.get(name)
         # Compare against something even for unknown users so the timing says nothing about names.
@@ -66,4 +66,6 @@ def _credentials(headers: Mapping[str, str], params: Mapping[str, str]) -> tuple
         return name, password
     if "user" in params:
         return params["user"], params.get("password", "")
-    return None
+    # None given: ClickHouse's user `default`, as a server takes such requests. clickhouse-connect's
+    # get_client() without a username sends none, so it reaches the default user with its empty password.
+    return "default", ""

@@ -50,6 +50,17 @@ def _basic(user: str, password: str) -> dict[str, str]:
     return {"authorization": "Basic " + b64encode(f"{user}:{password}".encode()).decode()}
 
 
+def test_no_credentials_mean_the_default_user() -> None:
+    """As on a ClickHouse server: clients that send none (clickhouse-connect without a username) are `default`."""
+    open_default = User("default", "", readonly=False)
+    assert Users([open_default, ANALYST]).authenticate({}, {}) is open_default
+    with pytest.raises(WarehouseError) as raised:
+        USERS.authenticate({}, {})  # `default` has a password here
+    assert str(raised.value).startswith("default: Authentication failed")
+    with pytest.raises(WarehouseError):
+        Users([User("tickettoken", "", readonly=False), ANALYST]).authenticate({}, {})  # no user `default`
+
+
 def test_credentials_by_basic_auth_headers_or_parameters() -> None:
     assert USERS.authenticate(_basic("analyst", "apw"), {}) is ANALYST
     assert USERS.authenticate({"x-clickhouse-user": "default", "x-clickhouse-key": "pw"}, {}) is WRITER
