@@ -43,7 +43,11 @@ Tz = Annotated[
     str | None,
     QueryParameter(description="IANA time zone for buckets and printed times (DST-aware); default the venue's."),
 ]
-Window = Annotated[int, QueryParameter(description="Minutes the series covers, up to `at`.", ge=1, le=10080)]
+Window = Annotated[
+    int,
+    QueryParameter(description="Minutes the series covers, up to `at`: every bucket it meets, quiet ones as 0.",
+                   ge=1, le=10080),
+]  # fmt: skip
 BucketMinutes = Annotated[int, QueryParameter(description="Minutes per bucket of the series.", ge=1, le=10080)]
 DEFAULT_WINDOW_MINUTES = 60
 DEFAULT_BUCKET_MINUTES = 1

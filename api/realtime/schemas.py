@@ -8,7 +8,7 @@ import msgspec
 
 
 class Bucket(msgspec.Struct, frozen=True):
-    """One time bucket of a series: its start, in the requested time zone, and its value."""
+    """One time bucket of a series: its start, in the requested time zone, and its value (0 for a quiet one)."""
 
     at: str
     value: Decimal

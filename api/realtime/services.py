@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from clickhouse_connect.driver.client import Client
@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from api.auth.keys import ApiKey
 from api.ingest.catalog import fact_currencies
 from api.realtime import queries
-from api.realtime.buckets import MINUTE_MS, bucket_starts
+from api.realtime.buckets import MINUTE_MS, bucket_starts, window_starts
 from api.realtime.rows import READ_SETTINGS, Numbers, Rows, Spec, empty
 from api.realtime.schemas import (
     AttendanceSnapshot,
@@ -362,15 +362,26 @@ def _by_label(rows: Rows, column: str, *names: str) -> dict[str, list[int]]:
 
 
 def _series(rows: Rows, values: Numbers, frame: Frame, *, money: bool = False) -> list[Bucket]:
-    """Sums of `values` per bucket over the frame's window (up to `at`, which `rows` already ends at)."""
-    window = rows.after(frame.at_ms - frame.window_minutes * MINUTE_MS)
-    starts, inverse = np.unique(bucket_starts(rows.times[window], frame.zone, frame.bucket_minutes),
-                                return_inverse=True)  # fmt: skip
-    sums = np.bincount(inverse.reshape(-1), weights=values[window], minlength=len(starts))
+    """Sums of `values` per bucket over the frame's window (up to `at`, which `rows` already ends at), every
+    bucket of the window included, empty ones as 0: a chart drawn from only the buckets with rows joins
+    the points on either side of a quiet spell, and the client cannot easily place the buckets a DST change
+    moves (the buckets of rows are added too, should a zone's offset fall off the quarter hours)."""
+    start_ms = frame.at_ms - frame.window_minutes * MINUTE_MS
+    window = rows.after(start_ms)
+    of_rows = bucket_starts(rows.times[window], frame.zone, frame.bucket_minutes)
+    starts = np.union1d(window_starts(start_ms, frame.at_ms, frame.zone, frame.bucket_minutes), of_rows)
+    sums = np.bincount(np.searchsorted(starts, of_rows), weights=values[window], minlength=len(starts))
     return [
-        Bucket(frame.iso(int(start) / 1000), _money(round(total)) if money else Decimal(round(total)))
-        for start, total in zip(starts, sums, strict=True)
+        Bucket(_bucket_at(int(start), frame.zone), _money(round(total)) if money else Decimal(round(total)))
+        for start, total in zip(starts, sums.tolist(), strict=True)
     ]
+
+
+@lru_cache(maxsize=65_536)
+def _bucket_at(start_ms: int, zone: zoneinfo.ZoneInfo) -> str:
+    """A bucket's start as printed in the zone: the same few starts, printed for every answer, were most of a
+    window's cost once the quiet buckets were listed too."""
+    return datetime.fromtimestamp(start_ms / 1000, zone).isoformat()
 
 
 def _inside_and_attendees(scans: Rows) -> tuple[int, int]:

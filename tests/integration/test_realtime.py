@@ -274,12 +274,20 @@ def test_hour_buckets_follow_the_zone_through_a_dst_change(http: httpx.Client, k
     path = f"/api/realtime/sales/{e}"
     common: dict[str, Any] = {"at": "2025-10-26T02:30:00+00:00", "window": 180, "bucket": 60}
     berlin = http.get(path, params=common, headers={"X-API-Key": keys["read"]}).json()
+    # The window, 23:30-02:30 UTC, meets four hour buckets; the quiet ones are listed as 0.
     assert [(b["at"], int(b["value"])) for b in berlin["series"]] == [
+        ("2025-10-26T01:00:00+02:00", 0),
         ("2025-10-26T02:00:00+02:00", quantity),
         ("2025-10-26T02:00:00+01:00", sales[1]["quantity"]),
+        ("2025-10-26T03:00:00+01:00", 0),
     ]
     kolkata = http.get(path, params={**common, "tz": "Asia/Kolkata"}, headers={"X-API-Key": keys["read"]}).json()
-    assert [b["at"] for b in kolkata["series"]] == ["2025-10-26T06:00:00+05:30", "2025-10-26T07:00:00+05:30"]
+    assert [(b["at"], int(b["value"])) for b in kolkata["series"]] == [
+        ("2025-10-26T05:00:00+05:30", 0),
+        ("2025-10-26T06:00:00+05:30", quantity),
+        ("2025-10-26T07:00:00+05:30", sales[1]["quantity"]),
+        ("2025-10-26T08:00:00+05:30", 0),  # 02:30 UTC, the window's end, begins a bucket
+    ]
 
 
 def test_unknown_events_other_organizers_and_bad_parameters(

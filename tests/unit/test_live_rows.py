@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from api.realtime import shared_rows
-from api.realtime.buckets import bucket_starts
+from api.realtime.buckets import bucket_starts, window_starts
 from api.realtime.rows import SPECS, Rows, Spec, cents, merged
 from api.realtime.tallies import Tallies
 
@@ -280,3 +280,26 @@ def test_buckets_follow_the_zone() -> None:
     assert _buckets("Asia/Kolkata", 15, "2026-03-01T10:20:00+00:00") == ["2026-03-01T15:45:00+05:30"]
     assert _buckets("UTC", 7, "2026-03-01T00:15:00+00:00") == ["2026-03-01T00:14:00+00:00"], "from local midnight"
     assert _buckets("America/New_York", 2880, "2026-03-03T12:00:00+00:00") == ["2026-03-02T00:00:00-05:00"]
+
+
+def test_a_change_on_the_half_hour_is_placed_exactly() -> None:
+    # St John's left summer time (-02:30) at 04:30 UTC on 2025-11-02; 04:45 UTC is 01:15 local (-03:30). Offsets
+    # were looked up once per UTC hour, at 04:00, so this hour's bucket was printed an hour late (02:00-03:30).
+    assert _buckets("America/St_Johns", 60, "2025-11-02T04:15:00+00:00", "2025-11-02T04:45:00+00:00") == [
+        "2025-11-02T01:00:00-02:30", "2025-11-02T01:00:00-03:30"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("zone", "minutes"),
+    [("Europe/Berlin", 60), ("Europe/Berlin", 7), ("America/St_Johns", 30), ("Australia/Lord_Howe", 60),
+     ("Asia/Kathmandu", 45), ("America/New_York", 1440)],
+)  # fmt: skip
+def test_a_windows_buckets_are_those_of_its_every_minute(zone: str, minutes: int) -> None:
+    """`window_starts` lists the buckets every moment of the window falls in, across DST changes too."""
+    tz = zoneinfo.ZoneInfo(zone)
+    for change in ("2025-10-05T15:00:00+00:00", "2025-10-26T01:00:00+00:00", "2025-11-02T05:00:00+00:00"):
+        start = _utc_ms(change) - 3 * 3600_000 + 17_000  # not on a minute
+        end = start + 7 * 3600_000
+        minutely = np.r_[start, np.arange(start - start % 60_000 + 60_000, end + 1, 60_000, dtype=np.int64)]
+        expected = np.unique(bucket_starts(minutely, tz, minutes))
+        assert window_starts(start, end, tz, minutes).tolist() == expected.tolist(), change
