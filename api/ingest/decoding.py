@@ -26,9 +26,20 @@ MAX_LISTED_ERRORS = 100
 class MalformedBody(Exception):
     """The body is not JSON / NDJSON at all: a 400 naming the byte where it broke."""
 
-    def __init__(self, message: str, position: int) -> None:
-        super().__init__(f"{message} (byte {position})")
+    def __init__(self, message: str, position: int, hint: str = "") -> None:
+        super().__init__(f"{message} (byte {position}){hint}")
         self.position = position
+
+
+# A UTF-8 byte order mark, which Windows tools (PowerShell, .NET) write before JSON: RFC 8259 lets a parser
+# ignore it, and refusing it as "not an object or array at byte 0" left its senders guessing.
+_BOM = b"\xef\xbb\xbf"
+_NDJSON_HINT = "; for one record per line (NDJSON) send Content-Type: application/x-ndjson"
+
+
+def _without_bom(body: bytes) -> tuple[bytes, int]:
+    """The body without a leading byte order mark, and how many bytes that took off."""
+    return (body[len(_BOM) :], len(_BOM)) if body.startswith(_BOM) else (body, 0)
 
 
 @dataclass
@@ -68,12 +79,18 @@ def error_of(index: int, error: msgspec.ValidationError) -> RecordError:
     return RecordError(index=index, field=field_path, message=message)
 
 
-def _syntax_error(error: msgspec.DecodeError, body_length: int, offset: int = 0) -> MalformedBody:
+def _syntax_error(
+    error: msgspec.DecodeError, body_length: int, offset: int = 0, *, json_body: bool = False
+) -> MalformedBody:
     text = str(error)
     marker = "(byte "
     if marker in text:
         position = int(text.rsplit(marker, 1)[1].rstrip(")"))
-        return MalformedBody(text.rsplit(" " + marker, 1)[0], offset + position)
+        message = text.rsplit(" " + marker, 1)[0]
+        # A JSON body whose first value is followed by more: most often NDJSON sent without its type (curl's -d
+        # sends none of the JSON types).
+        hint = _NDJSON_HINT if json_body and message.endswith("trailing characters") else ""
+        return MalformedBody(message, offset + position, hint)
     return MalformedBody(text, offset + body_length)  # "truncated": it broke at the end
 
 
@@ -85,35 +102,36 @@ def _too_deep(offset: int) -> MalformedBody:
 
 def decode_json(body: bytes, record_type: type[R]) -> Decoded[R]:
     """A JSON object (one record) or array (many)."""
+    body, skipped = _without_bom(body)
     start = body.lstrip()[:1]
     if start not in (b"{", b"["):
-        raise MalformedBody("expected a JSON object or array", len(body) - len(body.lstrip()))
+        raise MalformedBody("expected a JSON object or array", skipped + len(body) - len(body.lstrip()))
     many = start == b"["
     try:
         decoded = _decoder(record_type, many).decode(body)
     except msgspec.ValidationError:
         pass  # valid JSON, invalid records: find each one below
     except msgspec.DecodeError as error:
-        raise _syntax_error(error, len(body)) from None
+        raise _syntax_error(error, len(body), skipped, json_body=True) from None
     except RecursionError:
-        raise _too_deep(0) from None
+        raise _too_deep(skipped) from None
     else:
         records = decoded if many else [decoded]
         return Decoded(list(enumerate(records)), len(records), _lazy_raws(body, many))
     try:  # the typed decoder may stop at a bad record before reaching a syntax error further on
         raws = _RAW_LIST.decode(body) if many else [msgspec.Raw(body)]
     except msgspec.DecodeError as error:
-        raise _syntax_error(error, len(body)) from None
+        raise _syntax_error(error, len(body), skipped, json_body=True) from None
     except RecursionError:
-        raise _too_deep(0) from None
+        raise _too_deep(skipped) from None
     return _one_by_one([bytes(r) for r in raws], record_type)
 
 
 def decode_ndjson(body: bytes, record_type: type[R]) -> Decoded[R]:
     """One JSON object per line; blank lines are skipped."""
+    body, offset = _without_bom(body)
     lines: list[bytes] = []
     offsets: list[int] = []
-    offset = 0
     for line in body.split(b"\n"):
         if line.strip():
             lines.append(line)

@@ -249,6 +249,31 @@ def test_malformed_json_names_the_byte(http: httpx.Client, keys: dict[str, str])
     assert "byte" in response.json()["detail"]
 
 
+def test_a_byte_order_mark_is_skipped_and_ndjson_sent_as_json_is_named(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    """Windows tools write a BOM before JSON (refused as "expected a JSON object or array (byte 0)"); curl's -d
+    sends NDJSON without its type (refused at the second line with no word of why)."""
+    bom = b"\xef\xbb\xbf"
+    one, many, lines = f.sale(catalog["event"]), [f.sale(catalog["event"]) for _ in range(2)], f.sale(catalog["event"])
+    for media_type, body in (
+        ("application/json", bom + json.dumps(one).encode()),  # small: the fast path's size
+        ("application/json", bom + json.dumps(many).encode()),
+        ("application/x-ndjson", bom + json.dumps(lines).encode() + b"\n"),
+    ):
+        response = http.post("/api/ingest/sale", content=body, headers={"X-API-Key": keys["ingest"],
+                                                                         "Content-Type": media_type})  # fmt: skip
+        assert response.status_code == 200, (media_type, response.text)
+    assert _count(tt, "sales", "sale_id", [s["sale_id"] for s in (one, *many, lines)]) == 4
+    broken = http.post("/api/ingest/sale", content=bom + b'{"sale_id": ,}', headers={"X-API-Key": keys["ingest"]})
+    assert "(byte 15)" in broken.json()["detail"], "positions count the mark"
+    ndjson = json.dumps(f.sale(catalog["event"])).encode() + b"\n" + json.dumps(f.sale(catalog["event"])).encode()
+    form = {"X-API-Key": keys["ingest"], "Content-Type": "application/x-www-form-urlencoded"}  # as curl -d sends
+    response = http.post("/api/ingest/sale", content=ndjson, headers=form)
+    assert response.status_code == 400
+    assert response.json()["detail"].endswith("send Content-Type: application/x-ndjson")
+
+
 DEEP_ARRAYS = b"[" * 100_000
 DEEP_OBJECTS = b'{"buyer": ' + b'{"a": ' * 5_000 + b"1" + b"}" * 5_001
 
