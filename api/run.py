@@ -2,40 +2,45 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
+import socket
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import uvicorn
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from api.auth.keys import KeyStore, Scope
 from api.demo_traffic import DemoTraffic
-from api.embedded import embedded_when_needed
+from api.embedded import answers, embedded_when_needed
 from tickettoken.logs import LOG_FORMAT
-from tickettoken.settings import get_settings
+from tickettoken.settings import Settings, WarehouseSettings, get_settings
+from warehouse.analyst import error_text
 from warehouse.client import connect
-from warehouse.migrate import migrate
+from warehouse.migrate import MigrationError, migrate
 
 log = logging.getLogger("tickettoken.serve")
 
 
 def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
-    """Serve until stopped; returns the exit code."""
+    """Serve until stopped; returns the exit code (1, after one line saying why, when it cannot start)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = get_settings()
     traffic: DemoTraffic | None = None
-    with embedded_when_needed(settings.warehouse):
+    with ExitStack() as stack:
         try:
-            client = connect(settings.warehouse)
-            try:
-                for name in migrate(client, settings.warehouse):
-                    log.info("applied migration %s", name)
-                if settings.warehouse.is_embedded:
-                    _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database))
-            finally:
-                client.close()
+            _check_port_free(host, port)  # before the warehouse is started and migrated for nothing
+            stack.enter_context(embedded_when_needed(settings.warehouse))
+            _prepare_warehouse(settings)
+        except (CannotStart, ClickHouseError, MigrationError, RuntimeError, ValueError) as error:
+            log.error("cannot start: %s", error_text(error, settings.warehouse))
+            return 1
+        try:
             if demo:
                 traffic = DemoTraffic(settings, host, port)
                 traffic.start()
@@ -63,6 +68,54 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
             if traffic is not None:
                 traffic.stop()  # before the warehouse it writes to
     return 0
+
+
+class CannotStart(Exception):
+    """What keeps the API from starting, said in one line."""
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind the API's address as uvicorn will (SO_REUSEADDR), and let it go."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            hint = ": is another `tickettoken serve` running? Another port: --port or TICKETTOKEN_PORT"
+            raise CannotStart(
+                f"cannot listen on {host}:{port} ({error.strerror or error})"
+                + (hint if error.errno == errno.EADDRINUSE else "")
+            ) from None
+
+
+def _prepare_warehouse(settings: Settings) -> None:
+    """Wait for the warehouse, migrate it, and on a local one make the first admin key."""
+    _wait_until_answering(settings.warehouse, settings.api.warehouse_wait_seconds)
+    client = connect(settings.warehouse)
+    try:
+        for name in migrate(client, settings.warehouse):
+            log.info("applied migration %s", name)
+        if settings.warehouse.is_embedded:
+            _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database))
+    finally:
+        client.close()
+
+
+def _wait_until_answering(warehouse: WarehouseSettings, seconds: float) -> None:
+    """A warehouse elsewhere may still be starting (a compose file starts the API beside it): wait, saying so,
+    rather than fail at the first refused connection."""
+    if answers(warehouse):
+        return
+    where = f"{'https' if warehouse.secure else 'http'}://{warehouse.host}:{warehouse.port}"
+    log.info("waiting up to %gs for the warehouse at %s to answer", seconds, where)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        if answers(warehouse):
+            return
+    raise CannotStart(
+        f"the warehouse at {where} did not answer within {seconds:g}s (TICKETTOKEN_WAREHOUSE_WAIT_SECONDS)"
+    )
 
 
 def _share_metrics_between_workers(data_dir: Path) -> None:

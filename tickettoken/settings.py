@@ -93,6 +93,7 @@ class ApiSettings:
     access_log: bool
     ws_compression: bool  # permessage-deflate on websockets (Socket.IO)
     cors_origins: tuple[str, ...] = ("*",)  # origins browsers may call from ("*": any; none: same origin only)
+    warehouse_wait_seconds: float = 60.0  # at start, how long a warehouse that does not answer yet is waited for
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ def load_settings() -> Settings:
         access_log=_env("ACCESS_LOG", "0") == "1",
         ws_compression=_env("WS_COMPRESSION", "0") == "1",
         cors_origins=tuple(origin.strip() for origin in _env("CORS_ORIGINS", "*").split(",") if origin.strip()),
+        warehouse_wait_seconds=_env_int("WAREHOUSE_WAIT_SECONDS", 60),
     )
     redis = RedisSettings(url=_env("REDIS_URL", "") or None)
     ingest = IngestSettings(

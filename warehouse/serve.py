@@ -8,6 +8,7 @@ the same directory with everything committed.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import logging
 import logging.handlers
@@ -32,6 +33,10 @@ class RefusedToListen(Exception):
     """Listening beyond loopback needs passwords for every user."""
 
 
+class DirectoryInUse(RefusedToListen):
+    """Another process has the engine's data directory open (chDB takes one process per directory)."""
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -47,6 +52,25 @@ def check_listen_address(host: str, settings: WarehouseSettings) -> None:
             f"refusing to listen on {host}: set TICKETTOKEN_CLICKHOUSE_PASSWORD and TICKETTOKEN_ANALYST_PASSWORD "
             "first (without them only loopback addresses are allowed)"
         )
+
+
+def check_directory_free(directory: Path) -> None:
+    """Refuse a data directory another process has open. The engine locks its `status` file (flock) and a
+    second one fails deep inside chDB, after which uvicorn exits with code 3 and a traceback; the file names
+    the process that holds it."""
+    status = directory / "status"
+    if not status.exists():
+        return
+    with status.open("rb") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = ", ".join(line.strip() for line in held.read(256).decode("utf-8", "replace").splitlines()[:2])
+            raise DirectoryInUse(
+                f"{directory} is in use by another warehouse ({holder or 'unknown process'}): stop it, or give this"
+                " one another data directory (TICKETTOKEN_DATA_DIR)"
+            ) from None
+        fcntl.flock(held, fcntl.LOCK_UN)
 
 
 def log_queries_to(path: Path) -> None:
@@ -66,6 +90,7 @@ def serve(
     check_listen_address(host, settings)
     if data_dir is not None:
         settings = replace(settings, data_dir=data_dir.expanduser().resolve())
+    check_directory_free(settings.warehouse_dir)
     # Times are UTC at rest: the engine's own time zone is UTC whatever the machine's is.
     os.environ["TZ"] = "UTC"
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)

@@ -193,3 +193,64 @@ def test_ready_checks_redis_when_configured(warehouse: WarehouseServer, redis_ur
         assert checks["warehouse"]["ok"] is True
         assert checks["redis"]["ok"] is False
         assert "ConnectionError" in checks["redis"]["detail"]
+
+
+def _refused_start(extra: dict[str, str]) -> str:
+    """`tickettoken serve` that cannot start: exit code 1 and what it printed, which must hold no traceback."""
+    done = subprocess.run(
+        tickettoken("serve"), env=cli_env(extra), cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    printed = done.stdout + done.stderr
+    assert done.returncode == 1, printed
+    assert "Traceback" not in printed, printed
+    return printed
+
+
+def test_serve_says_in_one_line_why_it_cannot_start(
+    api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """A second `serve` met a traceback: the port taken (after starting and migrating the warehouse for
+    nothing), the data directory held by the running warehouse (uvicorn's "exited with code 3" under chDB's
+    lock error), a wrong password or a URL that is not HTTP."""
+    api, warehouse_url, _ = api_with_embedded_warehouse
+    api_port = api.rsplit(":", 1)[1]
+    same = {"TICKETTOKEN_DATA_DIR": str(tmp_path / "data"), "TICKETTOKEN_CLICKHOUSE_URL": warehouse_url}
+    taken = _refused_start({**same, "TICKETTOKEN_PORT": api_port})
+    assert f"cannot start: cannot listen on 127.0.0.1:{api_port} (Address already in use)" in taken
+    assert "starting the embedded warehouse" not in taken and "migration" not in taken
+    elsewhere = {**same, "TICKETTOKEN_PORT": str(free_port())}
+    held = _refused_start({**elsewhere, "TICKETTOKEN_CLICKHOUSE_URL": f"http://127.0.0.1:{free_port()}"})
+    assert f"{tmp_path / 'data' / 'warehouse'} is in use by another warehouse (PID: " in held
+    wrong = _refused_start({**elsewhere, "TICKETTOKEN_CLICKHOUSE_PASSWORD": "wrong"})
+    assert "cannot start: Code: 516. DB::Exception: default: Authentication failed" in wrong
+    scheme = _refused_start({**elsewhere, "TICKETTOKEN_CLICKHOUSE_URL": "tcp://127.0.0.1:9000"})
+    assert "cannot start: TICKETTOKEN_CLICKHOUSE_URL must be http(s)" in scheme
+
+
+def test_serve_waits_for_a_warehouse_that_is_still_starting(tmp_path: Path) -> None:
+    """As a compose file starts the API beside ClickHouse: the API failed at the first refused connection."""
+    host, port, api_port = "127.0.0.2", free_port(), free_port()  # loopback, but not the embedded URL
+    env = cli_env({"TICKETTOKEN_DATA_DIR": str(tmp_path / "api"), "TICKETTOKEN_PORT": str(api_port),
+                   "TICKETTOKEN_CLICKHOUSE_URL": f"http://{host}:{port}"})  # fmt: skip
+    log = tmp_path / "api.log"
+    with log.open("wb") as out:
+        api = subprocess.Popen(tickettoken("serve"), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while f"waiting up to 60s for the warehouse at http://{host}:{port}" not in log.read_text():
+            assert api.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        time.sleep(2)  # the API goes on waiting
+        assert api.poll() is None
+        warehouse = subprocess.Popen(
+            tickettoken("warehouse", "serve", "--host", host, "--port", str(port)),
+            env=cli_env({"TICKETTOKEN_DATA_DIR": str(tmp_path / "warehouse")}),
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_for_http(f"http://127.0.0.1:{api_port}/ready", timeout=90, process=api)
+            assert "applied migration" in log.read_text()
+        finally:
+            stop_process(warehouse)
+    finally:
+        stop_process(api)
