@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 import pyarrow as pa
 from litestar import Litestar, asgi
 from litestar.logging.config import LoggingConfig
-from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis import Redis
 
@@ -24,6 +23,7 @@ from api.ingest.errors import EXCEPTION_HANDLERS
 from api.ingest.fast_path import IngestFastPath
 from api.ingest.services import IngestService, publishable
 from api.ingest.writer import CommittedBatch
+from api.openapi_document import describe_ingest_bodies, openapi_config
 from api.push.hub import PushHub
 from api.push.once import Once
 from api.push.pusher import Pusher
@@ -149,10 +149,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asgi("/socket.io", is_mount=True, include_in_schema=False, copy_scope=True)
     async def socket_io(scope: Scope, receive: Receive, send: Send) -> None:
-        """Socket.IO (python-socketio): subscribe-event / unsubscribe-event, then the updates (docs/push.md)."""
+        """Socket.IO (python-socketio): subscribe-event / unsubscribe-event, then the updates (docs/realtime.md)."""
         await hub.app(scope, receive, send)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[SystemController, MetricsController, ingest_router, realtime_router, socket_io],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         lifespan=[lifespan],
         middleware=[request_metrics],
-        openapi_config=OpenAPIConfig(
-            title="TicketToken Analytics", version="0.1.0", description=API_DESCRIPTION, path="/schema"
-        ),
+        openapi_config=openapi_config(API_DESCRIPTION),
     )
+    describe_ingest_bodies(app)
+    return app

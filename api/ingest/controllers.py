@@ -10,12 +10,14 @@ from typing import Annotated, Any
 
 from litestar import Request, Router, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 
 from api.auth.guards import require
 from api.auth.keys import ApiKey, Scope
-from api.ingest.schemas import IngestResult
+from api.ingest.schemas import IngestRejected, IngestResult
 from api.ingest.services import IngestService
+from api.openapi_document import KEYED, refusals
 
 AnyRequest = Request[Any, Any, Any]
 Partial = Annotated[
@@ -52,8 +54,15 @@ ENDPOINTS = {
 
 def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
     @post(
-        f"/{stream}", operation_id=operation_id, summary=f"Ingest {stream}", description=what + _BODY, status_code=200
-    )
+        f"/{stream}",
+        operation_id=operation_id,
+        summary=f"Ingest {stream}",
+        description=what + _BODY,
+        status_code=200,
+        responses={422: ResponseSpec(IngestRejected, description="Invalid records, listed; nothing was written.",
+                                generate_examples=False),
+                   **refusals(401, 403, 413, 415, 429, 503)},
+    )  # fmt: skip
     async def ingest(request: AnyRequest, partial: Partial = False) -> IngestResult:
         key: ApiKey = request.scope["api_key"]  # type: ignore[typeddict-item]
         # The worker's service, from the app's state: a dependency would cost more than the rest of a small request.
@@ -69,6 +78,7 @@ def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
 ingest_router = Router(
     path="/api/ingest",
     tags=["ingest"],
+    security=KEYED,
     middleware=[require(Scope.INGEST)],
     route_handlers=[_endpoint(stream, *spec) for stream, spec in ENDPOINTS.items()],
 )

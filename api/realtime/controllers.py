@@ -16,6 +16,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.auth.guards import require
 from api.auth.keys import ApiKey, Scope
+from api.openapi_document import KEYED, refusals
 from api.realtime.cache import LiveCache
 from api.realtime.schemas import AttendanceSnapshot, RevenueSnapshot, SalesSnapshot, SocialSnapshot
 from api.realtime.services import (
@@ -137,7 +138,11 @@ def _key(view: str, event_id: str, at: datetime | None, asked: Frame) -> str:
     return f"{view}|{event_id}|{moment}|{asked.zone.key}|{asked.window_minutes}|{asked.bucket_minutes}"
 
 
-@get("/sales/{event_id:str}", operation_id="realtimeSales", summary="Live sales of an event",
+_REFUSALS = refusals(401, 403, 404)
+
+
+@get("/sales/{event_id:str}", responses=_REFUSALS,
+     operation_id="realtimeSales", summary="Live sales of an event",
      description="Tickets and gross, sell-through, by tier and channel, velocity, a series, the projected sell-out"
      " time at the last hour's pace, milestones reached." + _COMMON)  # fmt: skip
 async def sales(
@@ -153,7 +158,8 @@ async def sales(
     return await _live(request, "sales", event_id, Asked(at, tz, window, bucket))
 
 
-@get("/attendance/{event_id:str}", operation_id="realtimeAttendance", summary="Live attendance of an event",
+@get("/attendance/{event_id:str}", responses=_REFUSALS,
+     operation_id="realtimeAttendance", summary="Live attendance of an event",
      description="Entries, exits, inside now (tickets whose latest scan is an entry), share of capacity and the"
      " capacity alert, entry rates, a series, per gate, scanned against sold (no-shows so far)." + _COMMON)  # fmt: skip
 async def attendance(
@@ -169,7 +175,8 @@ async def attendance(
     return await _live(request, "attendance", event_id, Asked(at, tz, window, bucket))
 
 
-@get("/revenue/{event_id:str}", operation_id="realtimeRevenue", summary="Live revenue of an event",
+@get("/revenue/{event_id:str}", responses=_REFUSALS,
+     operation_id="realtimeRevenue", summary="Live revenue of an event",
      description="Cumulative revenue by category, refunds, the last hour's pace, a series of net amounts, and the"
      " total projected to the event's end (its start plus four hours) at that pace." + _COMMON)  # fmt: skip
 async def revenue(
@@ -185,9 +192,11 @@ async def revenue(
     return await _live(request, "revenue", event_id, Asked(at, tz, window, bucket))
 
 
-@get("/social/{event_id:str}", operation_id="realtimeSocial", summary="Live social activity of an event",
+@get("/social/{event_id:str}", responses=_REFUSALS,
+     operation_id="realtimeSocial", summary="Live social activity of an event",
      description="Posts by platform and kind, reach, engagement, sentiment, a series, and a viral score: posts in the"
-     " last 15 minutes against the event's own rate over the 24 hours before (trending from 3x and 10 posts)."
+     " last 15 minutes against the event's own mean per quarter hour before them, since its first post (24 hours"
+     " at most, an hour at least); trending from 3x and 10 posts."
      + _COMMON)  # fmt: skip
 async def social(
     request: AnyRequest,
@@ -219,6 +228,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {UnknownEvent: _unknown, ForeignEvent
 realtime_router = Router(
     path="/api/realtime",
     tags=["realtime"],
+    security=KEYED,
     middleware=[require(Scope.READ)],
     route_handlers=[sales, attendance, revenue, social],
     exception_handlers=EXCEPTION_HANDLERS,
