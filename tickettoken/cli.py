@@ -266,9 +266,11 @@ def demo(**options: Any) -> None:
         for stream, loaded in load(market, url, key).items():
             click.echo(f"{stream:<10} {loaded.accepted:>10,} accepted {loaded.duplicates:>10,} already there")
     if live:
-        from simulator.live import run_live
+        from simulator.live import run_live, sold_so_far
+        from warehouse.client import connect
 
-        run_live(params, url, key, rate)
+        warehouse = settings.warehouse
+        run_live(params, url, key, rate, lambda ids: sold_so_far(connect(warehouse, database=warehouse.database), ids))
 
 
 def _wait_for(url: str, timeout: float = 300.0) -> None:

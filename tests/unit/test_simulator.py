@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from simulator.live import Stock
 from simulator.market import Market, generate
 from simulator.params import MarketParams
 from simulator.places import CITIES, distance_km
@@ -214,3 +215,20 @@ def test_social_bursts_precede_sales_lifts(market: Market) -> None:
         controls.extend(daily[d + 2] / max(1.0, daily[d - 3 : d].mean()) for d in sample)
     assert len(lifts) >= 5, "enough bursts to judge"
     assert np.mean(lifts) > 1.3 * np.mean(controls), (np.mean(lifts), np.mean(controls))
+
+
+def test_live_traffic_sells_what_is_left_and_admits_only_ticket_holders(market: Market) -> None:
+    """The live traffic sold past tiers' capacity, went on selling sold-out events and let in more people than
+    had tickets: its stock starts from what is stored and counts down."""
+    event = market.catalog.events[0]
+    ga, *others = event.tiers
+    sold = {(event.event_id, ga.name): ga.capacity - 3} | {(event.event_id, t.name): t.capacity for t in others}
+    stock = Stock.of([event], sold, {event.event_id: event.capacity - 4})  # 1 sold but not yet in
+    rng = np.random.default_rng(3)
+    baskets = []
+    while (basket := stock.sell(event, rng)) is not None:
+        baskets.append(basket)
+    assert [tier.name for tier, _ in baskets] == [ga.name] * len(baskets), "only GA had tickets left"
+    assert sum(quantity for _, quantity in baskets) == 3
+    assert not stock.on_sale(event)
+    assert [stock.admit(event) for _ in range(5)] == [True] * 4 + [False], "1 sold before and 3 live, no more"
