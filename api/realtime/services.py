@@ -110,13 +110,21 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
+@cache
+def _zone_names() -> dict[str, str]:
+    """Every IANA zone name by its lower-case form: `tz=europe/berlin` is meant as Europe/Berlin."""
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
 def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int, bucket: int) -> Frame:
     """The request's frame, each parameter checked (BadParameter names the one that is wrong)."""
     name = tz or event.timezone or "UTC"
     try:
         zone = _zone(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-        raise BadParameter("tz", f"{name!r} is not an IANA time zone") from error
+        if (canonical := _zone_names().get(name.lower())) is None:
+            raise BadParameter("tz", f"{name!r} is not an IANA time zone (such as Europe/Berlin)") from error
+        zone = _zone(canonical)
     if at is not None and at.tzinfo is None:
         raise BadParameter("at", "must carry a time zone (e.g. 2026-05-01T20:00:00+02:00)")
     if at is not None and not EARLIEST_AT <= at < LATEST_AT:

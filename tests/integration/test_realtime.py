@@ -304,6 +304,8 @@ def test_unknown_events_other_organizers_and_bad_parameters(
     assert _get(http, keys["org1"], f"/api/realtime/sales/{event_id}").status_code == 403, "an ingest key cannot read"
     response = _get(http, read, f"/api/realtime/sales/{event_id}", tz="Mars/Olympus")
     assert response.status_code == 400 and "tz" in response.json()["detail"]
+    lower = _get(http, read, f"/api/realtime/sales/{event_id}", tz="asia/KOLKATA")  # zone names, in any case
+    assert (lower.status_code, lower.json()["timezone"]) == (200, "Asia/Kolkata")
     response = _get(http, read, f"/api/realtime/sales/{event_id}", window=60, bucket=0)
     assert response.status_code == 400 and "bucket" in response.text
     response = http.get(
