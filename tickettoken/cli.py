@@ -147,10 +147,16 @@ def keys_list() -> None:
     """List keys (ids, scopes, organizer, state); never the secrets."""
     with _key_store() as store:
         listed = store.list()
+    if not listed:
+        click.echo("no keys yet: make one with `tickettoken keys create --scope ingest|read|admin`")
+        return
+    line = "{:<12}  {:<20} {:<16} {:<20} {:<24} {}"
+    click.echo(line.format("id", "scopes", "organizer", "created (UTC)", "state", "name").rstrip())
     for key in listed:
         state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M %Z}" if key.revoked_at else "active"
         scopes = ",".join(sorted(key.scopes))
-        click.echo(f"{key.key_id}  {scopes:<20} {key.organizer_id or '*':<16} {state:<24} {key.name}")
+        created = f"{key.created_at:%Y-%m-%d %H:%M}"
+        click.echo(line.format(key.key_id, scopes, key.organizer_id or "*", created, state, key.name).rstrip())
 
 
 @contextmanager

@@ -42,6 +42,10 @@ def test_keys_are_printed_once_and_stored_hashed(warehouse: WarehouseServer, cli
     listing = _cli(warehouse, "list").stdout
     assert key_id in listing
     assert secret not in listing
+    header, *rows = listing.splitlines()
+    assert header.split() == ["id", "scopes", "organizer", "created", "(UTC)", "state", "name"]
+    mine = next(row for row in rows if row.startswith(key_id)).split()
+    assert (mine[1], mine[2], mine[5]) == ("ingest", "org-1", "active")
 
 
 def test_scopes_on_an_admin_endpoint(warehouse: WarehouseServer) -> None:
