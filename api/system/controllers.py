@@ -32,7 +32,8 @@ class SystemController(Controller):
     def ready(
         self, warehouse: NamedDependency[WarehouseHandle], redis: NamedDependency[Redis | None]
     ) -> Response[Readiness]:
-        """200 when the warehouse (and Redis, when configured) answer; 503 otherwise."""
+        """200 when the warehouse answers (migrated), 503 otherwise. Redis, when configured, is checked but not
+        required: while it is down the answer is 200 with `degraded: true` (each worker serves on its own)."""
         readiness = check_readiness(warehouse, redis)
         return Response(readiness, status_code=200 if readiness.ready else 503)
 

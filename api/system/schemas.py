@@ -18,10 +18,13 @@ class DependencyCheck(msgspec.Struct, frozen=True):
     ok: bool
     latency_ms: float
     detail: str | None = None
+    required: bool = True  # False: serving goes on without it, in a lesser way
 
 
 class Readiness(msgspec.Struct, frozen=True):
-    """Whether this worker can serve: the warehouse and, when configured, Redis answer."""
+    """Whether this worker can serve (every required dependency answers), and whether it serves in a lesser way
+    (one it can do without does not)."""
 
     ready: bool
     checks: list[DependencyCheck]
+    degraded: bool = False
