@@ -121,7 +121,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             hears_every_commit=shared or settings.api.workers == 1,
             insert_small=app.state.warehouse.insert_small,
         )
-        app.state.realtime = realtime = RealtimeService(app.state.warehouse.client, tallies)
+        app.state.realtime = realtime = RealtimeService(
+            app.state.warehouse.client, tallies, milestone_shares=settings.push.milestone_shares
+        )
         app.state.live = LiveAnswers(realtime, LiveCache(app.state.redis))
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
         pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)

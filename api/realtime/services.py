@@ -143,6 +143,8 @@ def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int,
 class RealtimeService:
     client: Callable[[], Client]
     tallies: Tallies
+    # Shares of capacity the sales view lists as milestones: those the push announces (TICKETTOKEN_MILESTONE_SHARES).
+    milestone_shares: tuple[float, ...] = MILESTONE_SHARES
     _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)  # (when read, monotonic; event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _refresh: RefreshAhead[str] = field(init=False)
@@ -226,15 +228,16 @@ class RealtimeService:
         channels = _by_label(rows, "channel", "quantity", "cents")
         velocity = [int(quantity[rows.after(frame.at_ms - m * MINUTE_MS)].sum()) for m in VELOCITY_MINUTES]
         tickets = int(quantity.sum())
-        thresholds = [max(1, math.ceil(share * event.capacity)) for share in MILESTONE_SHARES]
+        shares = sorted({*self.milestone_shares, 1.0})  # selling out is always one: it gives `sold_out_at`
+        thresholds = [max(1, math.ceil(share * event.capacity)) for share in shares]
         running = np.cumsum(quantity)
         reached = np.searchsorted(running, thresholds, side="left")
         milestones = [
             Milestone(share, threshold, frame.iso(int(rows.times[row]) / 1000))
-            for share, threshold, row in zip(MILESTONE_SHARES, thresholds, reached, strict=True)
+            for share, threshold, row in zip(shares, thresholds, reached, strict=True)
             if row < len(rows)
         ]
-        sold_out = milestones[-1].reached_at if milestones and milestones[-1].share == 1.0 else None
+        sold_out = next((m.reached_at for m in milestones if m.share == 1.0), None)
         per_minute = velocity[3] / 60
         remaining = event.capacity - tickets
         projected = None

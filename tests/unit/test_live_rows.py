@@ -16,6 +16,7 @@ import pytest
 from api.realtime import shared_rows
 from api.realtime.buckets import bucket_starts, window_starts
 from api.realtime.rows import SPECS, Rows, Spec, cents, merged
+from api.realtime.services import EventInfo, RealtimeService, frame
 from api.realtime.tallies import Tallies
 
 EVENT = "e1"
@@ -303,3 +304,17 @@ def test_a_windows_buckets_are_those_of_its_every_minute(zone: str, minutes: int
         minutely = np.r_[start, np.arange(start - start % 60_000 + 60_000, end + 1, 60_000, dtype=np.int64)]
         expected = np.unique(bucket_starts(minutely, tz, minutes))
         assert window_starts(start, end, tz, minutes).tolist() == expected.tolist(), change
+
+
+def test_the_sales_view_lists_the_milestones_the_push_announces() -> None:
+    """The view kept its own 25/50/75/90/100% whatever TICKETTOKEN_MILESTONE_SHARES the push announced."""
+    warehouse = _Warehouse()
+    warehouse.table = _sales(("a", "2026-01-01T10:00:00+00:00", 1, 20, "GA"),
+                             ("b", "2026-01-01T10:01:00+00:00", 3, 20, "GA"),
+                             ("c", "2026-01-01T10:02:00+00:00", 6, 20, "GA"))  # fmt: skip
+    service = RealtimeService(lambda: None, _tallies(warehouse), milestone_shares=(0.1, 0.4))  # type: ignore[arg-type, return-value]
+    event = EventInfo(EVENT, "org-1", 10, "EUR", {"GA": 10}, "UTC", datetime(2026, 2, 1, tzinfo=UTC))
+    sales = service.sales(event, frame(event, at=datetime(2026, 1, 1, 11, tzinfo=UTC), tz=None, window=60, bucket=1))
+    assert [(m.share, m.tickets, m.reached_at[11:16]) for m in sales.milestones] == [
+        (0.1, 1, "10:00"), (0.4, 4, "10:01"), (1.0, 10, "10:02")]  # fmt: skip
+    assert sales.sold_out_at == sales.milestones[-1].reached_at, "selling out is always listed"
