@@ -104,6 +104,8 @@ def decode_json(body: bytes, record_type: type[R]) -> Decoded[R]:
     """A JSON object (one record) or array (many)."""
     body, skipped = _without_bom(body)
     start = body.lstrip()[:1]
+    if not start:
+        raise MalformedBody("the body is empty: send a JSON object or array", skipped + len(body))
     if start not in (b"{", b"["):
         raise MalformedBody("expected a JSON object or array", skipped + len(body) - len(body.lstrip()))
     many = start == b"["

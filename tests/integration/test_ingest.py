@@ -272,6 +272,9 @@ def test_a_byte_order_mark_is_skipped_and_ndjson_sent_as_json_is_named(
     response = http.post("/api/ingest/sale", content=ndjson, headers=form)
     assert response.status_code == 400
     assert response.json()["detail"].endswith("send Content-Type: application/x-ndjson")
+    empty = http.post("/api/ingest/sale", content=b"", headers={"X-API-Key": keys["ingest"]})
+    assert (empty.status_code, empty.json()["detail"]) == (400, "the body is not valid JSON: the body is empty: send"
+                                                                 " a JSON object or array (byte 0)")  # fmt: skip
 
 
 DEEP_ARRAYS = b"[" * 100_000
