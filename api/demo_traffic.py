@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
 
 from api.auth.keys import KeyStore, Scope
-from api.embedded import stop_with_parent
+from tickettoken.children import child_env
 from tickettoken.settings import Settings
 from warehouse.client import connect
 
@@ -35,9 +34,7 @@ class DemoTraffic:
         self.key_id = record.key_id
         command = [sys.executable, "-m", "tickettoken.cli", "demo", "--if-empty", "--live", "--url", self.url]
         log.info("demo: loading a market when no sales are stored, then live traffic (%s)", " ".join(command))
-        env = {**os.environ, "TICKETTOKEN_API_KEY": key}
-        # Started before the server's threads exist, so preexec_fn is safe here.
-        self.process = subprocess.Popen(command, env=env, preexec_fn=stop_with_parent)  # noqa: PLW1509
+        self.process = subprocess.Popen(command, env=child_env({"TICKETTOKEN_API_KEY": key}))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
-import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,13 +16,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tickettoken.children import child_env
 from tickettoken.settings import WarehouseSettings
 
 log = logging.getLogger("tickettoken.serve")
 
-PR_SET_PDEATHSIG = 1
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 40.0  # beyond the server's own graceful wait
+WATCH_SECONDS = 1.0  # how often a supervised warehouse is looked at
+RESTART_FIRST_DELAY_SECONDS = 1.0  # before starting it again; doubled after each failed start, up to:
+RESTART_MAX_DELAY_SECONDS = 30.0
 
 
 def answers(settings: WarehouseSettings, timeout: float = 1.0) -> bool:
@@ -39,16 +41,6 @@ def answers(settings: WarehouseSettings, timeout: float = 1.0) -> bool:
         return False
 
 
-def stop_with_parent() -> None:
-    """In the child: have the kernel send SIGTERM when the parent dies, however it dies.
-
-    uvicorn ends its process by re-raising the signal that stopped it, so the parent's own cleanup may
-    never run; this way the warehouse still gets its graceful stop (Linux's PR_SET_PDEATHSIG).
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class EmbeddedWarehouse:
     """`tickettoken warehouse serve` as a child process, stopped with SIGTERM (a clean engine close)."""
 
@@ -58,6 +50,9 @@ class EmbeddedWarehouse:
         self.process: subprocess.Popen[bytes] | None = None
         self.query_log = settings.query_log or settings.data_dir / "logs" / "warehouse-queries.log"
         self.output = output
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # a start again by the watcher, or the stop: one at a time
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
         command = [sys.executable, "-m", "tickettoken.cli", "warehouse", "serve"]
@@ -70,15 +65,8 @@ class EmbeddedWarehouse:
         if self.output is not None:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             sink = self.output.open("ab")
-        # The parent has no other threads yet when it starts the child, so preexec_fn is safe here.
         with sink or contextlib.nullcontext():
-            self.process = subprocess.Popen(
-                command,
-                env=os.environ.copy(),
-                preexec_fn=stop_with_parent,  # noqa: PLW1509
-                stdout=sink,
-                stderr=sink,
-            )
+            self.process = subprocess.Popen(command, env=child_env(), stdout=sink, stderr=sink)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -87,10 +75,41 @@ class EmbeddedWarehouse:
             if answers(self.settings, timeout=0.5):
                 return
             time.sleep(0.1)
-        self.stop()
+        self._terminate()
         raise RuntimeError(f"the embedded warehouse did not answer within {START_TIMEOUT_SECONDS:g}s")
 
+    def supervise(self) -> None:
+        """Start it again whenever it exits on its own (killed for its memory, crashed), from a thread that
+        watches it: `tickettoken serve` answered 503 for good after its warehouse died."""
+        self._watcher = threading.Thread(target=self._watch, name="embedded-warehouse-watch", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        delay = RESTART_FIRST_DELAY_SECONDS
+        while not self._stopping.wait(WATCH_SECONDS):
+            process = self.process
+            if process is None or process.poll() is None:
+                continue
+            log.error("the embedded warehouse exited with code %s; starting it again in %gs", process.returncode, delay)
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                try:
+                    self.start()
+                except RuntimeError as error:
+                    log.error("the embedded warehouse did not start again: %s", error)
+                    delay = min(delay * 2, RESTART_MAX_DELAY_SECONDS)
+                else:
+                    delay = RESTART_FIRST_DELAY_SECONDS
+
     def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:  # after a start again under way: that one is stopped too
+            self._terminate()
+
+    def _terminate(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -103,15 +122,20 @@ class EmbeddedWarehouse:
 
 
 @contextmanager
-def embedded_when_needed(settings: WarehouseSettings, *, output: Path | None = None) -> Iterator[bool]:
+def embedded_when_needed(
+    settings: WarehouseSettings, *, output: Path | None = None, supervise: bool = False
+) -> Iterator[bool]:
     """When the warehouse is the embedded one and nothing answers (the service is not running), start it for the
     block's length and yield True; else yield False and leave it be (a warehouse elsewhere that does not answer
-    is the caller's error to report). `output`: as for `EmbeddedWarehouse`."""
+    is the caller's error to report). `output`: as for `EmbeddedWarehouse`; `supervise`: start it again should
+    it exit meanwhile (the service does; a one-shot command need not)."""
     if not settings.is_embedded or answers(settings):
         yield False
         return
     embedded = EmbeddedWarehouse(settings, output=output)
     embedded.start()
+    if supervise:
+        embedded.supervise()
     try:
         yield True
     finally:

@@ -35,7 +35,7 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
     with ExitStack() as stack:
         try:
             _check_port_free(host, port)  # before the warehouse is started and migrated for nothing
-            stack.enter_context(embedded_when_needed(settings.warehouse))
+            stack.enter_context(embedded_when_needed(settings.warehouse, supervise=True))
             _prepare_warehouse(settings)
         except (CannotStart, ClickHouseError, MigrationError, RuntimeError, ValueError) as error:
             log.error("cannot start: %s", error_text(error, settings.warehouse))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tickettoken.children import stop_with_parent_if_asked
 from tickettoken.settings import WarehouseSettings, get_settings
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ ORGANIZER_ID_MAX = 128  # the ingest contract's ids (api/ingest/schemas.py, `Id`
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """TicketToken Analytics: the warehouse, its API and the tools around them."""
+    stop_with_parent_if_asked()  # as a child of `tickettoken serve`: the warehouse or the demo traffic
 
 
 @main.group()

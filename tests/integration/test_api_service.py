@@ -18,6 +18,7 @@ import socketio  # type: ignore[import-untyped]  # python-socketio ships no type
 from litestar.testing import TestClient
 
 from api.app import create_app
+from tests import factories as f
 from tests.support import ROOT, ApiServer, WarehouseServer, cli_env, free_port, stop_process, tickettoken, wait_for_http
 from tickettoken.settings import RedisSettings
 from warehouse.migrate import migrate
@@ -257,3 +258,43 @@ def test_serve_waits_for_a_warehouse_that_is_still_starting(tmp_path: Path) -> N
             stop_process(warehouse)
     finally:
         stop_process(api)
+
+
+def _warehouse_child(api: subprocess.Popen[bytes]) -> psutil.Process | None:
+    """The running `warehouse serve` under `api` (a dead one not yet reaped has no command line)."""
+    for child in psutil.Process(api.pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "warehouse serve" in " ".join(child.cmdline()):
+                return child
+        except psutil.Error:
+            continue
+    return None
+
+
+def test_serve_starts_its_warehouse_again_when_it_dies(
+    api_with_embedded_warehouse: tuple[str, str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """Killed (for its memory, say), the embedded warehouse stayed dead and the API answered 503 for good."""
+    api, _, process = api_with_embedded_warehouse
+    first = _warehouse_child(process)
+    assert first is not None
+    first.kill()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        second = _warehouse_child(process)
+        if second is not None and second.pid != first.pid and _get(api + "/ready")[0] == 200:
+            break
+        time.sleep(0.5)
+    assert second is not None and second.pid != first.pid, "no warehouse started again"
+    assert _get(api + "/ready")[0] == 200
+    assert "the embedded warehouse exited with code -9; starting it again" in (tmp_path / "api.log").read_text()
+    request = urllib.request.Request(  # noqa: S310 - loopback test URL
+        api + "/api/ingest/venue", data=json.dumps(f.venue()).encode(), method="POST",
+        headers={"X-API-Key": _printed_admin_key(tmp_path / "api.log"), "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback test URL
+        assert json.loads(answer.read())["accepted"] == 1
+    process.kill()  # the API killed outright: the warehouse its watcher started goes with it
+    process.wait(10)
+    _, alive = psutil.wait_procs([second], timeout=45)
+    assert not alive, "the warehouse started again outlived the API"
