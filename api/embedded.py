@@ -98,7 +98,7 @@ class EmbeddedWarehouse:
                     return
                 try:
                     self.start()
-                except RuntimeError as error:
+                except Exception as error:  # noqa: BLE001 - the watcher goes on whatever stopped this start
                     log.error("the embedded warehouse did not start again: %s", error)
                     delay = min(delay * 2, RESTART_MAX_DELAY_SECONDS)
                 else:
