@@ -25,7 +25,7 @@ from api.ingest.services import IngestService, publishable
 from api.ingest.writer import CommittedBatch
 from api.openapi_document import describe_ingest_bodies, openapi_config
 from api.push.hub import PushHub
-from api.push.once import Once
+from api.push.once import KeptInWarehouse, Once
 from api.push.pusher import Pusher
 from api.realtime import shared_rows
 from api.realtime.cache import LiveCache
@@ -126,7 +126,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         app.state.live = LiveAnswers(realtime, LiveCache(app.state.redis))
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
-        pusher = Pusher(hub, realtime, Once(app.state.redis), settings.push)
+        # Without Redis, what was announced for good is kept in the warehouse too: a restart repeated it all.
+        kept = None if app.state.redis is not None else KeptInWarehouse(app.state.warehouse.client)
+        pusher = Pusher(hub, realtime, Once(app.state.redis, kept=kept), settings.push)
         pushing = asyncio.create_task(pusher.run(), name="push")
         sockets_watch = asyncio.create_task(hub.watch_sockets(), name="push-sockets")
         listeners = (

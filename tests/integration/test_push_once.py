@@ -1,0 +1,42 @@
+"""What the push announced once stays announced across restarts without Redis: kept in the warehouse."""
+
+from __future__ import annotations
+
+import uuid
+
+from api.push.once import KeptInWarehouse, Once
+from tests.support import WarehouseServer
+
+
+def test_an_announcement_made_for_good_outlives_the_process(warehouse: WarehouseServer) -> None:
+    """In memory alone, every restart announced again each milestone its events had reached, at their next
+    update (`make run` has no Redis). Announcements repeated after a while (viral trends) are not kept."""
+    client = warehouse.client(database="tickettoken")
+    event = uuid.uuid4().hex[:8]
+    milestone, trend = f"sales:{event}:share:0.25", f"trend:{event}"
+    before = Once(None, kept=KeptInWarehouse(lambda: client))
+    assert before.first(milestone) is True
+    assert before.first(milestone) is False
+    assert before.first(trend, for_seconds=900) is True
+    after = Once(None, kept=KeptInWarehouse(lambda: client))  # as after a restart
+    assert after.first(milestone) is False, "announced before the restart"
+    assert after.first(f"sales:{event}:share:0.5") is True
+    assert after.first(trend, for_seconds=900) is True, "a trend may be announced again after a restart"
+    assert Once(None).first(milestone) is True, "memory alone forgets"
+
+
+def test_a_warehouse_that_cannot_be_read_is_asked_again(warehouse: WarehouseServer) -> None:
+    client = warehouse.client(database="tickettoken")
+    milestone = f"sales:{uuid.uuid4().hex[:8]}:share:0.25"
+    Once(None, kept=KeptInWarehouse(lambda: client)).first(milestone)
+    failing = [True]
+
+    def flaky() -> object:
+        if failing[0]:
+            raise ConnectionError("warehouse unreachable")
+        return client
+
+    once = Once(None, kept=KeptInWarehouse(flaky))  # type: ignore[arg-type]
+    assert once.first(f"revenue:{uuid.uuid4().hex[:8]}:1000.00") is True  # announced; could not be kept
+    failing[0] = False
+    assert once.first(milestone) is False, "read at the next call"
