@@ -181,11 +181,11 @@ def read_table(body: bytes, content_type: str) -> pa.Table:
         if "parquet" in content_type:
             return pq.read_table(io.BytesIO(body))
         table = pa.ipc.open_stream(body).read_all()
+        plain = pa.schema([column.with_type(_without_views(column.type)) for column in table.schema])
+        return table if plain == table.schema else table.cast(plain)
     except (pa.ArrowInvalid, OSError) as error:
         kind = "Parquet" if "parquet" in content_type else "Arrow IPC stream"
         raise UnreadableTable(f"the body is not a readable {kind}: {error}") from None
-    plain = pa.schema([column.with_type(_without_views(column.type)) for column in table.schema])
-    return table if plain == table.schema else table.cast(plain)
 
 
 def _without_views(kind: pa.DataType) -> pa.DataType:
