@@ -106,15 +106,14 @@ def _wait_until_answering(warehouse: WarehouseSettings, seconds: float) -> None:
     rather than fail at the first refused connection."""
     if answers(warehouse):
         return
-    where = f"{'https' if warehouse.secure else 'http'}://{warehouse.host}:{warehouse.port}"
-    log.info("waiting up to %gs for the warehouse at %s to answer", seconds, where)
+    log.info("waiting up to %gs for the warehouse at %s to answer", seconds, warehouse.address)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(1.0)
         if answers(warehouse):
             return
     raise CannotStart(
-        f"the warehouse at {where} did not answer within {seconds:g}s (TICKETTOKEN_WAREHOUSE_WAIT_SECONDS)"
+        f"the warehouse at {warehouse.address} did not answer within {seconds:g}s (TICKETTOKEN_WAREHOUSE_WAIT_SECONDS)"
     )
 
 

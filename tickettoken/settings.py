@@ -81,6 +81,11 @@ class WarehouseSettings:
     def secure(self) -> bool:
         return urlsplit(self.clickhouse_url).scheme == "https"
 
+    @property
+    def address(self) -> str:
+        """scheme://host:port, without the credentials a URL may carry: for messages."""
+        return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}"
+
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:

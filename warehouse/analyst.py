@@ -49,8 +49,7 @@ def error_text(error: BaseException, settings: WarehouseSettings) -> str:
         return wrapped["message"].strip()
     if isinstance(error, OperationalError):
         reason = _OS_ERROR.search(text)
-        where = f"{'https' if settings.secure else 'http'}://{settings.host}:{settings.port}"  # no credentials
-        return f"the warehouse at {where} did not answer ({reason[1] if reason else text})"
+        return f"the warehouse at {settings.address} did not answer ({reason[1] if reason else text})"
     return text
 
 
