@@ -74,7 +74,7 @@ class RedisBus:
                 self._failing.add(channel)
                 log.warning("bus: could not publish on %s (%s); said once until it works again", channel, error)
             return
-        if self._failing and channel in self._failing:
+        if channel in self._failing:
             self._failing.discard(channel)
             log.info("bus: publishing on %s again", channel)
 

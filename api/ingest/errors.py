@@ -36,11 +36,8 @@ def _malformed(_: Request, error: MalformedBody) -> Response[dict[str, object]]:
     return detail_response(400, f"the body is not valid JSON: {error}")
 
 
-def _unreadable(_: Request, error: UnreadableTable) -> Response[dict[str, object]]:  # type: ignore[type-arg]
-    return detail_response(400, str(error))
-
-
-def _bad_encoding(_: Request, error: BadEncoding) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def _bad_body(_: Request, error: UnreadableTable | BadEncoding) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    """A body that is not what it says it is (an unreadable table, or not its Content-Encoding): its message."""
     return detail_response(400, str(error))
 
 
@@ -76,10 +73,10 @@ def _warehouse_down(_: Request, error: DatabaseError) -> Response[dict[str, obje
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidRecords: _invalid,
     MalformedBody: _malformed,
-    BadEncoding: _bad_encoding,
+    BadEncoding: _bad_body,
     UnsupportedEncoding: _unsupported_encoding,
     UnpacksTooLarge: _unpacks_too_large,
-    UnreadableTable: _unreadable,
+    UnreadableTable: _bad_body,
     ForeignOrganizer: _foreign,
     Overloaded: _overloaded,
     TooManyRecords: _too_many,

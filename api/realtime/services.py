@@ -143,13 +143,15 @@ def frame(event: EventInfo, *, at: datetime | None, tz: str | None, window: int,
 class RealtimeService:
     client: Callable[[], Client]
     tallies: Tallies
-    # Shares of capacity the sales view lists as milestones: those the push announces (TICKETTOKEN_MILESTONE_SHARES).
+    # Shares of capacity the sales view lists as milestones: those the push announces (TICKETTOKEN_MILESTONE_SHARES),
+    # and selling out always (it gives `sold_out_at`); sorted and made whole once, here.
     milestone_shares: tuple[float, ...] = MILESTONE_SHARES
     _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)  # (when read, monotonic; event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _refresh: RefreshAhead[str] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.milestone_shares = tuple(sorted({*self.milestone_shares, 1.0}))
         self._refresh = RefreshAhead(self._read_events, "live-event-refresh", gather_seconds=EVENT_GATHER_SECONDS)
 
     def event(self, event_id: str, key: ApiKey) -> EventInfo:
@@ -166,18 +168,14 @@ class RealtimeService:
             for event_id in event_ids:
                 self._events.pop(event_id, None)
 
-    def kept_event(self, event_id: str) -> EventInfo | None:
-        """The event from this worker's memory, whoever asks, if it is there (never queries)."""
-        return self._kept(event_id)
-
     def cached_event(self, event_id: str, key: ApiKey) -> EventInfo | None:
         """The event from this worker's memory, when the key may see it and it is there (never queries)."""
-        event = self._kept(event_id)
+        event = self.kept_event(event_id)
         return event if event is not None and key.allows_organizer(event.organizer_id) else None
 
     def event_info(self, event_id: str) -> EventInfo:
         """The event, whoever asks: from this worker's memory when it is there, else read now. Blocking."""
-        event = self._kept(event_id)
+        event = self.kept_event(event_id)
         if event is not None:
             return event
         found = self._read_events((event_id,))
@@ -185,11 +183,11 @@ class RealtimeService:
             raise UnknownEvent(f"no event {event_id!r}")
         return found[event_id]
 
-    def _kept(self, event_id: str) -> EventInfo | None:
-        """The event as this worker read it, if it did in the last 2 * EVENT_SECONDS. Past EVENT_SECONDS it is still
-        used while it is read again in the background, with the other events due then in one query
-        (api/refresh_ahead.py), so busy events never wait for their re-read (nor do pushes: a foreground re-read
-        held up one push in ten by a query when sales came every half second)."""
+    def kept_event(self, event_id: str) -> EventInfo | None:
+        """The event as this worker read it, whoever asks (never a query), if it did in the last 2 * EVENT_SECONDS.
+        Past EVENT_SECONDS it is still used while it is read again in the background, with the other events due
+        then in one query (api/refresh_ahead.py), so busy events never wait for their re-read (nor do pushes: a
+        foreground re-read held up one push in ten by a query when sales came every half second)."""
         now = time.monotonic()
         with self._lock:
             hit = self._events.get(event_id)
@@ -228,7 +226,7 @@ class RealtimeService:
         channels = _by_label(rows, "channel", "quantity", "cents")
         velocity = [int(quantity[rows.after(frame.at_ms - m * MINUTE_MS)].sum()) for m in VELOCITY_MINUTES]
         tickets = int(quantity.sum())
-        shares = sorted({*self.milestone_shares, 1.0})  # selling out is always one: it gives `sold_out_at`
+        shares = self.milestone_shares
         thresholds = [max(1, math.ceil(share * event.capacity)) for share in shares]
         running = np.cumsum(quantity)
         reached = np.searchsorted(running, thresholds, side="left")
