@@ -51,6 +51,10 @@ bench: install services ## Benchmarks (bench/): each prints its figure beside a 
 	$(UV) run --locked python -m bench.demo
 	$(UV) run --locked python -m bench.realtime
 
+.PHONY: dbt
+dbt: install ## dbt build: the models and their tests, on the warehouse TICKETTOKEN_* names (start the service first)
+	$(UV) run --locked dbt build --project-dir dbt_project --profiles-dir dbt_project
+
 .PHONY: format
 format: install ## Reformat and apply safe lint fixes
 	$(UV) run --locked ruff format .

@@ -46,12 +46,22 @@ def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, clie
     client.insert(f"{database}.sales", sales, column_names=SALE_COLUMNS)
     assert client.command(f"SELECT count() FROM {database}.sales") == 10
 
-    command = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT)]
-    command += ["--profiles-dir", str(PROJECT), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path)]
-    env = {**warehouse.env(), "TICKETTOKEN_CLICKHOUSE_DATABASE": database, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "unique_stg_sales_sale_id" in result.stdout
+    def dbt(*arguments: str) -> str:
+        command = [str(Path(sys.executable).parent / "dbt"), *arguments, "--project-dir", str(PROJECT)]
+        command += ["--profiles-dir", str(PROJECT), "--target-path", str(tmp_path / "target")]
+        command += ["--log-path", str(tmp_path)]
+        env = {**warehouse.env(), "TICKETTOKEN_CLICKHOUSE_DATABASE": database}
+        env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    assert "unique_stg_sales_sale_id" in dbt("build")
     views = {row[0] for row in client.query(f"SHOW TABLES FROM {database}_analytics").result_rows}
     assert {"stg_sales", "stg_scans", "stg_revenue", "stg_social", "stg_events", "stg_venues"} <= views
     assert client.command(f"SELECT count() FROM {database}_analytics.stg_sales") == 5
+    # `dbt show` previews a model and, with it, the tests on it: the relationships test between sales and events
+    # ends in a SETTINGS clause that a LIMIT may not follow (dbt_project/macros/get_limit_sql.sql).
+    shown = dbt("show", "--select", "stg_sales", "--limit", "2")
+    assert "Previewing node 'stg_sales'" in shown
+    assert len([line for line in shown.splitlines() if line.startswith("| s") and "| e1 " in line]) == 2
