@@ -68,10 +68,12 @@ def _answered_exceptions() -> list[type[BaseException]]:
 
 def create_asgi() -> ASGIApp:
     """What the server runs: the app, with live answers in memory sent and clean small ingest bodies committed
-    before routing (api/realtime/fast_path.py, api/ingest/fast_path.py), and CORS in front of all (api/cors.py)."""
+    before routing (api/realtime/fast_path.py, api/ingest/fast_path.py), each counting its own requests, the rest
+    counted around the app (api/system/request_metrics.py), and CORS in front of all (api/cors.py)."""
     settings = get_settings()
     app = create_app(settings)
-    served = LiveFastPath(app, IngestFastPath(app, app, max_body_bytes=settings.api.max_body_bytes))
+    metered = request_metrics(app)
+    served = LiveFastPath(app, IngestFastPath(app, metered, max_body_bytes=settings.api.max_body_bytes))
     return Cors(served, settings.api.cors_origins) if settings.api.cors_origins else served
 
 
@@ -167,7 +169,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exception_logging_handler=unexpected_exceptions_logger(_answered_exceptions()),
         ),
         lifespan=[lifespan],
-        middleware=[request_metrics],
         openapi_config=openapi_config(API_DESCRIPTION),
     )
     describe_ingest_bodies(app)

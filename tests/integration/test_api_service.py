@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.error
@@ -170,9 +171,17 @@ def test_openapi_and_metrics(
     assert _get(api + "/metrics")[0] == 401
     assert _get(api + "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
     _get(api + "/health")
+    assert _get(api + "/no/such/path")[0] == 404
+    assert _get(api + "/api/ingest/sale")[0] == 405
+    assert _get(api + "/socket.io/?EIO=4&transport=polling")[0] == 200  # Engine.IO's handshake
     status, body = _get(api + "/metrics", {"Authorization": f"Bearer {_printed_admin_key(tmp_path / 'api.log')}"})
     assert status == 200
-    assert b"tickettoken_requests_total" in body
+    counted = dict(re.findall(r'tickettoken_requests_total\{(method="[^}]*")\} (\S+)', body.decode()))
+    assert float(counted['method="GET",path="/health",status_code="200"']) >= 1
+    # Requests no route took were counted too, under one label whatever their path; Socket.IO under its mount.
+    assert float(counted['method="GET",path="(unmatched)",status_code="404"']) >= 1
+    assert float(counted['method="GET",path="(unmatched)",status_code="405"']) >= 1
+    assert float(counted['method="GET",path="/socket.io",status_code="200"']) >= 1
 
 
 def test_ready_checks_redis_when_configured(warehouse: WarehouseServer, redis_url: str) -> None:
