@@ -7,9 +7,9 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 import uvicorn
 from clickhouse_connect.driver.client import Client
@@ -45,8 +45,8 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
                 traffic = DemoTraffic(settings, host, port)
                 traffic.start()
             os.environ["TICKETTOKEN_WORKERS"] = str(workers)  # each worker's settings: how many share the port
-            if workers > 1:
-                _share_metrics_between_workers(settings.warehouse.data_dir)
+            if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+                stack.callback(shutil.rmtree, _share_metrics_between_workers(), ignore_errors=True)
                 _warn_of_what_workers_change(workers, shared=settings.redis.url is not None)
             uvicorn.run(
                 "api.app:create_asgi",
@@ -89,14 +89,14 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _prepare_warehouse(settings: Settings) -> None:
-    """Wait for the warehouse, migrate it, and on a local one make the first admin key."""
+    """Wait for the warehouse, migrate it, and when it holds no API keys make the first (on a local one) or say
+    how to."""
     _wait_until_answering(settings.warehouse, settings.api.warehouse_wait_seconds)
     client = connect(settings.warehouse)
     try:
         for name in migrate(client, settings.warehouse):
             log.info("applied migration %s", name)
-        if settings.warehouse.is_embedded:
-            _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database))
+        _first_admin_key(connect(settings.warehouse, database=settings.warehouse.database), settings.warehouse)
     finally:
         client.close()
 
@@ -117,21 +117,30 @@ def _wait_until_answering(warehouse: WarehouseSettings, seconds: float) -> None:
     )
 
 
-def _share_metrics_between_workers(data_dir: Path) -> None:
-    """Prometheus multiprocess mode, so /metrics on any worker reports all of them."""
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        return
-    directory = data_dir / "prometheus"
-    shutil.rmtree(directory, ignore_errors=True)  # counters of an earlier run would add to this one's
-    directory.mkdir(parents=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+def _share_metrics_between_workers() -> str:
+    """Prometheus multiprocess mode, so /metrics on any worker reports all of them; returns the directory the
+    workers' counters go to, to be removed when they have stopped.
+
+    A new temporary directory each run: counters of an earlier run must not add to this one's, and the data
+    directory may not be writable (the container image runs as `nobody`, against a ClickHouse server)."""
+    directory = tempfile.mkdtemp(prefix="tickettoken-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
 
 
-def _first_admin_key(client: Client) -> None:
-    """On a local warehouse with no keys at all, make an admin key and print it (once)."""
+def _first_admin_key(client: Client, warehouse: WarehouseSettings) -> None:
+    """With no keys at all: on a local warehouse, make an admin key and print it (once); on a server, where
+    printing a key to a shared log would hand it to whoever reads the log, say how to make one."""
     store = KeyStore(client)
     try:
         if store.list():
+            return
+        if not warehouse.is_embedded:
+            log.warning(
+                "the warehouse at %s holds no API keys yet, so every request but /health and /ready gets 401:"
+                " make one with `tickettoken keys create --scope admin --name <who>`",
+                warehouse.address,
+            )
             return
         key, record = store.create({Scope.ADMIN}, name="local admin (first start)")
     finally:

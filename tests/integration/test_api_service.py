@@ -241,10 +241,14 @@ def test_serve_says_in_one_line_why_it_cannot_start(
 
 
 def test_serve_waits_for_a_warehouse_that_is_still_starting(tmp_path: Path) -> None:
-    """As a compose file starts the API beside ClickHouse: the API failed at the first refused connection."""
+    """As a compose file starts the API beside ClickHouse: the API failed at the first refused connection.
+
+    As in docker/, two workers whose data directory cannot be made (the image runs as `nobody`): the API
+    needs none beside a warehouse server, but failed making one for the workers' shared metrics."""
     host, port, api_port = "127.0.0.2", free_port(), free_port()  # loopback, but not the embedded URL
-    env = cli_env({"TICKETTOKEN_DATA_DIR": str(tmp_path / "api"), "TICKETTOKEN_PORT": str(api_port),
-                   "TICKETTOKEN_CLICKHOUSE_URL": f"http://{host}:{port}"})  # fmt: skip
+    (tmp_path / "a-file").write_text("")
+    env = cli_env({"TICKETTOKEN_DATA_DIR": str(tmp_path / "a-file" / "data"), "TICKETTOKEN_PORT": str(api_port),
+                   "TICKETTOKEN_CLICKHOUSE_URL": f"http://{host}:{port}", "TICKETTOKEN_WORKERS": "2"})  # fmt: skip
     log = tmp_path / "api.log"
     with log.open("wb") as out:
         api = subprocess.Popen(tickettoken("serve"), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -263,6 +267,9 @@ def test_serve_waits_for_a_warehouse_that_is_still_starting(tmp_path: Path) -> N
         try:
             wait_for_http(f"http://127.0.0.1:{api_port}/ready", timeout=90, process=api)
             assert "applied migration" in log.read_text()
+            # No key is printed for a server's shared log; it says how to make one instead.
+            assert "holds no API keys yet" in log.read_text()
+            assert "tt_" not in log.read_text()
         finally:
             stop_process(warehouse)
     finally:
