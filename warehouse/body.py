@@ -49,6 +49,7 @@ async def decoded_pieces(receive: Receive, decoder: BodyDecoder) -> AsyncIterato
             yield await decoded(b"".join(pending))
             pending, size = [], 0
     tail = await decoded(b"".join(pending))
+    decoder.finish()
     if tail:
         yield tail
 

@@ -1,4 +1,5 @@
-"""Content-Encoding of request bodies (lz4 frame, zstd, gzip, deflate) and of responses.
+"""Content-Encoding of request bodies (lz4 frame, zstd, gzip, deflate) and of responses, and inside it
+ClickHouse's own compressed blocks where `decompress=1` / `compress=1` ask for them (native_blocks.py).
 
 Every decoder accepts several concatenated frames or members, since clients such as clickhouse-connect
 compress each block of an insert on its own. All of it runs in worker threads, never on the event loop.
@@ -13,6 +14,7 @@ from typing import Protocol
 import lz4.frame
 import zstandard
 
+from warehouse import native_blocks
 from warehouse.errors import CANNOT_DECOMPRESS, UNKNOWN_COMPRESSION_METHOD, WarehouseError
 
 
@@ -42,9 +44,10 @@ _DECODERS: dict[str, Callable[[], _FrameDecoder]] = {
 
 
 class BodyDecoder:
-    """Turns the chunks of a (possibly compressed) request body into plain bytes."""
+    """Turns the chunks of a (possibly compressed) request body into plain bytes: its Content-Encoding undone,
+    then, with `native`, ClickHouse's compressed blocks."""
 
-    def __init__(self, content_encoding: str) -> None:
+    def __init__(self, content_encoding: str, *, native: bool = False) -> None:
         encoding = content_encoding.strip().lower()
         if encoding in ("", "identity", "none"):
             self._factory: Callable[[], _FrameDecoder] | None = None
@@ -54,13 +57,23 @@ class BodyDecoder:
             raise WarehouseError(UNKNOWN_COMPRESSION_METHOD, f"Unknown Content-Encoding {content_encoding!r}")
         self._encoding = encoding
         self._decoder = self._factory() if self._factory else None
+        self._blocks = native_blocks.BlockReader() if native else None
 
     @property
     def is_identity(self) -> bool:
         """The body is sent as is: decoding is a no-op."""
-        return self._factory is None
+        return self._factory is None and self._blocks is None
 
     def decode(self, data: bytes) -> bytes:
+        data = self._undo_content_encoding(data)
+        return self._blocks.decode(data) if self._blocks is not None else data
+
+    def finish(self) -> None:
+        """The body has ended; raises if it ended inside a compressed block."""
+        if self._blocks is not None:
+            self._blocks.finish()
+
+    def _undo_content_encoding(self, data: bytes) -> bytes:
         if self._decoder is None or self._factory is None:
             return data
         out: list[bytes] = []
@@ -133,13 +146,22 @@ def choose_response_encoding(accept_encoding: str) -> str | None:
 
 
 class ResponseEncoder:
-    """Compresses a streamed response body with one encoding, chunk by chunk."""
+    """Compresses a streamed response body chunk by chunk: with `native`, each chunk into ClickHouse's compressed
+    blocks; then with the Content-Encoding `encoding`."""
 
-    def __init__(self, encoding: str | None) -> None:
+    def __init__(self, encoding: str | None, *, native: bool = False) -> None:
         self.encoding = encoding
+        self.native = native
         self._compressor = _COMPRESSORS[encoding]() if encoding else None
 
+    @property
+    def is_identity(self) -> bool:
+        """The body goes as it is: encoding is a no-op."""
+        return self._compressor is None and not self.native
+
     def encode(self, data: bytes) -> bytes:
+        if self.native:
+            data = native_blocks.compress(data)
         return self._compressor.compress(data) if self._compressor else data
 
     def finish(self) -> bytes:

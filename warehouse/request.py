@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from warehouse.codecs import choose_response_encoding
-from warehouse.errors import BAD_ARGUMENTS, NOT_IMPLEMENTED, READONLY, UNKNOWN_SETTING, WarehouseError
+from warehouse.errors import BAD_ARGUMENTS, READONLY, UNKNOWN_SETTING, WarehouseError
 from warehouse.sql_text import is_setting_name
 from warehouse.users import User
 
@@ -42,6 +42,8 @@ class QueryRequest:
     query_id: str
     content_encoding: str
     response_encoding: str | None
+    native_response: bool  # `compress=1`: the answer in ClickHouse's compressed blocks (native_blocks.py)
+    native_body: bool  # `decompress=1`: the body in them
     settings: dict[str, str] = field(default_factory=dict)
     bindings: dict[str, str] = field(default_factory=dict)
     # The `readonly` setting of this request: 1 refuses writes and setting changes, 2 writes only. Kept off the
@@ -71,10 +73,6 @@ def read_request(method: str, params: Mapping[str, str], headers: Mapping[str, s
     if (user.readonly or readonly == 1) and settings:
         name = next(iter(settings))
         raise WarehouseError(READONLY, f"Cannot modify '{name}' setting in readonly mode")
-    for flag in ("compress", "decompress"):
-        if params.get(flag, "0") not in ("0", ""):
-            raise WarehouseError(NOT_IMPLEMENTED, f"'{flag}=1' (native block compression) is not supported; "
-                                 "use Content-Encoding / Accept-Encoding instead")  # fmt: skip
     compress = params.get("enable_http_compression", "0") == "1"
     return QueryRequest(
         method=method,
@@ -87,10 +85,19 @@ def read_request(method: str, params: Mapping[str, str], headers: Mapping[str, s
         query_id=params.get("query_id") or str(uuid.uuid4()),
         content_encoding=headers.get("content-encoding", ""),
         response_encoding=choose_response_encoding(headers.get("accept-encoding", "")) if compress else None,
+        native_response=_flag(params, "compress"),
+        native_body=_flag(params, "decompress"),
         settings=settings,
         bindings=bindings,
         readonly=readonly,
     )
+
+
+def _flag(params: Mapping[str, str], name: str) -> bool:
+    raw = params.get(name, "0")
+    if raw not in ("0", "1", ""):
+        raise WarehouseError(BAD_ARGUMENTS, f"Invalid value for '{name}': {raw!r} (0 or 1)")
+    return raw == "1"
 
 
 def _readonly(raw: str) -> int:

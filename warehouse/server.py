@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tickettoken.settings import WarehouseSettings
+from warehouse import native_blocks
 from warehouse.body import ClientGone, decoded_pieces, read_limited, read_statement
 from warehouse.codecs import BodyDecoder, ResponseEncoder
 from warehouse.connection import EngineConnection
@@ -37,6 +38,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("tickettoken.warehouse")
 QUERY_LOGGER = "tickettoken.warehouse.query"
+# With `compress=1`, errors of these statuses go in compressed blocks, as ClickHouse sends those met once the
+# answer's output exists; the Java client reads exactly these so (others, such as 401 and 403, as plain text).
+NATIVE_ERROR_STATUSES = frozenset({400, 404, 500})
 query_log = logging.getLogger(QUERY_LOGGER)
 
 _CONTENT_TYPES = {
@@ -154,7 +158,7 @@ class WarehouseApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         started = time.perf_counter()
         query_id, user_name, outcome, code = params.get("query_id", ""), "-", Outcome(returns_rows=False), 0
-        sent_bytes = 0
+        sent_bytes, native = 0, False
         try:
             user = self.users.authenticate(headers, params)
             user_name = user.name
@@ -162,11 +166,11 @@ class WarehouseApp:
                 params.update(await _form_fields(headers, receive))
                 receive = _body_already_read(receive)
             req = read_request(method, params, headers, user)
-            query_id = req.query_id
+            query_id, native = req.query_id, req.native_response
             outcome, sent_bytes = await self._run(req, user, receive, send, started)
         except WarehouseError as error:
             code = error.code
-            await self._error(send, error.refusing(user_name), query_id)
+            await self._error(send, error.refusing(user_name), query_id, native=native)
         except ClientGone:
             code = QUERY_WAS_CANCELLED
         except StreamBroken as broken:
@@ -178,7 +182,8 @@ class WarehouseApp:
             log.exception("query_id=%s failed unexpectedly", query_id)
             code = UNKNOWN_EXCEPTION
             with contextlib.suppress(RuntimeError):  # the response may have started already
-                await self._error(send, WarehouseError(code, f"{type(unexpected).__name__}: {unexpected}"), query_id)
+                failure = WarehouseError(code, f"{type(unexpected).__name__}: {unexpected}")
+                await self._error(send, failure, query_id, native=native)
         finally:
             query_log.info(
                 "user=%s query_id=%s duration_ms=%.1f rows=%d written_rows=%d bytes=%d code=%d",
@@ -195,7 +200,7 @@ class WarehouseApp:
             async with engine.lease(
                 user, req.session_id, session_timeout=req.session_timeout, session_check=req.session_check
             ) as conn:
-                pieces = decoded_pieces(receive, BodyDecoder(req.content_encoding))
+                pieces = decoded_pieces(receive, BodyDecoder(req.content_encoding, native=req.native_body))
                 insert = insert_with_body_data(req.query_param) if req.query_param else None
                 sql, data_head = "", b""
                 if insert is None:
@@ -210,8 +215,8 @@ class WarehouseApp:
                         outcome = await asyncio.to_thread(start_statement, conn, req, sql, tracked.prefix)
                 headers = self._headers(req, outcome, started)
                 if outcome.stream is None:
-                    encoder = ResponseEncoder(req.response_encoding)
-                    if encoder.encoding is None:
+                    encoder = ResponseEncoder(req.response_encoding, native=req.native_response)
+                    if encoder.is_identity:
                         body = outcome.data
                     else:
                         body = await asyncio.to_thread(lambda: encoder.encode(outcome.data) + encoder.finish())
@@ -264,7 +269,8 @@ class WarehouseApp:
         receive: Receive,
         tracked: TrackedQuery,
     ) -> int:
-        framer, encoder = ChunkFramer(outcome.fmt or req.default_format), ResponseEncoder(req.response_encoding)
+        framer = ChunkFramer(outcome.fmt or req.default_format)
+        encoder = ResponseEncoder(req.response_encoding, native=req.native_response)
         finished = False
 
         def next_piece(first: bool) -> bytes:
@@ -290,7 +296,9 @@ class WarehouseApp:
                     piece = await asyncio.to_thread(next_piece, False)
         except WarehouseError as error:
             # Headers are gone: put the exception where clients look for it and break the stream.
-            await send({"type": "http.response.body", "body": b"\n" + error.body().encode(), "more_body": True})
+            text = b"\n" + error.body().encode()
+            text = native_blocks.compress(text) if req.native_response else text
+            await send({"type": "http.response.body", "body": text, "more_body": True})
             raise StreamBroken(error) from None
         finally:
             await asyncio.to_thread(close_stream, conn, outcome.stream, finished=finished)
@@ -334,7 +342,9 @@ class WarehouseApp:
             headers.append((b"content-encoding", req.response_encoding.encode()))
         return headers
 
-    async def _error(self, send: Send, error: WarehouseError, query_id: str) -> None:
+    async def _error(self, send: Send, error: WarehouseError, query_id: str, *, native: bool) -> None:
+        """The error in ClickHouse's shape; with `compress=1`, in compressed blocks where ClickHouse sends them so
+        (the statuses of errors met after the answer's output was made, which clients read through it)."""
         headers = [
             (b"content-type", b"text/plain; charset=UTF-8"),
             (b"x-clickhouse-exception-code", str(error.code).encode()),
@@ -344,7 +354,10 @@ class WarehouseApp:
             headers.append((b"x-clickhouse-query-id", query_id.encode()))
         if error.http_status == 401:
             headers.append((b"www-authenticate", b'Basic realm="ClickHouse server HTTP API"'))
-        await _reply(send, error.http_status, headers, error.body().encode())
+        body = error.body().encode()
+        if native and error.http_status in NATIVE_ERROR_STATUSES:
+            body = native_blocks.compress(body)
+        await _reply(send, error.http_status, headers, body)
 
 
 async def _form_fields(headers: dict[str, str], receive: Receive) -> dict[str, str]:

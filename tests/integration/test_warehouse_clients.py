@@ -21,6 +21,7 @@ import zstandard
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from tests.native_compression import ZstdCompressor, driver_reads, driver_writes
 from tests.support import RW_PASSWORD, WarehouseServer
 
 
@@ -338,3 +339,63 @@ def test_large_parameters_sent_as_a_form(warehouse: WarehouseServer, always_form
     sql = "SELECT count() FROM numbers(30000) WHERE concat('id-', toString(number)) IN {ids:Array(String)}"
     assert client.query(sql, parameters={"ids": ids}).result_rows == [(20_000,)]
     client.close()
+
+
+def _exchange(server: WarehouseServer, params: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    request = urllib.request.Request(  # noqa: S310 - loopback test URL
+        f"{server.url}/?{params}",
+        data=body,
+        method="POST",
+        headers={"Authorization": "Basic " + b64encode(f"default:{RW_PASSWORD}".encode()).decode(), **(headers or {})},
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback test URL
+        result: bytes = response.read()
+        return result
+
+
+@pytest.mark.parametrize("http_compression", [False, True])
+def test_answers_in_clickhouses_compressed_blocks(warehouse: WarehouseServer, http_compression: bool) -> None:
+    """`compress=1`, which the Java client and JDBC driver (DBeaver, DataGrip) send by default: they read the
+    answer as ClickHouse's compressed blocks and nothing else. It was refused with code 48."""
+    big = b"SELECT number, toString(number * 7) AS s FROM numbers(300000) FORMAT TSVWithNames"  # streamed, > 1 MiB
+    plain = _exchange(warehouse, "", big)
+    extra = ("&enable_http_compression=1", {"Accept-Encoding": "gzip"}) if http_compression else ("", {})
+    answer = _exchange(warehouse, "compress=1" + extra[0], big, extra[1])
+    assert driver_reads(gzip.decompress(answer) if http_compression else answer) == plain
+    assert len(plain) > 2 << 20
+    small = _exchange(warehouse, "compress=1" + extra[0], b"SELECT 42", extra[1])  # answered in one piece
+    assert driver_reads(gzip.decompress(small) if http_compression else small) == b"42\n"
+
+
+def test_errors_with_compressed_answers_come_as_the_java_client_reads_them(warehouse: WarehouseServer) -> None:
+    """In blocks for 400, 404 and 500 (errors met once ClickHouse made the answer's output); as plain text for
+    the others, such as a refused password."""
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        _exchange(warehouse, "compress=1", b"SELEC 1")
+    assert raised.value.code == 400
+    assert driver_reads(raised.value.read()).startswith(b"Code: 62. DB::Exception:")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        _exchange(warehouse, "compress=1", b"SELECT * FROM no_such_table")
+    assert raised.value.code == 404
+    assert driver_reads(raised.value.read()).startswith(b"Code: 60. DB::Exception:")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        _exchange(warehouse, "compress=1", b"SELECT 1", {"Authorization": "Basic " + b64encode(b"default:no").decode()})
+    assert raised.value.code == 401
+    assert raised.value.read().startswith(b"Code: 516. DB::Exception:")
+
+
+def test_bodies_in_clickhouses_compressed_blocks(warehouse: WarehouseServer, client: Client, table: str) -> None:
+    """`decompress=1`: the body (after its Content-Encoding) is ClickHouse's compressed blocks; a corrupted one is
+    refused whole."""
+    csv = "".join(f"{i},name{i},{i}.25\n" for i in range(1000)).encode()
+    body = driver_writes(csv[:5000]) + driver_writes(csv[5000:], ZstdCompressor)
+    _exchange(warehouse, f"decompress=1&query={urllib.parse.quote(f'INSERT INTO {table} FORMAT CSV')}", body)
+    assert client.query(f"SELECT count(), sum(id) FROM {table}").result_rows == [(1000, 499_500)]
+
+    corrupted = bytearray(driver_writes(csv))
+    corrupted[30] ^= 0x01
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        _exchange(warehouse, f"decompress=1&query={urllib.parse.quote(f'INSERT INTO {table} FORMAT CSV')}",
+                  bytes(corrupted))  # fmt: skip
+    assert (raised.value.code, raised.value.headers["X-ClickHouse-Exception-Code"]) == (400, "40")
+    assert client.command(f"SELECT count() FROM {table}") == 1000

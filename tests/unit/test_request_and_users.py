@@ -6,7 +6,7 @@ from base64 import b64encode
 
 import pytest
 
-from warehouse.errors import AUTHENTICATION_FAILED, NOT_IMPLEMENTED, READONLY, UNKNOWN_SETTING, WarehouseError
+from warehouse.errors import AUTHENTICATION_FAILED, READONLY, UNKNOWN_SETTING, WarehouseError
 from warehouse.request import parse_params, read_request
 from warehouse.users import User, Users
 
@@ -35,7 +35,8 @@ def test_parameters_split_into_protocol_settings_and_bindings() -> None:
     [
         (b"max_threads=2", ANALYST, READONLY),
         (b"bad-name=1", WRITER, UNKNOWN_SETTING),
-        (b"decompress=1", WRITER, NOT_IMPLEMENTED),
+        (b"decompress=yes", WRITER, 36),
+        (b"compress=2", WRITER, 36),
         (b"session_timeout=-1", WRITER, 36),
         (b"session_timeout=soon", WRITER, 36),
     ],
