@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,7 +234,13 @@ def sql(query: str, fmt: str | None) -> None:
     help="Events in the market.",
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same market.")
-@click.option("--now", "now_text", default=None, help="ISO time splitting past from upcoming events [now].")
+@click.option(
+    "--now",
+    "now_time",
+    default=None,
+    callback=lambda _ctx, _param, value: _aware_time(value),
+    help="ISO time with its offset, splitting past from upcoming events [now].",
+)
 @click.option("--url", default=None, help="The API [http://TICKETTOKEN_HOST:TICKETTOKEN_PORT].")
 @click.option("--key", default=None, envvar="TICKETTOKEN_API_KEY", help="An ingest key [made for the demo].")
 @click.option("--live", is_flag=True, help="Then keep sending sales and social posts for upcoming events.")
@@ -243,13 +250,11 @@ def sql(query: str, fmt: str | None) -> None:
 @click.option("--if-empty", is_flag=True, help="Load only when the warehouse holds no sales yet.")
 def demo(**options: Any) -> None:
     """Generate a ticket market (simulator/params.py documents it) and load it through the ingest API."""
-    from datetime import UTC, datetime
-
     from simulator.loader import load
     from simulator.market import generate
     from simulator.params import MarketParams
 
-    events, seed, now_text = options["events"], options["seed"], options["now_text"]
+    events, seed, now_time = options["events"], options["seed"], options["now_time"]
     key, live, rate = options["key"], options["live"], options["rate"]
     settings = get_settings()
     url = options["url"] or f"http://{settings.api.host}:{settings.api.port}"
@@ -260,7 +265,7 @@ def demo(**options: Any) -> None:
         with _key_store() as store:
             key, made = store.create({Scope.INGEST}, name="demo")
         click.echo(f"made ingest key {made.key_id} for the demo")
-    now = datetime.fromisoformat(now_text).astimezone(UTC) if now_text else datetime.now(UTC).replace(microsecond=0)
+    now = now_time or datetime.now(UTC).replace(microsecond=0)
     params = MarketParams(seed=seed, events=events, now=now)
     if options["if_empty"] and _sales_stored() > 0:
         click.echo("the warehouse holds sales already: nothing loaded")
@@ -279,6 +284,19 @@ def demo(**options: Any) -> None:
 
         warehouse = settings.warehouse
         run_live(params, url, key, rate, lambda ids: sold_so_far(connect(warehouse, database=warehouse.database), ids))
+
+
+def _aware_time(value: str | None) -> datetime | None:
+    """An ISO time with its offset, in UTC: checked before the demo waits for its API, not after."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO time (say 2026-11-27T18:00:00+01:00)") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no time zone: add its offset (+01:00) or Z")
+    return parsed.astimezone(UTC)
 
 
 def _wait_for(url: str, timeout: float = 300.0) -> None:

@@ -104,6 +104,9 @@ def test_the_cli_refuses_bad_arguments_before_doing_anything(warehouse: Warehous
         (("warehouse", "serve", "--port", "0"), "--port"),
         (("demo", "--events", "0"), "--events"),
         (("demo", "--rate", "0"), "--rate"),
+        # Before waiting for an API (none runs here): a time that is not one, or has no zone, is said at once.
+        (("demo", "--now", "yesterday"), "--now"),
+        (("demo", "--now", "2026-06-01T00:00:00"), "--now"),
     ]
     for args, named in refused:
         result = warehouse.run_cli(*args)
