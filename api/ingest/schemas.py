@@ -13,7 +13,10 @@ from typing import Annotated
 
 import msgspec
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, description="Chosen by the platform, often a UUID.")]
+ID_MAX_LENGTH = 128
+Id = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, description="Chosen by the platform, often a UUID.")
+]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 Short = Annotated[str, msgspec.Meta(max_length=128)]
 Time = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with an offset; stored as UTC.")]

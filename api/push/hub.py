@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from api.auth.guards import check_key
 from api.auth.keys import ApiKey, KeyStore, Scope
+from api.ingest.schemas import ID_MAX_LENGTH
 from api.push.fan_out import client_manager
 from api.push.schemas import Subscribed
 from api.realtime.services import ForeignEvent, RealtimeService, UnknownEvent
@@ -98,6 +99,8 @@ class PushHub:
         event_id = _event_id(data)
         if event_id is None:
             return msgspec.to_builtins(Subscribed(False, "", "send an event id (or {eventId: ...})"))
+        if len(event_id) > ID_MAX_LENGTH:  # names no event: neither looked up nor echoed back
+            return msgspec.to_builtins(Subscribed(False, "", f"event ids are 1 to {ID_MAX_LENGTH} characters"))
         refusal = await self._refusal(sid, event_id)
         if refusal is not None:
             return msgspec.to_builtins(Subscribed(False, event_id, refusal))

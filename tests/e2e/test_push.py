@@ -175,6 +175,9 @@ def test_odd_messages_are_answered_and_change_no_key(
             answer = stranger.client.call(name, timeout=10)
             assert answer["ok"] is (name == "unsubscribe-event"), (name, answer)
         assert stranger.client.call("subscribe-event", (event_id, "more"), timeout=10)["ok"] is False
+        # An id longer than any the ingest contract takes names no event: refused without echoing it back.
+        answer = stranger.client.call("subscribe-event", "x" * 100_000, timeout=10)
+        assert (answer["ok"], answer["event_id"], answer["error"]) == (False, "", "event ids are 1 to 128 characters")
         stranger.client.emit("connect", ({}, {"key": keys["read"]}))  # a key of every organizer
         time.sleep(1)  # handlers run as tasks: give that one time to check the key
         answer = stranger.subscribe(event_id)
