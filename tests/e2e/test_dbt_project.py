@@ -1,12 +1,12 @@
 """The project's own dbt project builds on a migrated warehouse, with the service's settings, and its staging
-models count a record sent twice once."""
+models count a record sent twice once; `dbt show` and `dbt source freshness` work on it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -46,14 +46,14 @@ def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, clie
     client.insert(f"{database}.sales", sales, column_names=SALE_COLUMNS)
     assert client.command(f"SELECT count() FROM {database}.sales") == 10
 
-    def dbt(*arguments: str) -> str:
+    def dbt(*arguments: str, exit_code: int = 0) -> str:
         command = [str(Path(sys.executable).parent / "dbt"), *arguments, "--project-dir", str(PROJECT)]
         command += ["--profiles-dir", str(PROJECT), "--target-path", str(tmp_path / "target")]
         command += ["--log-path", str(tmp_path)]
         env = {**warehouse.env(), "TICKETTOKEN_CLICKHOUSE_DATABASE": database}
         env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.returncode == exit_code, result.stdout + result.stderr
         return result.stdout
 
     assert "unique_stg_sales_sale_id" in dbt("build")
@@ -65,3 +65,11 @@ def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, clie
     shown = dbt("show", "--select", "stg_sales", "--limit", "2")
     assert "Previewing node 'stg_sales'" in shown
     assert len([line for line in shown.splitlines() if line.startswith("| s") and "| e1 " in line]) == 2
+
+    # The scheduled job's freshness check: sales written now pass; sales last written two days ago fail it.
+    assert "PASS freshness of raw.sales" in dbt("source", "freshness")
+    client.command(f"TRUNCATE TABLE {database}.sales")
+    client.insert(
+        f"{database}.sales", [[*sales[0], now - timedelta(days=2)]], column_names=[*SALE_COLUMNS, "ingested_at"]
+    )
+    assert "ERROR STALE freshness of raw.sales" in dbt("source", "freshness", exit_code=1)
