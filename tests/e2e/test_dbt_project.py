@@ -3,6 +3,7 @@ models count a record sent twice once; `dbt show` and `dbt source freshness` wor
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from clickhouse_connect.driver.client import Client
 
 from tests.support import ROOT, WarehouseServer
@@ -52,6 +54,9 @@ def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, clie
         command += ["--log-path", str(tmp_path)]
         env = {**warehouse.env(), "TICKETTOKEN_CLICKHOUSE_DATABASE": database}
         env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        # The credentials in the URL, which the API takes too: the profile read the user name as the host.
+        password = env.pop("TICKETTOKEN_CLICKHOUSE_PASSWORD")
+        env["TICKETTOKEN_CLICKHOUSE_URL"] = warehouse.url.replace("://", f"://default:{password}@")
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == exit_code, result.stdout + result.stderr
         return result.stdout
@@ -73,3 +78,22 @@ def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, clie
         f"{database}.sales", [[*sales[0], now - timedelta(days=2)]], column_names=[*SALE_COLUMNS, "ingested_at"]
     )
     assert "ERROR STALE freshness of raw.sales" in dbt("source", "freshness", exit_code=1)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://reader:secret@localhost", ["host: localhost", "port: 8443", "user: reader", "secure: True"]),
+        ("http://[::1]:9", ["host: ::1", "port: 9", "user: default", "secure: False"]),
+    ],
+)
+def test_the_profile_reads_the_warehouse_url_as_the_api_does(url: str, expected: list[str], tmp_path: Path) -> None:
+    """https without a port is 8443, as for the API (the profile took 8123); brackets of IPv6 hosts are not the
+    port's colons. Nothing listens there (loopback): `dbt debug` prints the profile, then fails to connect."""
+    command = [str(Path(sys.executable).parent / "dbt"), "debug", "--project-dir", str(PROJECT)]
+    command += ["--profiles-dir", str(PROJECT), "--log-path", str(tmp_path)]
+    env = {**os.environ, "TICKETTOKEN_CLICKHOUSE_URL": url, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env.pop("TICKETTOKEN_CLICKHOUSE_USER", None)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    shown = {line.split("  ", 1)[-1].strip() for line in result.stdout.splitlines()}
+    assert set(expected) <= shown, result.stdout + result.stderr
