@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -117,12 +118,32 @@ def _money(
         column = column.cast(pa.decimal128(18, 0))
     elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         column = column.cast(pa.decimal128(12, 2))  # a safe cast: any value it would change raises: NotClean
+    elif pa.types.is_float64(column.type):
+        column = _float_cents(column)
     if not pa.types.is_decimal(column.type) or column.type.scale > 2 or column.type.scale < 0:
         raise NotClean(name)
     _require(all_true(pc.less(pc.abs(column.cast(pa.float64())), 1e10)))
     if sign is not None:
         _require(all_true(sign(column)))
     return column.cast(target).combine_chunks()  # within range and at most 2 places: exact
+
+
+def _float_cents(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Floats, as pandas writes money, as decimals of 2 places: each must be the float nearest some amount of at
+    most 2 places, which is when the record path (msgspec, reading a float by its shortest form: 49.9) takes it.
+    That holds exactly when rint(x * 100) / 100 gives x back, the division being correctly rounded; 0.1 + 0.2,
+    NaN, infinities and amounts of 1e10 or more do not (NotClean)."""
+    values = column.to_numpy()
+    if not np.isfinite(values).all() or (np.abs(values) >= 1e10).any():
+        raise NotClean
+    cents = np.rint(values * 100)
+    if not np.array_equal(cents / 100, values):
+        raise NotClean
+    # A decimal128 is its unscaled integer in 16 bytes, little-endian: the cents, sign-extended.
+    words = np.empty((len(cents), 2), np.int64)
+    words[:, 0] = cents.astype(np.int64)
+    words[:, 1] = words[:, 0] >> 63
+    return pa.chunked_array([pa.Array.from_buffers(pa.decimal128(12, 2), len(cents), [None, pa.py_buffer(words)])])
 
 
 def not_negative(amounts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

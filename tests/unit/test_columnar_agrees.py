@@ -40,6 +40,7 @@ EDGE_TIMES = [
 ]  # fmt: skip
 GOOD_MONEY = [Decimal("0"), Decimal("49.90"), Decimal("0.01"), Decimal("9999999999.99"), Decimal("1e3")]
 EDGE_MONEY = [Decimal("-1.00"), Decimal("-0.00"), Decimal("99999999999.99"), None]
+ODD_FLOAT_MONEY = [0.1 + 0.2, 0.125, 1e-7, 49.999999, -0.0, -0.01, 1e10, 1e20, float("nan"), float("inf"), None]
 
 
 class Columns:
@@ -84,6 +85,8 @@ class Columns:
             lambda: pa.array([None if v is None else str(v) for v in values]),
             lambda: pa.array([None if v is None else int(v) for v in values], pa.int64()),
             lambda: pa.array([None if v is None else float(v) for v in values], pa.float64()),
+            # Floats as pandas writes money: those of at most 2 places go the column path (api/ingest/columnar.py).
+            lambda: pa.array(self.values([49.9, 0.01, 1234.5, 9999999999.99, 0.0], ODD_FLOAT_MONEY), pa.float64()),
             lambda: pa.array(self.values(["1.5", "2"], ["1.555", " 2", "1e2", "NaN", "-0", "+3", "1_000", ""])),
         ]  # fmt: skip
         return self.rnd.choice(makers)()
