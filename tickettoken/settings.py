@@ -62,6 +62,12 @@ class WarehouseSettings:
         return self.data_dir / "warehouse"
 
     @property
+    def backup_dir(self) -> Path:
+        """Where the embedded warehouse writes `BACKUP ... TO File(name)` and reads `RESTORE ... FROM File(name)`:
+        beside its data, not in it, so that moving the data directory aside for a restore keeps the backups."""
+        return self.data_dir / "backups"
+
+    @property
     def is_embedded(self) -> bool:
         """True when the URL is plain HTTP on loopback (the embedded default is one such), which
         `tickettoken serve` starts itself when nothing answers there."""

@@ -127,11 +127,23 @@ class SessionRegistry:
 class Engine:
     """The embedded ClickHouse engine over one data directory, and every connection to it."""
 
-    def __init__(self, data_dir: Path, *, pool_size: int, max_sessions: int, analyst_limits: dict[str, int]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        pool_size: int,
+        max_sessions: int,
+        analyst_limits: dict[str, int],
+        backup_dir: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self._path = str(data_dir)
-        self.anchor = EngineConnection(self._path, readonly=False)
+        # The engine's configuration comes with its first connection: where BACKUP and RESTORE may write and read.
+        engine_config = {"backups.allowed_path": str(backup_dir)} if backup_dir is not None else {}
+        self.anchor = EngineConnection(
+            self._path + ("?" + urlencode(engine_config) if engine_config else ""), readonly=False
+        )
         pack_small_parts(self.anchor)  # tables made before this default existed, or by another engine
         self._analyst_string = self._path + "?" + urlencode({"readonly": 1, **analyst_limits})
         self._pools = {

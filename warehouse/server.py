@@ -89,6 +89,7 @@ class WarehouseApp:
             pool_size=self.settings.pool_size,
             max_sessions=self.settings.max_sessions,
             analyst_limits=limits,
+            backup_dir=self.settings.backup_dir,
         )
         tz = self.engine.anchor.query("SELECT timezone()", "TabSeparated", {}).bytes().strip()
         self._timezone = tz or b"UTC"

@@ -28,6 +28,12 @@ _ROWLESS_KEYWORDS = frozenset({"USE", "SET"})
 # chDB streams SELECTs only; SHOW, DESCRIBE and the like are small and come back whole.
 _STREAMING_KEYWORDS = frozenset({"SELECT", "WITH", ""})
 _MUTATING_CLASSES = frozenset({"MUTATING", "MUTATING_GLOBAL"})
+# Not classed as mutating by the engine, and let through by its readonly=1, but writing the server's disk (a
+# backup) or its tables (a restore): the read-only analyst may do neither.
+_FILE_WRITING_KEYWORDS = frozenset({"BACKUP", "RESTORE"})
+# Statements that change something and answer rows, as ClickHouse does (KILL: the queries; BACKUP and RESTORE:
+# the operation's id and status).
+_ROW_ANSWERING_COMMANDS = frozenset({"KILL", "BACKUP", "RESTORE"})
 # Where a syntax error points: "failed at position N", "'(' at position N" (unmatched), and "(line 1, col N)" in a
 # statement of several lines. Not any "position N": the excerpt of the statement that follows may hold one.
 _POSITION = re.compile(r"((?:failed|'.') at position |\(line 1, col )(\d+)")
@@ -78,6 +84,8 @@ def _check(conn: EngineConnection, req: QueryRequest, sql: str) -> tuple[str, st
     keyword = first_keyword(sql)
     if (req.readonly and query_class in _MUTATING_CLASSES) or (req.readonly == 1 and keyword == "SET"):
         raise WarehouseError(READONLY, "Cannot execute query in readonly mode")
+    if (req.readonly or conn.readonly) and keyword in _FILE_WRITING_KEYWORDS:
+        raise WarehouseError(READONLY, f"Cannot execute {keyword} in readonly mode")
     return query_class, keyword
 
 
@@ -113,7 +121,7 @@ def _start_statement(conn: EngineConnection, req: QueryRequest, sql: str, prefix
             conn.after_control_statement()
         return Outcome(returns_rows=False)
     # UNKNOWN is SQL that does not parse: the engine's own error says why, from the row path as from any.
-    if query_class not in ("READ_ONLY", "UNKNOWN") and keyword != "KILL":
+    if query_class not in ("READ_ONLY", "UNKNOWN") and keyword not in _ROW_ANSWERING_COMMANDS:
         result = conn.query(marked, "TabSeparated", req.bindings)
         if keyword == "CREATE":
             _apply_storage_defaults(conn)
