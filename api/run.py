@@ -45,8 +45,9 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
                 traffic = DemoTraffic(settings, host, port)
                 traffic.start()
             os.environ["TICKETTOKEN_WORKERS"] = str(workers)  # each worker's settings: how many share the port
-            if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-                stack.callback(shutil.rmtree, _share_metrics_between_workers(), ignore_errors=True)
+            if workers > 1:
+                if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # else the operator's, kept
+                    stack.callback(shutil.rmtree, _share_metrics_between_workers(), ignore_errors=True)
                 _warn_of_what_workers_change(workers, shared=settings.redis.url is not None)
             uvicorn.run(
                 "api.app:create_asgi",

@@ -64,7 +64,7 @@ class WarehouseSettings:
     @property
     def backup_dir(self) -> Path:
         """Where the embedded warehouse writes `BACKUP ... TO File(name)` and reads `RESTORE ... FROM File(name)`:
-        beside its data, not in it, so that moving the data directory aside for a restore keeps the backups."""
+        beside the engine's directory (`warehouse_dir`), not in it, so that moving that aside keeps the backups."""
         return self.data_dir / "backups"
 
     @property

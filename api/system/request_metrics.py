@@ -5,7 +5,7 @@ lock) per request, about a fifth of a single-sale ingest's time here. This one k
 each (method, route, status) and does one dictionary lookup per request. Routes are labelled by their path
 template (`/api/realtime/sales/{eventId}`), so ids in paths do not multiply the series. It wraps the app rather
 than being a Litestar middleware, which runs only for requests that found their route: 404s and 405s (a
-scanner, a client on a wrong path) went uncounted. Those are labelled `UNMATCHED`.
+scanner, a client on a wrong path) went uncounted. Those are labelled `(unmatched)`.
 """
 
 from __future__ import annotations
