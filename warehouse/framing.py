@@ -2,8 +2,9 @@
 
 chDB's streaming query hands back each block as a complete document of the format (its own header, its own
 footer). Concatenation is valid as it is for row formats with neither; formats with a names/types header
-keep the first chunk's header only; ArrowStream is re-framed as one stream. Every other format (JSON,
-Parquet, Pretty, ...) is not streamed: the result is produced whole.
+keep the first chunk's header only (text lines, or RowBinary's binary one, which the Java client and its JDBC
+driver ask for); ArrowStream is re-framed as one stream. Every other format (JSON, Parquet, Pretty, ...) is not
+streamed: the result is produced whole.
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ _HEADER_LINES = {
 }  # fmt: skip
 
 
+# RowBinary with a header: a varint count, then that many names (and as many types), each a varint length and
+# its bytes. The value: whether types follow the names.
+_BINARY_HEADERS = {"rowbinarywithnames": False, "rowbinarywithnamesandtypes": True}
+
+
 def is_streamable(fmt: str) -> bool:
     key = fmt.lower()
-    return key in _PLAIN or key in _HEADER_LINES or key == "arrowstream"
+    return key in _PLAIN or key in _HEADER_LINES or key in _BINARY_HEADERS or key == "arrowstream"
 
 
 class ChunkFramer:
@@ -43,6 +49,8 @@ class ChunkFramer:
     def frame(self, chunk: bytes) -> bytes:
         if self._key in _HEADER_LINES:
             return self._strip_header(chunk, _HEADER_LINES[self._key])
+        if self._key in _BINARY_HEADERS:
+            return self._strip_binary_header(chunk, with_types=_BINARY_HEADERS[self._key])
         if self._key == "arrowstream":
             return self._reframe_arrow(chunk)
         return chunk
@@ -67,6 +75,16 @@ class ChunkFramer:
             return chunk[len(self._header) :]
         return chunk
 
+    def _strip_binary_header(self, chunk: bytes, *, with_types: bool) -> bytes:
+        if self._header is None:
+            end = _binary_header_end(chunk, with_types=with_types)
+            if end is not None:
+                self._header = chunk[:end]
+            return chunk
+        if chunk.startswith(self._header):
+            return chunk[len(self._header) :]
+        return chunk
+
     def _reframe_arrow(self, chunk: bytes) -> bytes:
         reader = pa.ipc.open_stream(chunk)
         if self._writer is None:
@@ -80,3 +98,27 @@ class ChunkFramer:
         self._buffer.seek(0)
         self._buffer.truncate()
         return data
+
+
+def _binary_header_end(chunk: bytes, *, with_types: bool) -> int | None:
+    """Where RowBinaryWithNames[AndTypes]'s header ends in `chunk`; None if the chunk holds no whole header."""
+    count, at = _varint(chunk, 0)
+    for _ in range(count * (2 if with_types else 1)):
+        if at > len(chunk):
+            return None
+        size, at = _varint(chunk, at)
+        at += size
+    return at if at <= len(chunk) else None
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """An unsigned LEB128 number at `at`, and where it ends (past the data when it is cut short)."""
+    value, shift = 0, 0
+    while at < len(data):
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+    return value, len(data) + 1

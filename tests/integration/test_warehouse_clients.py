@@ -399,3 +399,43 @@ def test_bodies_in_clickhouses_compressed_blocks(warehouse: WarehouseServer, cli
                   bytes(corrupted))  # fmt: skip
     assert (raised.value.code, raised.value.headers["X-ClickHouse-Exception-Code"]) == (400, "40")
     assert client.command(f"SELECT count() FROM {table}") == 1000
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_rowbinary_with_names_and_types_streams_as_one_document(warehouse: WarehouseServer, native: bool) -> None:
+    """The Java client's (and JDBC driver's) default format: it was built whole in memory; now streamed, the
+    header once. Read here as that client reads it: header, then rows (UInt64, then String) to the end."""
+    rows = 300_000
+    sql = f"SELECT number, toString(number) AS s FROM numbers({rows}) FORMAT RowBinaryWithNamesAndTypes"
+    request = urllib.request.Request(  # noqa: S310 - loopback test URL
+        f"{warehouse.url}/?compress={int(native)}", data=sql.encode(), method="POST",
+        headers={"Authorization": "Basic " + b64encode(f"default:{RW_PASSWORD}".encode()).decode()},
+    )  # fmt: skip
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback test URL
+        assert response.headers["Content-Length"] is None, "answered whole, not streamed"
+        body = response.read()
+    data = driver_reads(body) if native else body
+    count, at = _varint(data, 0)
+    header = []
+    for _ in range(2 * count):
+        size, at = _varint(data, at)
+        header.append(data[at : at + size].decode())
+        at += size
+    assert header == ["number", "s", "UInt64", "String"]
+    for expected in range(rows):
+        assert int.from_bytes(data[at : at + 8], "little") == expected, at
+        size, at = _varint(data, at + 8)
+        assert data[at : at + size] == str(expected).encode()
+        at += size
+    assert at == len(data)
