@@ -150,17 +150,16 @@ class ResponseEncoder:
     blocks; then with the Content-Encoding `encoding`."""
 
     def __init__(self, encoding: str | None, *, native: bool = False) -> None:
-        self.encoding = encoding
-        self.native = native
+        self._native = native
         self._compressor = _COMPRESSORS[encoding]() if encoding else None
 
     @property
     def is_identity(self) -> bool:
         """The body goes as it is: encoding is a no-op."""
-        return self._compressor is None and not self.native
+        return self._compressor is None and not self._native
 
     def encode(self, data: bytes) -> bytes:
-        if self.native:
+        if self._native:
             data = native_blocks.compress(data)
         return self._compressor.compress(data) if self._compressor else data
 

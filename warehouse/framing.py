@@ -47,10 +47,8 @@ class ChunkFramer:
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
 
     def frame(self, chunk: bytes) -> bytes:
-        if self._key in _HEADER_LINES:
-            return self._strip_header(chunk, _HEADER_LINES[self._key])
-        if self._key in _BINARY_HEADERS:
-            return self._strip_binary_header(chunk, with_types=_BINARY_HEADERS[self._key])
+        if self._key in _HEADER_LINES or self._key in _BINARY_HEADERS:
+            return self._strip_header(chunk)
         if self._key == "arrowstream":
             return self._reframe_arrow(chunk)
         return chunk
@@ -62,22 +60,13 @@ class ChunkFramer:
         self._writer.close()
         return self._take()
 
-    def _strip_header(self, chunk: bytes, lines: int) -> bytes:
+    def _strip_header(self, chunk: bytes) -> bytes:
+        """The first chunk whole, its header remembered; the header off every later chunk."""
         if self._header is None:
-            end = -1
-            for _ in range(lines):
-                end = chunk.find(b"\n", end + 1)
-                if end < 0:
-                    return chunk
-            self._header = chunk[: end + 1]
-            return chunk
-        if chunk.startswith(self._header):
-            return chunk[len(self._header) :]
-        return chunk
-
-    def _strip_binary_header(self, chunk: bytes, *, with_types: bool) -> bytes:
-        if self._header is None:
-            end = _binary_header_end(chunk, with_types=with_types)
+            if self._key in _HEADER_LINES:
+                end = _text_header_end(chunk, _HEADER_LINES[self._key])
+            else:
+                end = _binary_header_end(chunk, with_types=_BINARY_HEADERS[self._key])
             if end is not None:
                 self._header = chunk[:end]
             return chunk
@@ -98,6 +87,16 @@ class ChunkFramer:
         self._buffer.seek(0)
         self._buffer.truncate()
         return data
+
+
+def _text_header_end(chunk: bytes, lines: int) -> int | None:
+    """Where a header of `lines` text lines ends in `chunk`; None if the chunk holds no whole header."""
+    end = -1
+    for _ in range(lines):
+        end = chunk.find(b"\n", end + 1)
+        if end < 0:
+            return None
+    return end + 1
 
 
 def _binary_header_end(chunk: bytes, *, with_types: bool) -> int | None:
