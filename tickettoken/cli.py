@@ -85,17 +85,14 @@ def warehouse_migrate() -> None:
 @click.option("--name", default=None, help="The backup's name [<database>-<UTC time>].")
 def warehouse_backup(name: str | None) -> None:
     """Back up the service's database while it runs (to <data dir>/backups for the embedded warehouse)."""
-    from warehouse.backups import BackupRefused, back_up, default_name
+    from warehouse.backups import back_up, default_name
     from warehouse.client import connect
 
     settings = get_settings().warehouse
     name = name or default_name(settings.database, datetime.now(UTC))
-    with _warehouse_up(settings):
+    with _warehouse_up(settings):  # which makes a refusal (BackupRefused) or a warehouse error one line
         click.echo(f"backing up database {settings.database} as {name} ...", err=True)
-        try:
-            made = back_up(connect(settings), settings.database, name)
-        except BackupRefused as error:
-            raise click.ClickException(str(error)) from None
+        made = back_up(connect(settings), settings.database, name)
     where = settings.backup_dir / made.name if settings.is_embedded else made.name
     click.echo(f"backup {made.name}: {made.files:,} files, {made.bytes:,} bytes; {where}")
 
@@ -105,15 +102,12 @@ def warehouse_backup(name: str | None) -> None:
 @click.option("--replace", is_flag=True, help="Drop the database first when it holds tables (its data is lost).")
 def warehouse_restore(name: str, replace: bool) -> None:
     """Restore the service's database from the backup NAME (stop the service first)."""
-    from warehouse.backups import BackupRefused, restore
+    from warehouse.backups import restore
     from warehouse.client import connect
 
     settings = get_settings().warehouse
-    with _warehouse_up(settings):
-        try:
-            tables = restore(connect(settings), settings.database, name, replace=replace)
-        except BackupRefused as error:
-            raise click.ClickException(str(error)) from None
+    with _warehouse_up(settings):  # as for backup: a refusal is one line
+        tables = restore(connect(settings), settings.database, name, replace=replace)
     click.echo(f"restored database {settings.database} from {name}: {tables} tables")
 
 
