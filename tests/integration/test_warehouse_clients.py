@@ -88,19 +88,21 @@ def test_streaming_a_large_result_in_blocks(client: Client) -> None:
     assert blocks > 1, "the result arrived in one piece: it was not streamed"
 
 
-def _post(server: WarehouseServer, sql: str, body: bytes, encoding: str) -> bytes:
+def _exchange(server: WarehouseServer, params: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    """POST `body` with the URL parameters `params`, as the read-write user; the answer's body."""
     request = urllib.request.Request(  # noqa: S310 - loopback test URL
-        f"{server.url}/?query={urllib.parse.quote(sql)}",
+        f"{server.url}/?{params}",
         data=body,
         method="POST",
-        headers={
-            "Content-Encoding": encoding,
-            "Authorization": "Basic " + b64encode(f"default:{RW_PASSWORD}".encode()).decode(),
-        },
+        headers={"Authorization": "Basic " + b64encode(f"default:{RW_PASSWORD}".encode()).decode(), **(headers or {})},
     )
     with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback test URL
         result: bytes = response.read()
         return result
+
+
+def _post(server: WarehouseServer, sql: str, body: bytes, encoding: str) -> bytes:
+    return _exchange(server, f"query={urllib.parse.quote(sql)}", body, {"Content-Encoding": encoding})
 
 
 @pytest.mark.parametrize(
@@ -339,18 +341,6 @@ def test_large_parameters_sent_as_a_form(warehouse: WarehouseServer, always_form
     sql = "SELECT count() FROM numbers(30000) WHERE concat('id-', toString(number)) IN {ids:Array(String)}"
     assert client.query(sql, parameters={"ids": ids}).result_rows == [(20_000,)]
     client.close()
-
-
-def _exchange(server: WarehouseServer, params: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
-    request = urllib.request.Request(  # noqa: S310 - loopback test URL
-        f"{server.url}/?{params}",
-        data=body,
-        method="POST",
-        headers={"Authorization": "Basic " + b64encode(f"default:{RW_PASSWORD}".encode()).decode(), **(headers or {})},
-    )
-    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback test URL
-        result: bytes = response.read()
-        return result
 
 
 @pytest.mark.parametrize("http_compression", [False, True])
