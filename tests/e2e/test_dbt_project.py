@@ -31,6 +31,17 @@ SALE_COLUMNS = [
 ]
 
 
+def _dbt(
+    *arguments: str, env: dict[str, str], log_path: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`dbt <arguments>` on the project's own dbt project, with `env` (and no usage reports), its log in
+    `log_path`."""
+    command = [str(Path(sys.executable).parent / "dbt"), *arguments, "--project-dir", str(PROJECT)]
+    command += ["--profiles-dir", str(PROJECT), "--log-path", str(log_path)]
+    env = {**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
 def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, client: Client, tmp_path: Path) -> None:
     database = f"dbtp_{uuid.uuid4().hex[:8]}"
     migrate(client, warehouse.settings(database=database).warehouse)
@@ -48,16 +59,13 @@ def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, clie
     client.insert(f"{database}.sales", sales, column_names=SALE_COLUMNS)
     assert client.command(f"SELECT count() FROM {database}.sales") == 10
 
+    env = {**warehouse.env(), "TICKETTOKEN_CLICKHOUSE_DATABASE": database}
+    # The credentials in the URL, which the API takes too: the profile read the user name as the host.
+    password = env.pop("TICKETTOKEN_CLICKHOUSE_PASSWORD")
+    env["TICKETTOKEN_CLICKHOUSE_URL"] = warehouse.url.replace("://", f"://default:{password}@")
+
     def dbt(*arguments: str, exit_code: int = 0) -> str:
-        command = [str(Path(sys.executable).parent / "dbt"), *arguments, "--project-dir", str(PROJECT)]
-        command += ["--profiles-dir", str(PROJECT), "--target-path", str(tmp_path / "target")]
-        command += ["--log-path", str(tmp_path)]
-        env = {**warehouse.env(), "TICKETTOKEN_CLICKHOUSE_DATABASE": database}
-        env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-        # The credentials in the URL, which the API takes too: the profile read the user name as the host.
-        password = env.pop("TICKETTOKEN_CLICKHOUSE_PASSWORD")
-        env["TICKETTOKEN_CLICKHOUSE_URL"] = warehouse.url.replace("://", f"://default:{password}@")
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+        result = _dbt(*arguments, "--target-path", str(tmp_path / "target"), env=env, log_path=tmp_path)
         assert result.returncode == exit_code, result.stdout + result.stderr
         return result.stdout
 
@@ -90,10 +98,8 @@ def test_staging_builds_with_one_row_per_record(warehouse: WarehouseServer, clie
 def test_the_profile_reads_the_warehouse_url_as_the_api_does(url: str, expected: list[str], tmp_path: Path) -> None:
     """https without a port is 8443, as for the API (the profile took 8123); brackets of IPv6 hosts are not the
     port's colons. Nothing listens there (loopback): `dbt debug` prints the profile, then fails to connect."""
-    command = [str(Path(sys.executable).parent / "dbt"), "debug", "--project-dir", str(PROJECT)]
-    command += ["--profiles-dir", str(PROJECT), "--log-path", str(tmp_path)]
-    env = {**os.environ, "TICKETTOKEN_CLICKHOUSE_URL": url, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, "TICKETTOKEN_CLICKHOUSE_URL": url}
     env.pop("TICKETTOKEN_CLICKHOUSE_USER", None)
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = _dbt("debug", env=env, log_path=tmp_path, timeout=300)
     shown = {line.split("  ", 1)[-1].strip() for line in result.stdout.splitlines()}
     assert set(expected) <= shown, result.stdout + result.stderr
