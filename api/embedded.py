@@ -14,10 +14,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.message import Message
 from pathlib import Path
 
 from tickettoken.children import child_env
-from tickettoken.settings import WarehouseSettings
+from tickettoken.settings import EMBEDDED_HEADER, WarehouseSettings
+from warehouse.client import connect
 
 log = logging.getLogger("tickettoken.serve")
 
@@ -30,15 +32,40 @@ RESTART_MAX_DELAY_SECONDS = 30.0
 
 def answers(settings: WarehouseSettings, timeout: float = 1.0) -> bool:
     """True when something answers /ping at the warehouse URL."""
+    return _ping(settings, timeout) is not None
+
+
+def _ping(settings: WarehouseSettings, timeout: float = 1.0) -> Message | None:
+    """The headers of the answer to /ping at the warehouse URL; None when nothing answers it."""
     if not settings.clickhouse_url.startswith(("http://", "https://")):
         raise ValueError(f"TICKETTOKEN_CLICKHOUSE_URL must be http(s), got {settings.clickhouse_url!r}")
     try:
         with urllib.request.urlopen(  # noqa: S310 - the scheme is checked just above
             settings.clickhouse_url.rstrip("/") + "/ping", timeout=timeout
         ) as response:
-            return bool(response.status == 200)
+            return response.headers if response.status == 200 else None
     except (urllib.error.URLError, OSError):
-        return False
+        return None
+
+
+def _check_it_is_ours(settings: WarehouseSettings) -> None:
+    """An embedded warehouse already answering at the URL must be the one on the configured data directory:
+    another's (a second service given its own directory but the same warehouse port) would take this one's writes
+    into its directory, and stop under it when its own service stops."""
+    client = connect(settings)
+    try:
+        rows = client.query("SELECT path FROM system.disks WHERE name = 'default'").result_rows
+    finally:
+        client.close()
+    serving = Path(str(rows[0][0])).resolve() if rows else None
+    if serving != settings.warehouse_dir.resolve():
+        where = serving.parent if serving is not None else "an unknown directory"
+        raise RuntimeError(
+            f"the embedded warehouse answering at {settings.address} keeps its data in {where}, not in"
+            f" {settings.data_dir} (TICKETTOKEN_DATA_DIR): stop it, or give this one a warehouse port of its own"
+            " (TICKETTOKEN_CLICKHOUSE_URL)"
+        )
+    log.info("the embedded warehouse on %s is already running at %s: using it", settings.data_dir, settings.address)
 
 
 class EmbeddedWarehouse:
@@ -129,7 +156,13 @@ def embedded_when_needed(
     block's length and yield True; else yield False and leave it be (a warehouse elsewhere that does not answer
     is the caller's error to report). `output`: as for `EmbeddedWarehouse`; `supervise`: start it again should
     it exit meanwhile (the service does; a one-shot command need not)."""
-    if not settings.is_embedded or answers(settings):
+    if not settings.is_embedded:
+        yield False
+        return
+    answer = _ping(settings)
+    if answer is not None:
+        if answer.get(EMBEDDED_HEADER) is not None:
+            _check_it_is_ours(settings)
         yield False
         return
     embedded = EmbeddedWarehouse(settings, output=output)

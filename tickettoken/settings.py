@@ -38,6 +38,11 @@ def _env_numbers(name: str, default: str) -> tuple[float, ...]:
         raise ValueError(f"TICKETTOKEN_{name} must be numbers separated by commas, got {raw!r}") from None
 
 
+# On the embedded server's /ping answers (a ClickHouse server sends none): a command that finds a warehouse already
+# answering at an embedded URL then checks that it is the one on its own data directory (api/embedded.py).
+EMBEDDED_HEADER = "X-TicketToken-Warehouse"
+
+
 @dataclass(frozen=True, slots=True)
 class WarehouseSettings:
     """Where the warehouse is, who may use it, and how the embedded server behaves."""

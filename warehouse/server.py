@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tickettoken.settings import WarehouseSettings
+from tickettoken.settings import EMBEDDED_HEADER, WarehouseSettings
 from warehouse import native_blocks
 from warehouse.body import ClientGone, decoded_pieces, read_limited, read_statement
 from warehouse.codecs import BodyDecoder, ResponseEncoder
@@ -37,6 +37,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("tickettoken.warehouse")
+EMBEDDED_MARK = (EMBEDDED_HEADER.lower().encode(), b"1")
 QUERY_LOGGER = "tickettoken.warehouse.query"
 # With `compress=1`, errors of these statuses go in compressed blocks, as ClickHouse sends those met once the
 # answer's output exists; the Java client reads exactly these so (others, such as 401 and 403, as plain text).
@@ -146,7 +147,7 @@ class WarehouseApp:
         path, method = scope["path"], scope["method"]
         params = parse_params(scope["query_string"])
         if path == "/ping" or (path == "/" and method in ("GET", "HEAD") and "query" not in params):
-            await _reply(send, 200, [(b"content-type", b"text/plain; charset=UTF-8")], b"Ok.\n")
+            await _reply(send, 200, [(b"content-type", b"text/plain; charset=UTF-8"), EMBEDDED_MARK], b"Ok.\n")
             return
         if path != "/":
             await _reply(

@@ -224,7 +224,8 @@ def test_serve_says_in_one_line_why_it_cannot_start(
 ) -> None:
     """A second `serve` met a traceback: the port taken (after starting and migrating the warehouse for
     nothing), the data directory held by the running warehouse (uvicorn's "exited with code 3" under chDB's
-    lock error), a wrong password or a URL that is not HTTP."""
+    lock error), a wrong password or a URL that is not HTTP. Given a data directory of its own but the running
+    warehouse's port, it served on that warehouse (on the other directory) without a word."""
     api, warehouse_url, _ = api_with_embedded_warehouse
     api_port = api.rsplit(":", 1)[1]
     same = {"TICKETTOKEN_DATA_DIR": str(tmp_path / "data"), "TICKETTOKEN_CLICKHOUSE_URL": warehouse_url}
@@ -238,6 +239,19 @@ def test_serve_says_in_one_line_why_it_cannot_start(
     assert "cannot start: Code: 516. DB::Exception: default: Authentication failed" in wrong
     scheme = _refused_start({**elsewhere, "TICKETTOKEN_CLICKHOUSE_URL": "tcp://127.0.0.1:9000"})
     assert "cannot start: TICKETTOKEN_CLICKHOUSE_URL must be http(s)" in scheme
+    another = _refused_start({**elsewhere, "TICKETTOKEN_DATA_DIR": str(tmp_path / "another")})
+    assert (
+        f"cannot start: the embedded warehouse answering at {warehouse_url} keeps its data in {tmp_path / 'data'},"
+        f" not in {tmp_path / 'another'} (TICKETTOKEN_DATA_DIR)" in another
+    )
+    assert not (tmp_path / "another").exists()
+    # A one-shot command likewise; on the warehouse's own directory it runs on it.
+    for data_dir, exit_code in ((tmp_path / "another", 1), (tmp_path / "data", 0)):
+        env = cli_env({**same, "TICKETTOKEN_DATA_DIR": str(data_dir)})
+        listed = subprocess.run(tickettoken("keys", "list"), env=env, cwd=ROOT, capture_output=True, text=True,
+                                timeout=60, check=False)  # fmt: skip
+        assert listed.returncode == exit_code, listed.stderr
+        assert ("keeps its data in" in listed.stderr) == (exit_code == 1) and "Traceback" not in listed.stderr
 
 
 def test_serve_waits_for_a_warehouse_that_is_still_starting(tmp_path: Path) -> None:
