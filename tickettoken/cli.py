@@ -239,7 +239,7 @@ def _warehouse_up(settings: WarehouseSettings) -> Iterator[bool]:
 )
 def sql(query: str, fmt: str | None) -> None:
     """Run one SQL statement as the read-only analyst user and print the result."""
-    from warehouse.analyst import error_text, run_analyst_query
+    from warehouse.analyst import run_analyst_query, statement_error_text
     from warehouse.sql_text import trailing_format
 
     if not query.strip():
@@ -251,7 +251,7 @@ def sql(query: str, fmt: str | None) -> None:
     try:
         click.echo(run_analyst_query(get_settings().warehouse, query, None if own else fmt or "table"), nl=False)
     except Exception as error:  # noqa: BLE001 - any client error is shown as one line, not a traceback
-        raise click.ClickException(error_text(error, get_settings().warehouse)) from None
+        raise click.ClickException(statement_error_text(error, get_settings().warehouse)) from None
 
 
 @main.command("demo")

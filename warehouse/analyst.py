@@ -15,6 +15,9 @@ from warehouse.client import connect_analyst
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")  # why a connection failed, in urllib3's account
 # clickhouse-connect's wrapping of the warehouse's own message, which alone says what went wrong.
 _WRAPPED = re.compile(r"^.*?server response: (?P<message>.*?)(?: \(for url [^)]*\))?$", re.DOTALL)
+# The FORMAT clause clickhouse-connect appends to the statement for the formats used below: a syntax error's echo
+# of the statement showed it to the analyst, who never wrote it.
+_APPENDED_FORMAT = re.compile(r"\n FORMAT (?:Native|CSVWithNames|JSONEachRow)\b")
 TABLE_ROW_LIMIT = 10_000  # a terminal table of more rows helps nobody; use --format csv for exports
 
 
@@ -51,6 +54,11 @@ def error_text(error: BaseException, settings: WarehouseSettings) -> str:
         reason = _OS_ERROR.search(text)
         return f"the warehouse at {settings.address} did not answer ({reason[1] if reason else text})"
     return text
+
+
+def statement_error_text(error: BaseException, settings: WarehouseSettings) -> str:
+    """`error_text` for a statement run by `run_analyst_query`, whose echo of it is the analyst's own text."""
+    return _APPENDED_FORMAT.sub("", error_text(error, settings))
 
 
 def render_table(columns: list[str], rows: list[tuple[object, ...]]) -> str:

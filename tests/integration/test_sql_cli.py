@@ -41,10 +41,13 @@ def test_a_statement_with_its_own_format_is_printed_as_the_warehouse_answers_it(
 
 
 def test_errors_are_the_warehouses_message_or_why_it_did_not_answer(warehouse: WarehouseServer) -> None:
-    bad = _sql(warehouse, "SELEC 1")
-    assert bad.returncode == 1
-    assert bad.stderr.startswith("Error: Code: 62. DB::Exception: Syntax error: failed at position 7"), bad.stderr
-    assert "for url" not in bad.stderr
+    for fmt in ("table", "csv", "json"):
+        bad = _sql(warehouse, "SELEC 1", "--format", fmt)
+        assert bad.returncode == 1
+        assert bad.stderr.startswith("Error: Code: 62. DB::Exception: Syntax error: failed at position 7"), bad.stderr
+        assert "for url" not in bad.stderr
+        # The statement as the analyst wrote it, not with the client's FORMAT clause.
+        assert "(line 1, col 7): 1. Expected one of:" in bad.stderr and "FORMAT" not in bad.stderr, bad.stderr
     url = f"http://127.0.0.1:{free_port()}"
     down = subprocess.run(
         tickettoken("sql", "SELECT 1"),
