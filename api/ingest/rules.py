@@ -89,8 +89,18 @@ def check_venue(venue: Venue, window: TimeWindow, now: datetime) -> Problems:
     return problems
 
 
+def path_segment(name: str, value: str) -> Problems:
+    """An id that names a resource in the API's paths (`/api/realtime/sales/{eventId}`): a `/` splits it, `.` and
+    `..` are removed by clients and proxies, and control characters cannot be sent; an event so named was stored
+    and then never found."""
+    if "/" in value or value in (".", "..") or any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        return [(name, "must be one URL path segment: no '/' or control characters, and not '.' or '..'")]
+    return []
+
+
 def check_event(event: Event, window: TimeWindow, now: datetime) -> Problems:
-    problems = window.check("starts_at", event.starts_at, catalog=True, now=now)
+    problems = path_segment("event_id", event.event_id)
+    problems += window.check("starts_at", event.starts_at, catalog=True, now=now)
     problems += window.check("on_sale_at", event.on_sale_at, catalog=True, now=now)
     problems += window.check("updated_at", event.updated_at, catalog=False, now=now)
     if event.on_sale_at > event.starts_at:

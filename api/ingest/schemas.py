@@ -109,8 +109,20 @@ class Tier(msgspec.Struct, kw_only=True):
     capacity: Capacity
 
 
+# It names the event in the live endpoints' paths (api/ingest/rules.py, `path_segment`).
+EventId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=ID_MAX_LENGTH,
+        description="Chosen by the platform, often a UUID. One URL path segment: no '/' or control characters, and"
+        " not '.' or '..'.",
+    ),
+]
+
+
 class Event(Record):
-    event_id: Id
+    event_id: EventId
     organizer_id: Id
     name: Name
     artist: Name

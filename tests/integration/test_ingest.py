@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import threading
+import uuid
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -87,6 +88,10 @@ BAD_VALUES: list[tuple[str, str, Callable[[dict[str, str]], dict[str, Any]], str
     ("social", "reach", lambda c: f.social(c["event"], reach=-1), "reach"),
     ("social", "reach too large", lambda c: f.social(c["event"], reach=2**64), "reach"),
     ("event", "no tiers", lambda c: f.event(c["venue"], tiers=[]), "tiers"),
+    # The id names the event in the live endpoints' paths: these could be stored but never asked for.
+    ("event", "id with a slash", lambda c: f.event(c["venue"], event_id=f"tour/{uuid.uuid4()}"), "event_id"),
+    ("event", "id '..'", lambda c: f.event(c["venue"], event_id=".."), "event_id"),
+    ("event", "id with a line feed", lambda c: f.event(c["venue"], event_id=f"{uuid.uuid4()}\n"), "event_id"),
     ("event", "on sale after start", lambda c: f.event(c["venue"], on_sale_at=_days_ahead(31)), "on_sale_at"),
     ("event", "status", lambda c: f.event(c["venue"], status="done"), "status"),
     ("event", "unknown venue", lambda c: f.event("venue-that-never-was"), "venue_id"),
