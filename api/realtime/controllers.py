@@ -144,7 +144,8 @@ _REFUSALS = refusals(401, 403, 404)
 @get("/sales/{event_id:str}", responses=_REFUSALS,
      operation_id="realtimeSales", summary="Live sales of an event",
      description="Tickets and gross, sell-through, by tier and channel, velocity, a series, the projected sell-out"
-     " time at the last hour's pace, milestones reached." + _COMMON)  # fmt: skip
+     " time at the last hour's pace (null when that pace would not sell out before the start), milestones reached."
+     + _COMMON)  # fmt: skip
 async def sales(
     request: AnyRequest,
     event_id: EventId,

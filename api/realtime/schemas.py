@@ -47,7 +47,9 @@ class SalesSnapshot(msgspec.Struct, frozen=True):
     velocity: dict[str, int]  # tickets in the last 1, 5, 15 and 60 minutes ("1m", "5m", "15m", "60m")
     series: list[Bucket]  # tickets per bucket over the window
     bucket_minutes: int
-    projected_sell_out_at: str | None  # at the last hour's pace; None when nothing sold in it (or sold out)
+    # At the last hour's pace; None when nothing sold in it, when sold out, or when that pace would not sell the
+    # event out before it starts.
+    projected_sell_out_at: str | None
     sold_out_at: str | None
     milestones: list[Milestone]
 

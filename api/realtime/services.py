@@ -240,7 +240,9 @@ class RealtimeService:
         remaining = event.capacity - tickets
         projected = None
         if remaining > 0 and per_minute > 0:
-            projected = (frame.at + timedelta(minutes=remaining / per_minute)).astimezone(frame.zone).isoformat()
+            when = frame.at + timedelta(minutes=remaining / per_minute)
+            # A sell-out after the doors open is none: the dashboard would show a date past the show.
+            projected = when.astimezone(frame.zone).isoformat() if when <= event.starts_at else None
         return SalesSnapshot(
             event_id=event.event_id,
             at=frame.local_at,

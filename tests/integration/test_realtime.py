@@ -157,6 +157,24 @@ def test_an_event_naming_no_currency_is_shown_in_its_facts(http: httpx.Client, k
         assert response.json()["currency"] == "CHF", view
 
 
+def test_no_sell_out_is_projected_past_the_start(http: httpx.Client, keys: dict[str, str]) -> None:
+    """4 of 10 tickets sold in the last hour: at that pace the rest take 90 minutes. An event starting in an hour
+    was shown a sell-out half an hour after its doors opened."""
+    venue = f.venue()
+    projected = {}
+    for starts_in in (60, 120):
+        event = f.event(venue["venue_id"], capacity=10, tiers=[{"name": "GA", "price": "10.00", "capacity": 10}],
+                        starts_at=_at(timedelta(minutes=starts_in)))  # fmt: skip
+        sales = [f.sale(event["event_id"], tier="GA", unit_price="10.00", quantity=2,
+                        purchased_at=_at(timedelta(minutes=-m))) for m in (10, 40)]  # fmt: skip
+        for stream, records in (("venue", venue), ("event", event), ("sale", sales)):
+            _ingest(http, keys["ingest"], stream, records)
+        answer = _get(http, keys["read"], f"/api/realtime/sales/{event['event_id']}").json()
+        projected[starts_in] = answer["projected_sell_out_at"]
+    assert projected[60] is None
+    assert datetime.fromisoformat(projected[120]) == T + timedelta(minutes=90)
+
+
 def test_a_new_version_of_an_event_shows_at_once(http: httpx.Client, keys: dict[str, str]) -> None:
     """A new capacity showed only once the worker read the event again (five to ten seconds later)."""
     venue = f.venue()
