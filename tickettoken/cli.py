@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,16 +83,26 @@ def warehouse_migrate() -> None:
 
 @warehouse.command("backup")
 @click.option("--name", default=None, help="The backup's name [<database>-<UTC time>].")
-def warehouse_backup(name: str | None) -> None:
+@click.option(
+    "--max-bandwidth",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="MiB a second the backup may read, leaving the disk to the service's queries (0: no limit).",
+)
+def warehouse_backup(name: str | None, max_bandwidth: int) -> None:
     """Back up the service's database while it runs (to <data dir>/backups for the embedded warehouse)."""
+    from functools import partial
+
     from warehouse.backups import back_up, default_name
     from warehouse.client import connect
 
     settings = get_settings().warehouse
     name = name or default_name(settings.database, datetime.now(UTC))
-    with _warehouse_up(settings):  # which makes a refusal (BackupRefused) or a warehouse error one line
-        click.echo(f"backing up database {settings.database} as {name} ...", err=True)
-        made = back_up(connect(settings), settings.database, name)
+    # _warehouse_up makes a refusal (BackupRefused) or a warehouse error one line.
+    with _warehouse_up(settings), _bytes_progress(f"backing up database {settings.database} as {name}") as progress:
+        made = back_up(partial(connect, settings), settings.database, name, max_bandwidth=max_bandwidth * 2**20,
+                       progress=progress)  # fmt: skip
     where = settings.backup_dir / made.name if settings.is_embedded else made.name
     click.echo(f"backup {made.name}: {made.files:,} files, {made.bytes:,} bytes; {where}")
 
@@ -102,13 +112,30 @@ def warehouse_backup(name: str | None) -> None:
 @click.option("--replace", is_flag=True, help="Drop the database first when it holds tables (its data is lost).")
 def warehouse_restore(name: str, replace: bool) -> None:
     """Restore the service's database from the backup NAME (stop the service first)."""
+    from functools import partial
+
     from warehouse.backups import restore
     from warehouse.client import connect
 
     settings = get_settings().warehouse
-    with _warehouse_up(settings):  # as for backup: a refusal is one line
-        tables = restore(connect(settings), settings.database, name, replace=replace)
+    with _warehouse_up(settings), _bytes_progress(f"restoring database {settings.database} from {name}") as progress:
+        tables = restore(partial(connect, settings), settings.database, name, replace=replace, progress=progress)
     click.echo(f"restored database {settings.database} from {name}: {tables} tables")
+
+
+@contextmanager
+def _bytes_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """`description ...` on standard error (a log's line), then a bar of bytes done against bytes in all, gone once
+    done; the callback moves it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
+
+    click.echo(f"{description} ...", err=True)
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn())
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total or None)
 
 
 @main.command("serve")

@@ -7,15 +7,30 @@ keeps them where its own `backups.allowed_path` says.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from warehouse.connection import quote_identifier
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# BACKUP and RESTORE answer once done, and their request is their only handle: a client that stops waiting has them
+# cancelled, like any query. clickhouse-connect stops after 300 s by default, which a database of a few tens of GB
+# takes (measured: a backup cut at a client's timeout was BACKUP_CANCELLED). So their request waits this long.
+# (ASYNC, which would free it, is refused by the embedded warehouse: warehouse/statements.py.)
+OPERATION_WAIT_SECONDS = 7 * 24 * 3600
+POLL_SECONDS = 0.5
+_PROGRESS_SQL = "SELECT total_size, bytes_read FROM system.backups WHERE id = {id:String}"
+
+Connect = Callable[..., Client]  # a new client to the warehouse, taking clickhouse-connect's options
+Progress = Callable[[int, int], None]  # bytes done, bytes in all
 
 
 class BackupRefused(Exception):
@@ -43,20 +58,32 @@ def check_name(name: str) -> str:
     return name
 
 
-def back_up(client: Client, database: str, name: str) -> Made:
+def back_up(
+    connect: Connect, database: str, name: str, *, max_bandwidth: int = 0, progress: Progress | None = None
+) -> Made:
+    """BACKUP `database` as `name`. `max_bandwidth`: bytes a second it may read (0: as fast as the disk reads),
+    to leave the service's queries their share; `progress`: called every half second with bytes written so far
+    and the database's bytes on disk."""
     check_name(name)
-    done = client.query(f"BACKUP DATABASE {quote_identifier(database)} TO File('{name}')").result_rows
+    client = connect()
+    total = _bytes_on_disk(client, database)
+    operation = str(uuid.uuid4())
+    limit = f", max_backup_bandwidth = {int(max_bandwidth)}" if max_bandwidth > 0 else ""
+    statement = f"BACKUP DATABASE {quote_identifier(database)} TO File('{name}') SETTINGS id = '{operation}'{limit}"
+    _watched(connect, statement, operation, lambda written, _read: (written, total), progress)
     made = client.query(
-        "SELECT num_files, total_size FROM system.backups WHERE id = {id:String}", parameters={"id": done[0][0]}
+        "SELECT num_files, total_size FROM system.backups WHERE id = {id:String}", parameters={"id": operation}
     ).result_rows
     files, size = made[0] if made else (0, 0)
     return Made(name, int(files), int(size))
 
 
-def restore(client: Client, database: str, name: str, *, replace: bool) -> int:
+def restore(connect: Connect, database: str, name: str, *, replace: bool, progress: Progress | None = None) -> int:
     """Restore `database` from the backup `name`; returns how many tables it holds then. A database that holds
-    tables is replaced only when asked (`replace`), since what it holds is lost."""
+    tables is replaced only when asked (`replace`), since what it holds is lost. `progress`: called every half
+    second with bytes read from the backup so far and its size."""
     check_name(name)
+    client = connect()
     tables = _tables(client, database)
     if tables and not replace:
         raise BackupRefused(
@@ -65,8 +92,61 @@ def restore(client: Client, database: str, name: str, *, replace: bool) -> int:
         )
     # Dropped also when it holds nothing: RESTORE makes the database itself.
     client.command(f"DROP DATABASE IF EXISTS {quote_identifier(database)} SYNC")
-    client.command(f"RESTORE DATABASE {quote_identifier(database)} FROM File('{name}')")
+    operation = str(uuid.uuid4())
+    statement = f"RESTORE DATABASE {quote_identifier(database)} FROM File('{name}') SETTINGS id = '{operation}'"
+    _watched(connect, statement, operation, lambda size, read: (read, size), progress)
     return _tables(client, database)
+
+
+def _watched(
+    connect: Connect,
+    statement: str,
+    operation: str,
+    done_of: Callable[[int, int], tuple[int, int]],
+    progress: Progress | None,
+) -> None:
+    """Run `statement` (the operation `operation`) on a client of its own, waiting as long as it takes, and report
+    its progress meanwhile from `system.backups` (`done_of`: its total_size and bytes_read as done and in all)."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            connect(send_receive_timeout=OPERATION_WAIT_SECONDS).command(statement)
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            failure.append(error)
+
+    # A daemon: should the command be interrupted, its exit closes the request, which cancels the operation.
+    worker = threading.Thread(target=run, name="backup-operation", daemon=True)
+    worker.start()
+    watcher = connect() if progress is not None else None
+    done, total = 0, 0
+    while True:
+        worker.join(POLL_SECONDS)
+        finished = not worker.is_alive()
+        if watcher is not None and progress is not None:
+            with contextlib.suppress(ClickHouseError):  # a report missed; the operation goes on
+                done, total = _so_far(watcher, operation, done_of)
+            if finished and not failure:  # all of it: the backup's files outweigh the parts they copy a little
+                progress(max(done, total), max(done, total))
+            else:
+                progress(min(done, total), total)
+        if finished:
+            break
+    if failure:
+        raise failure[0]
+
+
+def _so_far(watcher: Client, operation: str, done_of: Callable[[int, int], tuple[int, int]]) -> tuple[int, int]:
+    rows = watcher.query(_PROGRESS_SQL, parameters={"id": operation}).result_rows
+    return done_of(int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+
+def _bytes_on_disk(client: Client, database: str) -> int:
+    rows = client.query(
+        "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = {db:String} AND active",
+        parameters={"db": database},
+    ).result_rows
+    return int(rows[0][0]) if rows else 0
 
 
 def _tables(client: Client, database: str) -> int:

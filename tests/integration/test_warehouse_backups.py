@@ -7,12 +7,15 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from tests.support import WarehouseServer, free_port
+from warehouse.backups import back_up, restore
+from warehouse.client import connect
 from warehouse.migrate import migrate
 
 SALE_COLUMNS = ["sale_id", "event_id", "customer_id", "purchased_at", "tier", "quantity", "unit_price", "currency",
@@ -86,3 +89,58 @@ def test_backups_stay_in_their_directory_and_away_from_the_analyst(
         live.client().command("BACKUP DATABASE tickettoken TO File('/tmp/anywhere')")
     assert "not allowed for backups" in str(raised.value)
     assert not (live.data_dir / "backups" / "by-the-analyst").exists()
+
+
+def test_a_long_backup_reports_its_progress_and_outlasts_a_clients_timeout(
+    servers: tuple[WarehouseServer, WarehouseServer],
+) -> None:
+    """The command waited on one request with clickhouse-connect's 300 s read timeout: a backup that took longer
+    was cancelled when the client gave up (BACKUP_CANCELLED), and nothing said how far it had got."""
+    live, spare = servers
+    settings = live.settings().warehouse
+    migrate(live.client(), settings)
+    live.client().command("SYSTEM STOP MERGES tickettoken.sales")  # the parts stay as many, and their size as it was
+    for _ in range(20):  # parts, each of its files, are what the engine counts as written
+        live.client().command(
+            "INSERT INTO tickettoken.sales (sale_id, event_id, customer_id, purchased_at, tier, quantity, unit_price,"
+            " currency, channel) SELECT toString(generateUUIDv4()), 'e1', toString(rand()), now64(3), 'GA', 1, 10,"
+            " 'EUR', 'web' FROM numbers(15000)"
+        )
+    parts = "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'tickettoken' AND active"
+    on_disk = int(live.client().query(parts).result_rows[0][0])
+    reports: list[tuple[int, int]] = []
+    # Every client of the backup's times out after a second, but for the one running the statement.
+    connect_briefly = partial(connect, settings, send_receive_timeout=1)
+    made = back_up(
+        connect_briefly, "tickettoken", "slow", max_bandwidth=on_disk // 3, progress=lambda *r: reports.append(r)
+    )
+    assert made.bytes >= on_disk and (live.data_dir / "backups" / "slow" / ".backup").is_file()
+    moving = [done for done, total in reports[:-1] if 0 < done < total == on_disk]
+    assert len(moving) >= 2 and moving == sorted(moving), reports
+    assert reports[-1][0] == reports[-1][1] >= on_disk, reports  # all of it, at the end
+
+    shutil.copytree(live.data_dir / "backups" / "slow", spare.data_dir / "backups" / "slow")
+    restored: list[tuple[int, int]] = []
+    tables = restore(partial(connect, spare.settings().warehouse), "tickettoken", "slow", replace=False,
+                     progress=lambda *r: restored.append(r))  # fmt: skip
+    assert tables > 0 and _sales(spare) == 300_000
+    assert restored[-1][0] == restored[-1][1] == made.bytes, restored
+
+
+def test_a_backup_left_running_in_the_background_is_refused(servers: tuple[WarehouseServer, WarehouseServer]) -> None:
+    """`BACKUP ... ASYNC` made every other query fail with code 216 until it was done (the API answered 503)."""
+    live, _ = servers
+    migrate(live.client(), live.settings().warehouse)
+    for statement in (
+        "BACKUP DATABASE tickettoken TO File('behind') ASYNC",
+        "BACKUP DATABASE tickettoken TO File('behind') SETTINGS async = 1",
+        "RESTORE DATABASE tickettoken AS other FROM File('behind') ASYNC",
+    ):
+        with pytest.raises(DatabaseError) as raised:
+            live.client().command(statement)
+        assert "Code: 48" in str(raised.value) and "Leave out ASYNC" in str(raised.value), statement
+    assert not (live.data_dir / "backups" / "behind").exists()
+    assert live.client().command("SELECT count() FROM tickettoken.sales") == 0
+    # A name or a table that merely says "async" is no such request.
+    made = live.client().query("BACKUP DATABASE tickettoken TO File('not-async')").result_rows
+    assert made[0][1] == "BACKUP_CREATED"
