@@ -208,6 +208,13 @@ class IngestResult(msgspec.Struct, frozen=True):
     rejected: int
     errors: list[RecordError] = msgspec.field(default_factory=list)
     quarantined: int = 0
+    quarantine_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="With quarantined records: their `request_id` in `tickettoken.ingest_quarantine`, to find"
+            " them there (each with its record index, the record as sent and the reason)."
+        ),
+    ] = None
 
 
 class IngestRejected(msgspec.Struct, frozen=True):

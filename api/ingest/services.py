@@ -127,9 +127,10 @@ class IngestService:
             raise InvalidRecords(IngestResult(0, 0, len(rejected), _listed(errors)))
         writer = self.writers[stream.name]
         writer.check_size(table.num_rows if table is not None else len(valid))  # before anything is quarantined
+        quarantine_id = None
         if rejected:
             # Quarantined before the valid ones are written: a failure after it loses nothing on a retry.
-            await asyncio.to_thread(self._quarantine, stream, decoded, errors)
+            quarantine_id = await asyncio.to_thread(self._quarantine, stream, decoded, errors)
         if table is not None:
             flags = await writer.submit_table(table)
         else:
@@ -143,6 +144,7 @@ class IngestService:
             rejected=len(rejected),
             errors=_listed(errors),
             quarantined=len(rejected),
+            quarantine_id=quarantine_id,
         )
 
     def clean_json(self, stream_name: str, body: bytes, key: ApiKey) -> list[Any] | None:
@@ -311,7 +313,8 @@ class IngestService:
             passed.append((index, record))
         return passed
 
-    def _quarantine(self, stream: Stream, decoded: Decoded[Any], errors: list[RecordError]) -> None:
+    def _quarantine(self, stream: Stream, decoded: Decoded[Any], errors: list[RecordError]) -> str:
+        """Write the rejected records to the quarantine; returns the id they are found under there."""
         reasons: dict[int, list[str]] = {}
         for error in errors:
             reasons.setdefault(error.index, []).append(
@@ -324,6 +327,7 @@ class IngestService:
         ]
         client: Client = self.client()
         client.insert("ingest_quarantine", rows, column_names=_QUARANTINE_COLUMNS)
+        return request_id
 
 
 def _decode(stream: Stream, body: bytes, content_type: str) -> Decoded[Any]:

@@ -54,7 +54,14 @@ def test_a_clean_sale_is_committed_before_routing_with_the_routes_answer(
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"] == "application/json"
     assert first.content == through_route.content
-    assert first.json() == {"accepted": 1, "duplicates": 0, "rejected": 0, "errors": [], "quarantined": 0}
+    assert first.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "rejected": 0,
+        "errors": [],
+        "quarantined": 0,
+        "quarantine_id": None,
+    }
     # Sent again (alone, and in an array with a new one): counted as a duplicate, stored once.
     again = _post(api_server, keys["ingest"], fast)
     bearer = httpx.post(
@@ -62,7 +69,14 @@ def test_a_clean_sale_is_committed_before_routing_with_the_routes_answer(
         headers={"Authorization": f"Bearer {keys['ingest']}"},
     )  # fmt: skip
     assert api_server.metric(keys["admin"], FAST) == before + 3
-    assert again.json() == {"accepted": 0, "duplicates": 1, "rejected": 0, "errors": [], "quarantined": 0}
+    assert again.json() == {
+        "accepted": 0,
+        "duplicates": 1,
+        "rejected": 0,
+        "errors": [],
+        "quarantined": 0,
+        "quarantine_id": None,
+    }
     assert bearer.json()["accepted"] == 1 and bearer.json()["duplicates"] == 1
     assert _stored(warehouse, [fast["sale_id"], routed["sale_id"], third["sale_id"]]) == 3
     # Both ways are counted under the route's own label.
