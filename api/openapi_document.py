@@ -38,10 +38,12 @@ class Problem(msgspec.Struct, frozen=True):
 
 def refusals(*codes: int) -> dict[int, ResponseSpec]:
     """The documented refusals among `_REFUSALS`, each with the body every refusal has."""
-    return {
-        code: ResponseSpec(data_container=Problem, description=_REFUSALS[code], generate_examples=False)
-        for code in codes
-    }
+    return {code: refusal(_REFUSALS[code]) for code in codes}
+
+
+def refusal(description: str) -> ResponseSpec:
+    """A refusal of an endpoint's own: the body every refusal has, and what it means there."""
+    return ResponseSpec(data_container=Problem, description=description, generate_examples=False)
 
 
 def openapi_config(description: str) -> OpenAPIConfig:

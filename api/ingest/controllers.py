@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Router, post
+from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.params import QueryParameter
+from litestar.params import Parameter, QueryParameter
 
 from api.auth.guards import require
 from api.auth.keys import ApiKey, Scope
 from api.ingest.schemas import IngestRejected, IngestResult
 from api.ingest.services import IngestService
-from api.openapi_document import KEYED, refusals
+from api.openapi_document import KEYED, refusal, refusals
 
 AnyRequest = Request[Any, Any, Any]
 Partial = Annotated[
@@ -75,10 +76,35 @@ def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
     return ingest
 
 
+QuarantineId = Annotated[str, Parameter(max_length=64, description="The `quarantine_id` of an ingest answer.")]
+
+
+@post(
+    "/quarantine/{quarantine_id:str}/replay",
+    operation_id="replayQuarantine",
+    summary="Send quarantined records again",
+    description="The records a `partial=true` request quarantined (its answer's `quarantine_id`), checked and written"
+    " again with this key, say once the events they named have arrived: those valid now are written (or found"
+    " stored already, as duplicates) and leave the quarantine; the others stay in it, listed by their index in the"
+    " request that sent them, and the answer gives the same `quarantine_id` for them. 404: nothing is quarantined"
+    " under that id (unknown, replayed whole already, or past the quarantine's 90 days). 403: another organizer's"
+    " events; nothing written.",
+    status_code=200,
+    responses={**refusals(401, 403, 413, 429, 503), 404: refusal("Nothing is quarantined under that id.")},
+)
+async def replay(request: AnyRequest, quarantine_id: QuarantineId) -> IngestResult:
+    key: ApiKey = request.scope["api_key"]  # type: ignore[typeddict-item]
+    service: IngestService = request.app.state.ingest
+    result = await service.replay(quarantine_id, key)
+    if result is None:
+        raise NotFoundException(f"nothing is quarantined under {quarantine_id!r}")
+    return result
+
+
 ingest_router = Router(
     path="/api/ingest",
     tags=["ingest"],
     security=KEYED,
     middleware=[require(Scope.INGEST)],
-    route_handlers=[_endpoint(stream, *spec) for stream, spec in ENDPOINTS.items()],
+    route_handlers=[*(_endpoint(stream, *spec) for stream, spec in ENDPOINTS.items()), replay],
 )

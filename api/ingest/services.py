@@ -131,12 +131,7 @@ class IngestService:
         if rejected:
             # Quarantined before the valid ones are written: a failure after it loses nothing on a retry.
             quarantine_id = await asyncio.to_thread(self._quarantine, stream, decoded, errors)
-        if table is not None:
-            flags = await writer.submit_table(table)
-        else:
-            flags = await writer.submit([record for _, record in valid])
-        if stream.name == "event":
-            self.catalog.forget_events(record.event_id for _, record in valid)
+        flags = await self._write(stream, valid, table)
         accepted = sum(flags)
         return IngestResult(
             accepted=accepted,
@@ -146,6 +141,62 @@ class IngestService:
             quarantined=len(rejected),
             quarantine_id=quarantine_id,
         )
+
+    async def replay(self, quarantine_id: str, key: ApiKey) -> IngestResult | None:
+        """Send the records quarantined under `quarantine_id` again, as `key` (say, once the events they named have
+        arrived): those valid now are written, or found stored already, and leave the quarantine; the others stay
+        there, listed by their index in the request that sent them. None when nothing is quarantined under it."""
+        rows = await asyncio.to_thread(self._quarantined, quarantine_id)
+        if not rows:
+            return None
+        stream = STREAMS[rows[0][0]]
+        body = b"[" + b",".join(record.encode() for _, _, record in rows) + b"]"
+        decoded = _decode(stream, body, "application/json")
+        errors: list[RecordError] = []
+        valid, table = await asyncio.to_thread(self._checked, stream, decoded, key, errors, partial=True)
+        self.writers[stream.name].check_size(len(valid))
+        flags = await self._write(stream, valid, table)
+        sent_as = [index for _, index, _ in rows]  # the records' indexes in the request that sent them
+        rejected = {error.index for error in errors}
+        released = [sent_as[position] for position in range(len(rows)) if position not in rejected]
+        await asyncio.to_thread(self._release, quarantine_id, released)  # once written: a failure loses nothing
+        accepted = sum(flags)
+        return IngestResult(
+            accepted=accepted,
+            duplicates=len(flags) - accepted,
+            rejected=len(rejected),
+            errors=_listed([RecordError(sent_as[e.index], e.field, e.message) for e in errors]),
+            quarantined=len(rejected),
+            quarantine_id=quarantine_id if rejected else None,
+        )
+
+    async def _write(self, stream: Stream, valid: list[tuple[int, Any]], table: pa.Table | None) -> list[bool]:
+        """Commit the valid records (as their table when built already); a flag per record, True where new."""
+        writer = self.writers[stream.name]
+        flags = await (writer.submit_table(table) if table is not None else writer.submit([r for _, r in valid]))
+        if stream.name == "event":
+            self.catalog.forget_events(record.event_id for _, record in valid)
+        return flags
+
+    def _quarantined(self, quarantine_id: str) -> list[tuple[str, int, str]]:
+        """(stream, index in the request that sent it, record as sent) of what is quarantined under the id."""
+        rows = (
+            self.client()
+            .query(
+                "SELECT stream, record_index, record FROM ingest_quarantine WHERE request_id = {id:String}"
+                " ORDER BY record_index LIMIT 1 BY record_index",
+                parameters={"id": quarantine_id},
+            )
+            .result_rows
+        )
+        return [(str(stream), int(index), str(record)) for stream, index, record in rows]
+
+    def _release(self, quarantine_id: str, indexes: list[int]) -> None:
+        if indexes:
+            self.client().command(
+                "DELETE FROM ingest_quarantine WHERE request_id = {id:String} AND record_index IN {at:Array(UInt32)}",
+                parameters={"id": quarantine_id, "at": indexes},
+            )
 
     def clean_json(self, stream_name: str, body: bytes, key: ApiKey) -> list[Any] | None:
         """The records of a small JSON body of facts when every one is certainly valid and writable by `key`,

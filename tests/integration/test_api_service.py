@@ -167,6 +167,7 @@ def test_openapi_and_metrics(
         "/api/ingest/sale": "ingestSales", "/api/ingest/attendance": "ingestAttendance",
         "/api/ingest/revenue": "ingestRevenue", "/api/ingest/social": "ingestSocial",
         "/api/ingest/event": "ingestEvents", "/api/ingest/venue": "ingestVenues",
+        "/api/ingest/quarantine/{quarantine_id}/replay": "replayQuarantine",
     }  # fmt: skip
     assert _get(api + "/metrics")[0] == 401
     assert _get(api + "/metrics", {"Authorization": "Bearer wrong"})[0] == 401

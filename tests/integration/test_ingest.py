@@ -225,6 +225,44 @@ def test_partial_quarantines_exactly_the_bad_records(
     assert rows[1][2].startswith("tier:")
 
 
+def test_quarantined_records_are_sent_again_once_they_can_be_taken(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    """A quarantine had no way out: a sale quarantined for an event not yet sent stayed there once it came."""
+    late = f.event(catalog["venue"], organizer_id="org-1")
+    early = f.sale(late["event_id"])  # its event comes later
+    bad = f.sale(catalog["event"], tier="Balcony")  # never a tier of its event
+    sent = _post(http, keys["org1"], "sale", [f.sale(catalog["event"]), early, bad], partial="true").json()
+    assert (sent["accepted"], sent["quarantined"]) == (1, 2)
+    replay = f"/api/ingest/quarantine/{sent['quarantine_id']}/replay"
+
+    def quarantined() -> list[int]:
+        sql = "SELECT record_index FROM ingest_quarantine WHERE request_id = {id:String} ORDER BY record_index"
+        return [row[0] for row in tt.query(sql, parameters={"id": sent["quarantine_id"]}).result_rows]
+
+    def again(key: str) -> httpx.Response:
+        return http.post(replay, headers={"X-API-Key": keys[key]})
+
+    first = again("org1").json()  # too early: nothing changes
+    assert (first["accepted"], first["rejected"], first["quarantine_id"]) == (0, 2, sent["quarantine_id"])
+    assert [(e["index"], e["field"]) for e in first["errors"]] == [(1, "event_id"), (2, "tier")]
+    assert quarantined() == [1, 2] and _count(tt, "sales", "sale_id", [early["sale_id"]]) == 0
+
+    assert _post(http, keys["ingest"], "event", late).status_code == 200
+    assert again("org2").status_code == 403, "another organizer's key may not send org-1's sales"
+    assert quarantined() == [1, 2]
+    second = again("org1").json()
+    assert (second["accepted"], second["duplicates"], second["rejected"]) == (1, 0, 1)
+    assert [(e["index"], e["field"]) for e in second["errors"]] == [(2, "tier")]
+    assert quarantined() == [2] and _count(tt, "sales", "sale_id", [early["sale_id"]]) == 1
+    third = again("org1").json()
+    assert (third["accepted"], third["rejected"]) == (0, 1), "the taken sale left the quarantine"
+
+    unknown = http.post("/api/ingest/quarantine/no-such-id/replay", headers={"X-API-Key": keys["ingest"]})
+    assert unknown.status_code == 404 and "no-such-id" in unknown.json()["detail"]
+    assert http.post(replay, headers={"X-API-Key": keys["read"]}).status_code == 403
+
+
 def test_ndjson_and_money_as_number_or_text(
     http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
 ) -> None:
