@@ -65,15 +65,15 @@ def back_up(
     to leave the service's queries their share; `progress`: called every half second with bytes written so far
     and the database's bytes on disk."""
     check_name(name)
-    client = connect()
-    total = _bytes_on_disk(client, database)
     operation = str(uuid.uuid4())
     limit = f", max_backup_bandwidth = {int(max_bandwidth)}" if max_bandwidth > 0 else ""
     statement = f"BACKUP DATABASE {quote_identifier(database)} TO File('{name}') SETTINGS id = '{operation}'{limit}"
-    _watched(connect, statement, operation, lambda written, _read: (written, total), progress)
-    made = client.query(
-        "SELECT num_files, total_size FROM system.backups WHERE id = {id:String}", parameters={"id": operation}
-    ).result_rows
+    with contextlib.closing(connect()) as client:
+        total = _bytes_on_disk(client, database)
+        _watched(connect, statement, operation, lambda written, _read: (written, total), progress)
+        made = client.query(
+            "SELECT num_files, total_size FROM system.backups WHERE id = {id:String}", parameters={"id": operation}
+        ).result_rows
     files, size = made[0] if made else (0, 0)
     return Made(name, int(files), int(size))
 
@@ -83,19 +83,19 @@ def restore(connect: Connect, database: str, name: str, *, replace: bool, progre
     tables is replaced only when asked (`replace`), since what it holds is lost. `progress`: called every half
     second with bytes read from the backup so far and its size."""
     check_name(name)
-    client = connect()
-    tables = _tables(client, database)
-    if tables and not replace:
-        raise BackupRefused(
-            f"database {database} holds {tables} table(s): restoring would lose them. Stop the service, then"
-            " restore with --replace (the database is dropped first)"
-        )
-    # Dropped also when it holds nothing: RESTORE makes the database itself.
-    client.command(f"DROP DATABASE IF EXISTS {quote_identifier(database)} SYNC")
-    operation = str(uuid.uuid4())
-    statement = f"RESTORE DATABASE {quote_identifier(database)} FROM File('{name}') SETTINGS id = '{operation}'"
-    _watched(connect, statement, operation, lambda size, read: (read, size), progress)
-    return _tables(client, database)
+    with contextlib.closing(connect()) as client:
+        tables = _tables(client, database)
+        if tables and not replace:
+            raise BackupRefused(
+                f"database {database} holds {tables} table(s): restoring would lose them. Stop the service, then"
+                " restore with --replace (the database is dropped first)"
+            )
+        # Dropped also when it holds nothing: RESTORE makes the database itself.
+        client.command(f"DROP DATABASE IF EXISTS {quote_identifier(database)} SYNC")
+        operation = str(uuid.uuid4())
+        statement = f"RESTORE DATABASE {quote_identifier(database)} FROM File('{name}') SETTINGS id = '{operation}'"
+        _watched(connect, statement, operation, lambda size, read: (read, size), progress)
+        return _tables(client, database)
 
 
 def _watched(
@@ -111,29 +111,42 @@ def _watched(
 
     def run() -> None:
         try:
-            connect(send_receive_timeout=OPERATION_WAIT_SECONDS).command(statement)
+            with contextlib.closing(connect(send_receive_timeout=OPERATION_WAIT_SECONDS)) as client:
+                client.command(statement)
         except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
             failure.append(error)
 
     # A daemon: should the command be interrupted, its exit closes the request, which cancels the operation.
     worker = threading.Thread(target=run, name="backup-operation", daemon=True)
     worker.start()
-    watcher = connect() if progress is not None else None
-    done, total = 0, 0
-    while True:
-        worker.join(POLL_SECONDS)
-        finished = not worker.is_alive()
-        if watcher is not None and progress is not None:
-            with contextlib.suppress(ClickHouseError):  # a report missed; the operation goes on
-                done, total = _so_far(watcher, operation, done_of)
-            if finished and not failure:  # all of it: the backup's files outweigh the parts they copy a little
-                progress(max(done, total), max(done, total))
-            else:
-                progress(min(done, total), total)
-        if finished:
-            break
+    with contextlib.closing(connect()) as watcher:
+        while True:
+            worker.join(POLL_SECONDS)
+            finished = not worker.is_alive()
+            if progress is not None:
+                _report(watcher, operation, done_of, progress, finished=finished and not failure)
+            if finished:
+                break
     if failure:
         raise failure[0]
+
+
+def _report(
+    watcher: Client,
+    operation: str,
+    done_of: Callable[[int, int], tuple[int, int]],
+    progress: Progress,
+    *,
+    finished: bool,
+) -> None:
+    try:
+        done, total = _so_far(watcher, operation, done_of)
+    except ClickHouseError:  # a report missed; the operation goes on
+        return
+    if finished:  # all of it: the backup's files outweigh the parts they copy a little
+        progress(max(done, total), max(done, total))
+    else:
+        progress(min(done, total), total)
 
 
 def _so_far(watcher: Client, operation: str, done_of: Callable[[int, int], tuple[int, int]]) -> tuple[int, int]:
