@@ -47,7 +47,8 @@ ENDPOINTS = {
     "social": ("ingestSocial", "Social activity."),
     "event": (
         "ingestEvents",
-        "Events (upserts: the latest updated_at wins; the currency cannot change once money is stored in another).",
+        "Events (upserts: the latest updated_at wins, and an older version than the one stored is answered as a"
+        " duplicate and not written; the currency cannot change once money is stored in another).",
     ),
     "venue": ("ingestVenues", "Venues (upserts; keys bound to an organizer cannot write them: venues are shared)."),
 }

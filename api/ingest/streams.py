@@ -21,6 +21,7 @@ from api.ingest.schemas import Attendance, Event, Record, Revenue, Sale, Social,
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 PRICE = pa.decimal128(12, 2)  # sales.unit_price
 AMOUNT = pa.decimal128(14, 2)  # revenue.amount
+UNVERSIONED = "unversioned-"  # the scope of a catalog row sent without `updated_at`: versioned by its arrival
 
 
 def _decimals(values: Iterable[Decimal], decimal_type: pa.DataType) -> pa.Array:
@@ -153,7 +154,7 @@ class Stream:
         if self.is_fact:
             return record.event_id, getattr(record, self.id_field)
         if record.updated_at is None:  # versioned by its arrival (venues may omit updated_at): never a copy
-            return f"unversioned-{id(record)}", getattr(record, self.id_field)
+            return f"{UNVERSIONED}{id(record)}", getattr(record, self.id_field)
         return record.updated_at.astimezone(UTC).isoformat(timespec="milliseconds"), getattr(record, self.id_field)
 
     def table_of(self, rows: Sequence[Any]) -> pa.Table:

@@ -379,11 +379,14 @@ def test_a_later_event_version_replaces_the_earlier(
     first = f.event(catalog["venue"], updated_at=(now - timedelta(hours=1)).isoformat())
     newer = {**first, "name": "moved", "status": "postponed", "updated_at": now.isoformat()}
     older = {**first, "name": "stale", "updated_at": (now - timedelta(days=400)).isoformat()}
-    results = [_post(http, keys["ingest"], "event", e).json() for e in (first, newer, older, newer)]
-    assert [(r["accepted"], r["duplicates"]) for r in results] == [(1, 0), (1, 0), (1, 0), (0, 1)]
+    results = [_post(http, keys["ingest"], "event", e).json() for e in (first, newer, older, newer, first)]
+    # An older version than the stored one changes nothing: answered as a duplicate (it was "accepted"), unwritten.
+    assert [(r["accepted"], r["duplicates"]) for r in results] == [(1, 0), (1, 0), (0, 1), (0, 1), (0, 1)]
     rows = tt.query("SELECT name, status FROM events FINAL WHERE event_id = {id:String}",
                     parameters={"id": first["event_id"]}).result_rows  # fmt: skip
     assert rows == [("moved", "postponed")]
+    stale = "SELECT count() FROM events WHERE event_id = {id:String} AND name = 'stale'"
+    assert tt.query(stale, parameters={"id": first["event_id"]}).result_rows == [(0,)]
 
 
 def _errors(response: httpx.Response) -> list[tuple[int, str, str]]:
