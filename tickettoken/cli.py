@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tickettoken.children import stop_with_parent_if_asked
-from tickettoken.settings import WarehouseSettings, get_settings
+from tickettoken.settings import SettingsError, WarehouseSettings, get_settings
 
 if TYPE_CHECKING:
     from api.auth.keys import KeyStore
@@ -24,7 +24,17 @@ QUIET_WAIT_SECONDS = 10.0  # `tickettoken demo` waits this long for its API befo
 ORGANIZER_ID_MAX = 128  # the ingest contract's ids (api/ingest/schemas.py, `Id`), not imported: --help stays fast
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group, printing a setting the commands cannot use as one line (not a traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """TicketToken Analytics: the warehouse, its API and the tools around them."""
     stop_with_parent_if_asked()  # as a child of `tickettoken serve`: the warehouse or the demo traffic

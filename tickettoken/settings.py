@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,27 +16,47 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"TICKETTOKEN_{name}", default)
 
 
-def _env_int(name: str, default: int) -> int:
+class SettingsError(ValueError):
+    """A TICKETTOKEN_* variable the service cannot use, said in one line naming it (the commands print it so)."""
+
+
+def _env_int(name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+    """An integer from `low` to `high` (inclusive; no upper bound when None)."""
     raw = _env(name, str(default))
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise ValueError(f"TICKETTOKEN_{name} must be an integer, got {raw!r}") from None
+        raise SettingsError(f"TICKETTOKEN_{name} must be an integer, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise SettingsError(f"TICKETTOKEN_{name} must be {bounds}, got {value}")
+    return value
 
 
 def _env_ms_as_seconds(name: str, default: int) -> float:
     milliseconds = _env_int(name, default)
-    if milliseconds < 0:
-        raise ValueError(f"TICKETTOKEN_{name} must be 0 or more milliseconds, got {milliseconds}")
     return milliseconds / 1000
 
 
-def _env_numbers(name: str, default: str) -> tuple[float, ...]:
+def _env_numbers(name: str, default: str, *, most: float | None = None) -> tuple[float, ...]:
+    """Numbers above 0 (and at most `most`), separated by commas; sorted."""
     raw = _env(name, default)
     try:
-        return tuple(sorted(float(part) for part in raw.split(",") if part.strip()))
+        numbers = tuple(sorted(float(part) for part in raw.split(",") if part.strip()))
     except ValueError:
-        raise ValueError(f"TICKETTOKEN_{name} must be numbers separated by commas, got {raw!r}") from None
+        raise SettingsError(f"TICKETTOKEN_{name} must be numbers separated by commas, got {raw!r}") from None
+    if any(not 0 < n <= (most if most is not None else math.inf) for n in numbers):
+        bounds = f"above 0 and at most {most:g}" if most is not None else "above 0"
+        raise SettingsError(f"TICKETTOKEN_{name} must be numbers {bounds}, got {raw!r}")
+    return numbers
+
+
+def _env_redis_url(name: str) -> str | None:
+    url = _env(name, "") or None
+    if url is not None and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        shown = url.rpartition("@")[2]  # not the credentials a URL may carry
+        raise SettingsError(f"TICKETTOKEN_{name} must be a redis://, rediss:// or unix:// URL, got {shown!r}")
+    return url
 
 
 # On the embedded server's /ping answers (a ClickHouse server sends none): a command that finds a warehouse already
@@ -173,37 +194,37 @@ def load_settings() -> Settings:
         analyst_max_execution_time=_env_int("ANALYST_MAX_EXECUTION_TIME", 60),
         analyst_max_memory_usage=_env_int("ANALYST_MAX_MEMORY_USAGE", 4 * 1024**3),
         cluster=_env("CLICKHOUSE_CLUSTER", "") or None,
-        pool_size=_env_int("WAREHOUSE_POOL_SIZE", 16),
-        max_sessions=_env_int("WAREHOUSE_MAX_SESSIONS", 256),
+        pool_size=_env_int("WAREHOUSE_POOL_SIZE", 16, low=1),
+        max_sessions=_env_int("WAREHOUSE_MAX_SESSIONS", 256, low=1),
         query_log=Path(query_log) if (query_log := _env("WAREHOUSE_QUERY_LOG", "")) else None,
     )
     api = ApiSettings(
         host=_env("HOST", "127.0.0.1"),
-        port=_env_int("PORT", 3009),
-        workers=_env_int("WORKERS", 1),
-        max_body_bytes=_env_int("MAX_BODY_BYTES", 32 * 1024 * 1024),
+        port=_env_int("PORT", 3009, low=1, high=65535),
+        workers=_env_int("WORKERS", 1, low=1),
+        max_body_bytes=_env_int("MAX_BODY_BYTES", 32 * 1024 * 1024, low=1),
         access_log=_env("ACCESS_LOG", "0") == "1",
         ws_compression=_env("WS_COMPRESSION", "0") == "1",
         cors_origins=tuple(origin.strip() for origin in _env("CORS_ORIGINS", "*").split(",") if origin.strip()),
         warehouse_wait_seconds=_env_int("WAREHOUSE_WAIT_SECONDS", 60),
     )
-    redis = RedisSettings(url=_env("REDIS_URL", "") or None)
+    redis = RedisSettings(url=_env_redis_url("REDIS_URL"))
     ingest = IngestSettings(
         max_past_days=_env_int("INGEST_MAX_PAST_DAYS", 3650),
         max_future_hours=_env_int("INGEST_MAX_FUTURE_HOURS", 24),
         catalog_max_future_days=_env_int("INGEST_CATALOG_MAX_FUTURE_DAYS", 3 * 365),
-        max_pending_records=_env_int("INGEST_MAX_PENDING_RECORDS", 200_000),
+        max_pending_records=_env_int("INGEST_MAX_PENDING_RECORDS", 200_000, low=1),
         gather_seconds=_env_ms_as_seconds("INGEST_GATHER_MS", 50),
     )
     push = PushSettings(
         interval_seconds=_env_ms_as_seconds("PUSH_INTERVAL_MS", 250),
-        milestone_shares=_env_numbers("MILESTONE_SHARES", "0.25,0.5,0.75,0.9,1"),
+        milestone_shares=_env_numbers("MILESTONE_SHARES", "0.25,0.5,0.75,0.9,1", most=1),
         milestone_counts=_env_numbers("MILESTONE_COUNTS", "100,500,1000,5000,10000,50000"),
         revenue_milestones=_env_numbers("REVENUE_MILESTONES", "1000,10000,100000,1000000"),
     )
     live = LiveSettings(
-        max_rows=_env_int("LIVE_MAX_ROWS", 20_000_000),
-        reload_seconds=_env_int("LIVE_RELOAD_SECONDS", 300),
+        max_rows=_env_int("LIVE_MAX_ROWS", 20_000_000, low=1),
+        reload_seconds=_env_int("LIVE_RELOAD_SECONDS", 300, low=1),
     )
     return Settings(warehouse=warehouse, api=api, redis=redis, ingest=ingest, push=push, live=live)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tickettoken.settings import load_settings
+from tests.support import cli_env, tickettoken
+from tickettoken.settings import SettingsError, load_settings
 from warehouse.errors import WarehouseError, http_status_for
 
 
@@ -48,8 +50,41 @@ def test_a_bad_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_a_negative_wait_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKETTOKEN_INGEST_GATHER_MS", "-5")
-    with pytest.raises(ValueError, match="TICKETTOKEN_INGEST_GATHER_MS must be 0 or more milliseconds"):
+    with pytest.raises(ValueError, match="TICKETTOKEN_INGEST_GATHER_MS must be 0 or more, got -5"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORT", "0", "must be from 1 to 65535, got 0"),
+        ("PORT", "70000", "must be from 1 to 65535, got 70000"),
+        ("WORKERS", "0", "must be 1 or more, got 0"),
+        ("INGEST_MAX_PENDING_RECORDS", "-1", "must be 1 or more, got -1"),
+        ("MILESTONE_SHARES", "0.5,1.5", "must be numbers above 0 and at most 1, got '0.5,1.5'"),
+        ("REVENUE_MILESTONES", "0,100", "must be numbers above 0, got '0,100'"),
+        (
+            "REDIS_URL",
+            "http://user:secret@cache:6379",
+            "must be a redis://, rediss:// or unix:// URL, got 'cache:6379'",
+        ),
+    ],
+)
+def test_values_out_of_bounds_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    """Taken as they were: a worker count of 0, a queue of -1 records, a milestone at 150% of capacity."""
+    monkeypatch.setenv(f"TICKETTOKEN_{name}", value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value) == f"TICKETTOKEN_{name} {message}"
+
+
+def test_the_commands_say_it_in_one_line() -> None:
+    """A traceback ended in the message."""
+    done = subprocess.run(tickettoken("keys", "list"), env=cli_env({"TICKETTOKEN_PORT": "lots"}), capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert (done.returncode, done.stderr) == (1, "Error: TICKETTOKEN_PORT must be an integer, got 'lots'\n")
 
 
 def test_engine_errors_keep_their_code_and_text() -> None:
