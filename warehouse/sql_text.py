@@ -112,6 +112,44 @@ def _skip_quoted(text: str, pos: int) -> int:
     return -1
 
 
+def code_words(sql: str) -> list[str]:
+    """The statement's words in upper case, outside its quoted texts and names and its comments (each of those
+    ends a word): for finding clauses the way the engine's lexer would, which a comment between two words of a
+    clause or a quoted `ASYNC` cannot fool. An unterminated quote or comment ends the text."""
+    words: list[str] = []
+    word: list[str] = []
+    pos, size = 0, len(sql)
+    while pos < size:
+        char = sql[pos]
+        skip_to = pos + 1
+        if char in "'\"`":
+            end = _skip_quoted(sql, pos)
+            skip_to = end if end >= 0 else size
+        elif sql.startswith("/*", pos):
+            end = sql.find("*/", pos + 2)  # nested comments end later, never sooner: no code is taken for one
+            skip_to = end + 2 if end >= 0 else size
+        elif sql.startswith("--", pos) or char == "#":
+            end = sql.find("\n", pos)
+            skip_to = end + 1 if end >= 0 else size
+        elif char.isalnum() or char == "_":
+            word.append(char)
+            pos += 1
+            continue
+        if word:
+            words.append("".join(word).upper())
+            word = []
+        pos = skip_to
+    if word:
+        words.append("".join(word).upper())
+    return words
+
+
+def has_clause(words: list[str], *clause: str) -> bool:
+    """Whether `clause` (upper-case words) appears, in a row, among `words`."""
+    width = len(clause)
+    return any(words[i : i + width] == list(clause) for i in range(len(words) - width + 1))
+
+
 def find_inline_insert(head: bytes, *, complete: bool) -> InlineInsert | bool | None:
     """Split a body that starts with `INSERT ... FORMAT X` into the statement and its data.
 

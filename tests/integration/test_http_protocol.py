@@ -8,8 +8,10 @@ import json
 import urllib.parse
 import uuid
 from base64 import b64encode
+from pathlib import Path
 
 import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from tests.support import RW_PASSWORD, WarehouseServer
 
@@ -139,6 +141,20 @@ def test_response_compression_when_asked(warehouse: WarehouseServer, encoding: s
 def test_multi_statements_are_refused(warehouse: WarehouseServer) -> None:
     status, headers, _ = _request(warehouse, "POST", {}, b"SELECT 1; SELECT 2")
     assert (status, headers["x-clickhouse-exception-code"]) == (400, "62")
+
+
+def test_into_outfile_is_refused_as_clickhouse_refuses_it_over_http(warehouse: WarehouseServer, tmp_path: Path) -> None:
+    """The embedded engine wrote the file on the server, wherever its user may write, for the read-only analyst too
+    (an `authorized_keys`, a file of the warehouse's own)."""
+    target = tmp_path / "written-by-a-query.txt"
+    for sql in (f"SELECT 1 INTO OUTFILE '{target}'", f"SELECT 1 INTO /* a comment */ OUTFILE '{target}' FORMAT CSV"):
+        for client in (warehouse.analyst(), warehouse.client()):
+            with pytest.raises(DatabaseError) as raised:
+                client.command(sql)
+            assert "Code: 358. DB::Exception: INTO OUTFILE is not allowed" in str(raised.value)
+    assert not target.exists()
+    # The words in a text or a name are no clause.
+    assert warehouse.analyst().command("SELECT 'INTO OUTFILE' AS `into outfile`") == "INTO OUTFILE"
 
 
 def test_chunked_request_body(warehouse: WarehouseServer) -> None:

@@ -8,8 +8,10 @@ import pytest
 
 from warehouse.sql_text import (
     InlineInsert,
+    code_words,
     find_inline_insert,
     first_keyword,
+    has_clause,
     insert_with_body_data,
     quote_literal,
     strip_leading_comments,
@@ -78,3 +80,21 @@ def test_scanning_a_pathological_head_is_linear() -> None:
 
 def test_quote_literal_escapes_quotes_and_backslashes() -> None:
     assert quote_literal("it's a \\ test") == "'it\\'s a \\\\ test'"
+
+
+@pytest.mark.parametrize(
+    ("sql", "words", "clause"),
+    [
+        ("select 1 into outfile 'f'", ["SELECT", "1", "INTO", "OUTFILE"], True),
+        ("SELECT 1 INTO/**/OUTFILE 'f'", ["SELECT", "1", "INTO", "OUTFILE"], True),
+        ("SELECT 1 INTO -- a line\n OUTFILE 'f'", ["SELECT", "1", "INTO", "OUTFILE"], True),
+        ("SELECT 'it''s INTO OUTFILE', `INTO OUTFILE`", ["SELECT"], False),
+        ("SELECT 1 -- it's\nINTO OUTFILE 'f'", ["SELECT", "1", "INTO", "OUTFILE"], True),  # no quote in a comment
+        ('SELECT "a\\" INTO OUTFILE" INTO OUTFILE \'f\'', ["SELECT", "INTO", "OUTFILE"], True),
+        ("SELECT 1 AS into_outfile", ["SELECT", "1", "AS", "INTO_OUTFILE"], False),
+        ("SELECT 'unterminated INTO OUTFILE", ["SELECT"], False),
+    ],
+)
+def test_code_words_skip_texts_names_and_comments(sql: str, words: list[str], clause: bool) -> None:
+    assert code_words(sql) == words
+    assert has_clause(code_words(sql), "INTO", "OUTFILE") is clause
