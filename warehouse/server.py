@@ -26,7 +26,7 @@ from warehouse.form import is_form, parse_form
 from warehouse.framing import ChunkFramer
 from warehouse.pool import Engine
 from warehouse.request import QueryRequest, parse_params, read_request
-from warehouse.sql_text import InlineInsert, insert_with_body_data
+from warehouse.sql_text import InlineInsert, first_keyword, insert_with_body_data
 from warehouse.statements import Outcome, close_stream, start_insert, start_statement
 from warehouse.tracker import QueryTracker, TrackedQuery
 from warehouse.users import User, Users
@@ -213,6 +213,8 @@ class WarehouseApp:
                         conn=conn, req=req, insert=insert, data_head=data_head, pieces=pieces, tracked=tracked
                     )
                 else:
+                    if first_keyword(sql) == "KILL":
+                        sql = tracker.kill_statement(sql, user.name, readonly=user.readonly)
                     async with self._kill_on_disconnect(receive, tracked):
                         outcome = await asyncio.to_thread(start_statement, conn, req, sql, tracked.prefix)
                 headers = self._headers(req, outcome, started)

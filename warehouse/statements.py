@@ -45,6 +45,9 @@ _MUTATING_CLASSES = frozenset({"MUTATING", "MUTATING_GLOBAL"})
 # Not classed as mutating by the engine, and let through by its readonly=1, but writing the server's disk (a
 # backup) or its tables (a restore): the read-only analyst may do neither.
 _FILE_WRITING_KEYWORDS = frozenset({"BACKUP", "RESTORE"})
+# Let through by readonly=1 too, and acting on the whole engine (`SYSTEM STOP MERGES` stopped every merge, and
+# parts piled up under ingest until inserts failed), so not for the read-only analyst either. (KILL: tracker.py.)
+_NOT_FOR_READONLY_KEYWORDS = _FILE_WRITING_KEYWORDS | {"SYSTEM"}
 # Statements that change something and answer rows, as ClickHouse does (KILL: the queries; BACKUP and RESTORE:
 # the operation's id and status).
 _ROW_ANSWERING_COMMANDS = frozenset({"KILL", "BACKUP", "RESTORE"})
@@ -103,7 +106,7 @@ def _check(conn: EngineConnection, req: QueryRequest, sql: str) -> tuple[str, st
     keyword = first_keyword(sql)
     if (req.readonly and query_class in _MUTATING_CLASSES) or (req.readonly == 1 and keyword == "SET"):
         raise WarehouseError(READONLY, "Cannot execute query in readonly mode")
-    if (req.readonly or conn.readonly) and keyword in _FILE_WRITING_KEYWORDS:
+    if (req.readonly or conn.readonly) and keyword in _NOT_FOR_READONLY_KEYWORDS:
         raise WarehouseError(READONLY, f"Cannot execute {keyword} in readonly mode")
     # The word-by-word scan only for the statements that name the word at all: it is a Python loop per character.
     words = code_words(sql) if _CLAUSE_WORDS.search(sql) else []

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from warehouse.connection import EngineConnection
-from warehouse.errors import QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING, WarehouseError
+from warehouse.errors import QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING, READONLY, WarehouseError
+from warehouse.sql_text import strip_leading_comments
 
 log = logging.getLogger("tickettoken.warehouse")
 
@@ -25,6 +27,12 @@ _PROCESSES_SQL = (
     "FROM system.processes WHERE startsWith(query, '/* tt:')"
 )
 _KILL_SQL = "KILL QUERY WHERE startsWith(query, {prefix:String}) ASYNC"
+# How clients cancel a query of theirs (the Node client, the JDBC driver): by the id they gave it, which the engine
+# does not know (chDB gives its queries its own). The mode and FORMAT after it are kept. No nested quantifiers.
+_KILL_BY_ID = re.compile(
+    r"KILL\s+QUERY\s+WHERE\s+query_id\s*=\s*'([^'\\]*)'((?:\s+(?:SYNC|ASYNC|TEST))?(?:\s+FORMAT\s+\w+)?)\s*;?\s*",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -61,6 +69,26 @@ class QueryTracker:
 
     def finish(self, tracked: TrackedQuery) -> None:
         self._by_id.pop(tracked.query_id, None)
+
+    def kill_statement(self, sql: str, user: str, *, readonly: bool) -> str:
+        """A KILL statement as the engine is to run it. `KILL QUERY WHERE query_id = '<id>'` is put in terms of that
+        query's marker (the read-only analyst's own queries only: another's id is a query not found, no rows). Any
+        other KILL reaches the engine as sent, but for the analyst, who may not stop the service's queries."""
+        found = _KILL_BY_ID.fullmatch(strip_leading_comments(sql))
+        if found is None:
+            if readonly:
+                raise WarehouseError(
+                    READONLY,
+                    "Cannot execute KILL in readonly mode, but for a query of one's own, by its id: KILL QUERY WHERE"
+                    " query_id = '...'",
+                )
+            return sql
+        target = self._by_id.get(found[1])
+        if target is None or (readonly and target.user != user):
+            return f"KILL QUERY WHERE 0{found[2]}"
+        target.killed_reason = f"KILL QUERY by {user}"
+        log.info("killing query_id=%s user=%s at the request of %s", target.query_id, target.user, user)
+        return f"KILL QUERY WHERE startsWith(query, '{target.prefix}'){found[2]}"
 
     def kill(self, tracked: TrackedQuery, reason: str) -> None:
         """Cancel a running statement (blocking; call from a worker thread)."""

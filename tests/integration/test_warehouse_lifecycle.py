@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from tests.support import ROOT, RW_PASSWORD, WarehouseServer, cli_env, free_port, tickettoken
 
@@ -92,6 +93,51 @@ def test_a_disconnected_client_has_its_query_cancelled(warehouse: WarehouseServe
     while _query_in_flight(client, marker):
         assert time.monotonic() < deadline, "the query kept running after its client went away"
         time.sleep(0.05)
+
+
+def _endless_query(runner: Client, watcher: Client, query_id: str, outcome: list[str]) -> threading.Thread:
+    """A query that runs until cancelled, under `query_id` (also its marker), in a thread of `runner`'s, once
+    `watcher` sees it run; `outcome` gets the error that ended it."""
+
+    def run() -> None:
+        try:
+            runner.command(f"SELECT sum(cityHash64(number)) FROM numbers(1000000000000) /* {query_id} */",
+                           settings={"query_id": query_id})  # fmt: skip
+        except DatabaseError as error:
+            outcome.append(str(error))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not _query_in_flight(watcher, query_id):
+        assert time.monotonic() < deadline, "the query never started"
+        time.sleep(0.05)
+    return thread
+
+
+def test_queries_are_cancelled_by_their_id_and_the_analyst_may_not_stop_the_services(
+    warehouse: WarehouseServer, client: Client
+) -> None:
+    """`KILL QUERY WHERE query_id = ...` (how the Node client and the JDBC driver cancel) matched nothing, as the
+    engine gives queries ids of its own; and the read-only analyst could stop any query of the service's
+    (`KILL QUERY WHERE 1`) or every merge (`SYSTEM STOP MERGES`)."""
+    analyst = warehouse.analyst()
+    for statement in ("KILL QUERY WHERE 1 SYNC", "KILL QUERY WHERE user = 'default'", "SYSTEM STOP MERGES"):
+        with pytest.raises(DatabaseError, match="Code: 164"):
+            analyst.command(statement)
+
+    theirs, mine = f"svc-{time.monotonic_ns()}", f"own-{time.monotonic_ns()}"
+    ended: dict[str, list[str]] = {theirs: [], mine: []}
+    threads = {theirs: _endless_query(warehouse.client(), client, theirs, ended[theirs]),
+               mine: _endless_query(warehouse.analyst(), client, mine, ended[mine])}  # fmt: skip
+    for killer, query_id in ((analyst, theirs), (analyst, mine), (client, theirs)):
+        killer.command(f"KILL QUERY WHERE query_id = '{query_id}' SYNC")
+        if killer is analyst and query_id == theirs:  # not the analyst's: it runs on
+            time.sleep(1)
+            assert _query_in_flight(client, theirs) and not ended[theirs]
+            continue
+        threads[query_id].join(5)
+        assert not threads[query_id].is_alive() and "Code: 394" in ended[query_id][0], ended  # QUERY_WAS_CANCELLED
 
 
 def test_a_ten_million_row_result_is_streamed_not_held(warehouse: WarehouseServer) -> None:
