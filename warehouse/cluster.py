@@ -68,7 +68,7 @@ def _on_cluster(sql: str, shard_key: str | None, *, database: str, cluster: str)
         table = words[2]
         local = _local_name(table)
         altered_local = _insert_after_word(sql.replace(table, local, 1), 2, on)
-        if upper[3:5] == ["MODIFY", "SETTING"]:  # MergeTree settings: the Distributed table in front has none
+        if upper[3:5] in (["MODIFY", "SETTING"], ["MODIFY", "TTL"]):  # MergeTree's: not the Distributed table's
             return [altered_local]
         return [altered_local, _insert_after_word(sql, 2, on)]
     return [_insert_after_word(sql, 2, on)]

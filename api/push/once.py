@@ -15,6 +15,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger("tickettoken.push")
+# How long an announcement made for good is remembered, in Redis and in the warehouse (migration 0008): read whole
+# at start, kept for ever it grew by about twenty an event without end.
+KEEP_DAYS = 400
 
 
 class KeptInWarehouse:
@@ -24,7 +27,9 @@ class KeptInWarehouse:
         self._client = client
 
     def load(self) -> list[str]:
-        return [str(row[0]) for row in self._client().query("SELECT key FROM pushed_once").result_rows]
+        """What was announced in the last KEEP_DAYS (the table's TTL removes older rows, but only as it merges)."""
+        sql = "SELECT key FROM pushed_once WHERE pushed_at > now64(3) - toIntervalDay({days:UInt32})"
+        return [str(row[0]) for row in self._client().query(sql, parameters={"days": KEEP_DAYS}).result_rows]
 
     def add(self, key: str) -> None:
         self._client().insert("pushed_once", [[key, datetime.now(UTC)]], column_names=["key", "pushed_at"])
@@ -46,7 +51,7 @@ class Once:
         """True the first time `key` is seen (or the first time again after `for_seconds`). Blocking."""
         if self._redis is not None:
             try:
-                expiry = int(for_seconds * 1000) if for_seconds else None
+                expiry = int((for_seconds or KEEP_DAYS * 86400) * 1000)
                 return bool(self._redis.set(self._prefix + key, b"1", nx=True, px=expiry))
             except RedisError:
                 pass  # then this worker's memory decides

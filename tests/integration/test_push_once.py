@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
-from api.push.once import KeptInWarehouse, Once
+from redis import Redis
+
+from api.push.once import KEEP_DAYS, KeptInWarehouse, Once
 from tests.support import WarehouseServer
 
 
@@ -40,3 +43,20 @@ def test_a_warehouse_that_cannot_be_read_is_asked_again(warehouse: WarehouseServ
     assert once.first(f"revenue:{uuid.uuid4().hex[:8]}:1000.00") is True  # announced; could not be kept
     failing[0] = False
     assert once.first(milestone) is False, "read at the next call"
+
+
+def test_announcements_are_kept_for_a_while_not_for_ever(warehouse: WarehouseServer, redis_url: str) -> None:
+    """Kept for ever, and the warehouse's copy read whole at every start, they grew by about twenty an event."""
+    client = warehouse.client(database="tickettoken")
+    assert "TTL toDateTime(pushed_at) + toIntervalDay(400)" in str(client.command("SHOW CREATE TABLE pushed_once"))
+    old, recent = (f"sales:{uuid.uuid4().hex[:8]}:share:0.25" for _ in range(2))
+    now = datetime.now(UTC)
+    client.insert("pushed_once", [[old, now - timedelta(days=KEEP_DAYS + 1)], [recent, now - timedelta(days=30)]],
+                  column_names=["key", "pushed_at"])  # fmt: skip
+    loaded = KeptInWarehouse(lambda: client).load()
+    assert recent in loaded and old not in loaded
+
+    redis = Redis.from_url(redis_url)
+    key = f"sales:{uuid.uuid4().hex[:8]}:share:0.5"
+    assert Once(redis, prefix="test:once:").first(key) is True
+    assert (KEEP_DAYS - 1) * 86400 < redis.ttl(f"test:once:{key}") <= KEEP_DAYS * 86400

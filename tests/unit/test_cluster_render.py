@@ -44,6 +44,11 @@ def test_cluster_database_and_alter_run_on_every_node() -> None:
     # A storage setting belongs to the MergeTree tables only: the Distributed one in front would refuse it.
     tuned = render("ALTER TABLE {database}.sales MODIFY SETTING merge_selector_base = 20;", database="tt", cluster="c")
     assert tuned == ["ALTER TABLE tt.sales_local ON CLUSTER 'c' MODIFY SETTING merge_selector_base = 20"]
+    kept = render("ALTER TABLE {database}.pushed_once MODIFY TTL toDateTime(pushed_at) + INTERVAL 400 DAY;",
+                  database="tt", cluster="c")  # fmt: skip
+    assert kept == [
+        "ALTER TABLE tt.pushed_once_local ON CLUSTER 'c' MODIFY TTL toDateTime(pushed_at) + INTERVAL 400 DAY"
+    ]
 
 
 def test_plain_merge_tree_without_arguments_and_default_shard_key() -> None:
