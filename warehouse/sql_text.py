@@ -126,7 +126,9 @@ def code_words(sql: str) -> list[str]:
             end = _skip_quoted(sql, pos)
             skip_to = end if end >= 0 else size
         elif sql.startswith("/*", pos):
-            end = sql.find("*/", pos + 2)  # nested comments end later, never sooner: no code is taken for one
+            # The engine ends a nested comment later, never sooner: at worst comment is read as words here, never
+            # words as comment.
+            end = sql.find("*/", pos + 2)
             skip_to = end + 2 if end >= 0 else size
         elif sql.startswith("--", pos) or char == "#":
             end = sql.find("\n", pos)

@@ -15,8 +15,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger("tickettoken.push")
-# How long an announcement made for good is remembered, in Redis and in the warehouse (migration 0008): read whole
-# at start, kept for ever it grew by about twenty an event without end.
+# How long an announcement made for good is remembered, in Redis and in the warehouse (migration 0008). The table is
+# read whole at start, and kept for ever it grew without end, by about twenty rows an event.
 KEEP_DAYS = 400
 
 
