@@ -130,14 +130,19 @@ def test_queries_are_cancelled_by_their_id_and_the_analyst_may_not_stop_the_serv
     ended: dict[str, list[str]] = {theirs: [], mine: []}
     threads = {theirs: _endless_query(warehouse.client(), client, theirs, ended[theirs]),
                mine: _endless_query(warehouse.analyst(), client, mine, ended[mine])}  # fmt: skip
-    for killer, query_id in ((analyst, theirs), (analyst, mine), (client, theirs)):
-        killer.command(f"KILL QUERY WHERE query_id = '{query_id}' SYNC")
-        if killer is analyst and query_id == theirs:  # not the analyst's: it runs on
-            time.sleep(1)
-            assert _query_in_flight(client, theirs) and not ended[theirs]
-            continue
-        threads[query_id].join(5)
-        assert not threads[query_id].is_alive() and "Code: 394" in ended[query_id][0], ended  # QUERY_WAS_CANCELLED
+    try:
+        for killer, query_id in ((analyst, theirs), (analyst, mine), (client, theirs)):
+            killer.command(f"KILL QUERY WHERE query_id = '{query_id}' SYNC")
+            if killer is analyst and query_id == theirs:  # not the analyst's: it runs on
+                time.sleep(1)
+                assert _query_in_flight(client, theirs) and not ended[theirs]
+                continue
+            threads[query_id].join(5)
+            assert not threads[query_id].is_alive() and "Code: 394" in ended[query_id][0], ended  # CANCELLED
+    finally:  # an endless query left running would outlive the test
+        client.command(f"KILL QUERY WHERE position(query, '{theirs}') > 0 OR position(query, '{mine}') > 0 SYNC")
+        for thread in threads.values():
+            thread.join(10)
 
 
 def test_a_ten_million_row_result_is_streamed_not_held(warehouse: WarehouseServer) -> None:
