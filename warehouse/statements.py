@@ -45,9 +45,10 @@ _MUTATING_CLASSES = frozenset({"MUTATING", "MUTATING_GLOBAL"})
 # Not classed as mutating by the engine, and let through by its readonly=1, but writing the server's disk (a
 # backup) or its tables (a restore): the read-only analyst may do neither.
 _FILE_WRITING_KEYWORDS = frozenset({"BACKUP", "RESTORE"})
-# Let through by readonly=1 too, and acting on the whole engine (`SYSTEM STOP MERGES` stopped every merge, and
-# parts piled up under ingest until inserts failed), so not for the read-only analyst either. (KILL: tracker.py.)
-_NOT_FOR_READONLY_KEYWORDS = _FILE_WRITING_KEYWORDS | {"SYSTEM"}
+# Let through by readonly=1 too: SYSTEM acts on the whole engine (`SYSTEM STOP MERGES` stopped every merge, and
+# parts piled up under ingest until inserts failed) and UNDROP brings back a table dropped in the last minutes, so
+# not for the read-only analyst either. (KILL: tracker.py.)
+_NOT_FOR_READONLY_KEYWORDS = _FILE_WRITING_KEYWORDS | {"SYSTEM", "UNDROP"}
 # Statements that change something and answer rows, as ClickHouse does (KILL: the queries; BACKUP and RESTORE:
 # the operation's id and status).
 _ROW_ANSWERING_COMMANDS = frozenset({"KILL", "BACKUP", "RESTORE"})

@@ -120,11 +120,21 @@ def test_queries_are_cancelled_by_their_id_and_the_analyst_may_not_stop_the_serv
 ) -> None:
     """`KILL QUERY WHERE query_id = ...` (how the Node client and the JDBC driver cancel) matched nothing, as the
     engine gives queries ids of its own; and the read-only analyst could stop any query of the service's
-    (`KILL QUERY WHERE 1`) or every merge (`SYSTEM STOP MERGES`)."""
+    (`KILL QUERY WHERE 1`) or every merge (`SYSTEM STOP MERGES`), and bring back a dropped table (`UNDROP`)."""
     analyst = warehouse.analyst()
-    for statement in ("KILL QUERY WHERE 1 SYNC", "KILL QUERY WHERE user = 'default'", "SYSTEM STOP MERGES"):
+    dropped = f"tickettoken.dropped_{time.monotonic_ns()}"
+    client.command(f"CREATE TABLE {dropped} (a UInt8) ENGINE = MergeTree ORDER BY a")
+    client.command(f"DROP TABLE {dropped}")
+    refused = (
+        "KILL QUERY WHERE 1 SYNC",
+        "KILL QUERY WHERE user = 'default'",
+        "SYSTEM STOP MERGES",
+        f"UNDROP TABLE {dropped}",
+    )
+    for statement in refused:
         with pytest.raises(DatabaseError, match="Code: 164"):
             analyst.command(statement)
+    assert client.command(f"EXISTS TABLE {dropped}") == 0
 
     theirs, mine = f"svc-{time.monotonic_ns()}", f"own-{time.monotonic_ns()}"
     ended: dict[str, list[str]] = {theirs: [], mine: []}
