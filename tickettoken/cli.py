@@ -285,8 +285,13 @@ def sql(query: str, fmt: str | None) -> None:
     own = trailing_format(query)
     if own is not None and fmt is not None:
         raise click.UsageError(f"the statement names its own format (FORMAT {own[1]}): leave out --format")
+    out = sys.stdout.buffer
     try:
-        click.echo(run_analyst_query(get_settings().warehouse, query, None if own else fmt or "table"), nl=False)
+        run_analyst_query(get_settings().warehouse, query, None if own else fmt or "table", out)
+        out.flush()
+    except BrokenPipeError:  # the reader has all it wanted (`| head`); the statement stopped as the client closed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # so that the exit's own flush does not fail
+        sys.exit(1)
     except Exception as error:  # noqa: BLE001 - any client error is shown as one line, not a traceback
         raise click.ClickException(statement_error_text(error, get_settings().warehouse)) from None
 

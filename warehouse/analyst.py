@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
+from typing import BinaryIO, cast
 
+from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 from rich.console import Console
 from rich.table import Table
+from urllib3 import HTTPResponse
+from urllib3.exceptions import HTTPError
 
 from tickettoken.settings import WarehouseSettings
 from warehouse.client import connect_analyst
@@ -21,25 +26,70 @@ _APPENDED_FORMAT = re.compile(r"\n FORMAT (?:Native|CSVWithNames|JSONEachRow)\b"
 TABLE_ROW_LIMIT = 10_000  # a terminal table of more rows helps nobody; use --format csv for exports
 
 
-def run_analyst_query(settings: WarehouseSettings, query: str, fmt: str | None) -> str:
-    """`fmt` None: the statement names its own format (a trailing FORMAT clause), printed as it comes."""
+# Formats for --format; None: the statement's own FORMAT clause.
+_FORMATS = {"csv": "CSVWithNames", "json": "JSONEachRow"}
+PIECE_BYTES = 1 << 16
+# The tail of a streamed result is held back this long before it is printed: a statement that fails after its
+# first rows went out ends its stream with the error (`Code: N. DB::Exception: ...`), which goes to stderr, not
+# among the rows.
+HELD_BYTES = 1 << 16
+
+
+class StatementFailed(Exception):
+    """The statement failed after its result had begun to stream; the message is the warehouse's."""
+
+
+def run_analyst_query(settings: WarehouseSettings, query: str, fmt: str | None, out: BinaryIO) -> None:
+    """Print the statement's result to `out`. `fmt` None: the statement names its own format (a trailing FORMAT
+    clause), printed as it comes. CSV, JSON and a statement's own format stream: an export of any size needs no
+    more memory than a piece of it, and the first rows show at once."""
     client = connect_analyst(settings)
     try:
-        if fmt is None:
-            return bytes(client.raw_query(query)).decode()
-        if fmt == "csv":
-            return bytes(client.raw_query(query, fmt="CSVWithNames")).decode()
-        if fmt == "json":
-            return bytes(client.raw_query(query, fmt="JSONEachRow")).decode()
-        rows: list[tuple[object, ...]] = []
-        with client.query_rows_stream(query) as stream:
-            columns = list(stream.source.column_names)
-            for row in stream:
-                rows.append(tuple(row))
-                if len(rows) > TABLE_ROW_LIMIT:
-                    break
+        if fmt == "table":
+            out.write(_table(client, query).encode())
+            return
+        # The synchronous client's answer (typed as either client's).
+        response = cast("HTTPResponse", client.raw_stream(query, fmt=_FORMATS.get(fmt or "")))
+        try:
+            # Piece by piece as the server sent them: `read(n)` drops what it gathered when the stream breaks,
+            # and with it the error at its end.
+            copy_result(response.stream(PIECE_BYTES), out)
+        finally:
+            response.close()  # before the end (stdout closed, Ctrl-C): the warehouse stops the statement
     finally:
         client.close()
+
+
+def copy_result(pieces: Iterator[bytes], out: BinaryIO) -> None:
+    """Copy a streamed result to `out`, holding back its last HELD_BYTES until it ends; a stream broken by an error
+    raises StatementFailed with it rather than print it as rows."""
+    held = b""
+    while True:
+        try:
+            piece = next(pieces, b"")
+        except (HTTPError, OSError) as error:  # the response's, not `out`'s: a closed stdout is the caller's
+            failed = held.rfind(b"\nCode: ")
+            out.write(held[:failed] if failed >= 0 else held)
+            if failed < 0:
+                raise StatementFailed(f"the answer broke off before its end ({error})") from None
+            raise StatementFailed(held[failed + 1 :].decode(errors="replace").strip()) from None
+        if not piece:
+            out.write(held)
+            return
+        held += piece
+        if len(held) > 2 * HELD_BYTES:
+            out.write(held[:-HELD_BYTES])
+            held = held[-HELD_BYTES:]
+
+
+def _table(client: Client, query: str) -> str:
+    rows: list[tuple[object, ...]] = []
+    with client.query_rows_stream(query) as stream:
+        columns = list(stream.source.column_names)
+        for row in stream:
+            rows.append(tuple(row))
+            if len(rows) > TABLE_ROW_LIMIT:
+                break
     return render_table(columns, rows)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -112,7 +113,7 @@ class WarehouseError(Exception):
     @classmethod
     def from_engine(cls, error: BaseException) -> WarehouseError:
         """Wrap a chDB exception, keeping the engine's own code and text."""
-        text = str(error)
+        text = _MARKER.sub("", str(error))
         start = text.find("Code: ")
         if start >= 0:
             text = text[start:]
@@ -120,6 +121,11 @@ class WarehouseError(Exception):
             if digits.isdigit():
                 return cls(int(digits), text)
         return cls(UNKNOWN_EXCEPTION, text or type(error).__name__)
+
+
+# The comment the server puts before every statement (tracker.TrackedQuery.prefix), to find and kill it: the
+# engine's errors echo the statement with it, and the client, who never wrote it, should see its own text.
+_MARKER = re.compile(r"/\* tt:[0-9a-f]{32} \*/ ")
 
 
 @contextmanager

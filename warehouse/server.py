@@ -299,9 +299,9 @@ class WarehouseApp:
                         sent += len(piece)
                     piece = await asyncio.to_thread(next_piece, False)
         except WarehouseError as error:
-            # Headers are gone: put the exception where clients look for it and break the stream.
-            text = b"\n" + error.body().encode()
-            text = native_blocks.compress(text) if req.native_response else text
+            # Headers are gone: put the exception where clients look for it, encoded as the rows were (as
+            # ClickHouse does: raw text inside a gzip or zstd body was lost to the client), and break the stream.
+            text = encoder.encode(b"\n" + error.body().encode()) + encoder.finish()
             await send({"type": "http.response.body", "body": text, "more_body": True})
             raise StreamBroken(error) from None
         finally:

@@ -138,6 +138,27 @@ def test_response_compression_when_asked(warehouse: WarehouseServer, encoding: s
         assert gzip.decompress(body) == plain
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "zstd"])
+def test_an_error_mid_stream_is_encoded_as_the_rows_were(warehouse: WarehouseServer, encoding: str) -> None:
+    """As ClickHouse sends it: the exception went out as plain text inside the gzip or zstd body, which broke the
+    client's decoding, so the error that ended the rows never reached anyone."""
+    from warehouse.codecs import BodyDecoder
+
+    sql = "SELECT number, throwIf(number = 250000, 'boom') FROM numbers(300000) FORMAT CSV"
+    connection = http.client.HTTPConnection("127.0.0.1", warehouse.port, timeout=30)
+    params = {"query": sql, "enable_http_compression": "1", "max_block_size": "10000"}
+    connection.request("GET", "/?" + urllib.parse.urlencode(params), headers={**AUTH, "Accept-Encoding": encoding})
+    response = connection.getresponse()
+    assert (response.status, response.getheader("Content-Encoding")) == (200, encoding)
+    with pytest.raises(http.client.IncompleteRead) as broken:  # the stream is broken off, as ClickHouse does
+        response.read()
+    connection.close()
+    plain = BodyDecoder(encoding).decode(broken.value.partial)
+    rows, _, error = plain.partition(b"\nCode: ")
+    assert rows.startswith(b"0,0\n1,0\n") and rows.endswith(b",0\n") and len(rows.splitlines()) < 250000
+    assert error.startswith(b"395. DB::Exception: boom"), error[:200]
+
+
 def test_multi_statements_are_refused(warehouse: WarehouseServer) -> None:
     status, headers, _ = _request(warehouse, "POST", {}, b"SELECT 1; SELECT 2")
     assert (status, headers["x-clickhouse-exception-code"]) == (400, "62")

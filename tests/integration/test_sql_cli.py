@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+import uuid
 
-from tests.support import WarehouseServer, cli_env, free_port, tickettoken
+from tests.support import ROOT, WarehouseServer, cli_env, free_port, tickettoken
 
 
 def _sql(warehouse: WarehouseServer, *args: str) -> subprocess.CompletedProcess[str]:
@@ -29,6 +31,10 @@ def test_writes_are_refused_for_the_analyst(warehouse: WarehouseServer) -> None:
     assert result.returncode != 0
     assert "164" in result.stderr
     assert "readonly" in result.stderr.lower()
+    setting = _sql(warehouse, "SELECT 1 SETTINGS max_block_size = 10")
+    assert "Code: 164" in setting.stderr
+    # The statement echoed as the analyst wrote it, without the comment the server marks its statements with.
+    assert "(in query: SELECT 1 SETTINGS max_block_size = 10)" in setting.stderr, setting.stderr
 
 
 def test_a_statement_with_its_own_format_is_printed_as_the_warehouse_answers_it(warehouse: WarehouseServer) -> None:
@@ -59,3 +65,41 @@ def test_errors_are_the_warehouses_message_or_why_it_did_not_answer(warehouse: W
     )
     assert down.returncode == 1
     assert down.stderr == f"Error: the warehouse at {url} did not answer (Connection refused)\n"
+
+
+def test_an_error_after_the_first_rows_is_the_warehouses_message(warehouse: WarehouseServer) -> None:
+    """The rows before it are printed, and the error goes to stderr as itself: it was "the warehouse did not answer
+    (Connection broken: IncompleteRead...)", and nothing else."""
+    failing = _sql(
+        warehouse, "SELECT number, throwIf(number = 2000000, 'boom') FROM numbers(3000000)", "--format", "csv"
+    )
+    assert failing.returncode == 1
+    assert failing.stderr.startswith("Error: Code: 395. DB::Exception: boom"), failing.stderr[:300]
+    assert failing.stdout.startswith('"number","throwIf(equals(number, 2000000), \'boom\')"\n0,0\n1,0\n')
+    assert failing.stdout.endswith(",0\n") and "Code" not in failing.stdout
+
+
+def test_an_export_streams_and_stops_when_its_reader_does(warehouse: WarehouseServer) -> None:
+    """`tickettoken sql --format csv ... | head`: the rows come as the warehouse sends them, and when the reader
+    has had enough the command ends and the statement stops. The whole result was gathered first: nothing printed
+    until it was complete, and an endless one ran until the analyst's time limit."""
+    tag = uuid.uuid4().hex
+    sql = f"SELECT number /* {tag} */ FROM system.numbers"
+    reader = subprocess.Popen(
+        tickettoken("sql", "--format", "csv", sql), env=warehouse.env(), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert reader.stdout is not None and reader.stderr is not None
+    assert [reader.stdout.readline() for _ in range(3)] == [b'"number"\n', b"0\n", b"1\n"]
+    reader.stdout.close()  # as `head` does
+    assert reader.wait(timeout=30) == 1
+    assert reader.stderr.read() == b"", "a closed pipe is no error to report"
+    client, deadline = warehouse.client(), time.monotonic() + 10
+    while time.monotonic() < deadline:
+        running = client.command(
+            f"SELECT count() FROM system.processes WHERE query LIKE '%{tag}%' AND query NOT LIKE '%processes%'"
+        )
+        if running == 0:
+            break
+        time.sleep(0.1)
+    assert running == 0, "the statement went on after its reader stopped"
