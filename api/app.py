@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Without Redis, what was announced for good is kept in the warehouse too: a restart repeated it all.
         kept = None if app.state.redis is not None else KeptInWarehouse(app.state.warehouse.client)
         pusher = Pusher(hub, realtime, Once(app.state.redis, kept=kept), settings.push)
+        hub.settle = pusher.settle
         pushing = asyncio.create_task(pusher.run(), name="push")
         sockets_watch = asyncio.create_task(hub.watch_sockets(), name="push-sockets")
         listeners = (

@@ -27,7 +27,11 @@ from api.push.schemas import Subscribed
 from api.realtime.services import ForeignEvent, RealtimeService, UnknownEvent
 
 log = logging.getLogger("tickettoken.push")
-SUBSCRIBED_SECONDS = 3600  # an event counts as watched for an hour after its latest subscription (Redis)
+# With Redis, an event is marked watched on a subscription, and each worker marks again, every KEY_RECHECK_SECONDS,
+# the events its sockets are subscribed to; a mark lasts this long, so an event no one watches any longer stops
+# being pushed within a minute. (A mark made at subscription alone, for an hour, left a dashboard open longer than
+# that without updates.)
+WATCHED_SECONDS = 60
 # Connected sockets' keys are checked again this often (from the key cache, itself at most 5 s old), so a
 # revoked key's sockets are cut off within about ten seconds rather than kept for as long as they stay open.
 KEY_RECHECK_SECONDS = 5.0
@@ -67,6 +71,10 @@ class PushHub:
         self.keys: Callable[[], KeyStore] | None = None  # the worker's key store, made on first use
         self.realtime: RealtimeService | None = None
         self.redis: Redis | None = None
+        # Called (in a thread) before a socket joins an event's room that had none of this worker's sockets: to take
+        # what the event has already reached as announced (Pusher.settle).
+        self.settle: Callable[[str], None] | None = None
+        self._settling: dict[str, asyncio.Future[None]] = {}
         self._sockets: dict[str, Connected] = {}  # by sid: the key each socket connected with
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
@@ -104,13 +112,42 @@ class PushHub:
         refusal = await self._refusal(sid, event_id)
         if refusal is not None:
             return msgspec.to_builtins(Subscribed(False, event_id, refusal))
+        await self._settled(event_id)
         await self.sio.enter_room(sid, room(event_id))
         if self.redis is not None:
-            try:
-                await asyncio.to_thread(self.redis.set, _watched_key(event_id), b"1", ex=SUBSCRIBED_SECONDS)
-            except RedisError as error:
-                log.warning("push: could not mark %s watched: %s", event_id, error)
+            await asyncio.to_thread(self._mark_watched, [event_id])
         return msgspec.to_builtins(Subscribed(True, event_id))
+
+    async def _settled(self, event_id: str) -> None:
+        """Before the first of this worker's sockets joins the event's room, `settle` it; sockets subscribing
+        meanwhile (a thousand dashboards opening at once) wait for that one call."""
+        settling = self._settling.get(event_id)
+        if settling is None:
+            if self.settle is None or self._rooms().get(room(event_id)):
+                return
+            settling = self._settling[event_id] = asyncio.ensure_future(asyncio.to_thread(self.settle, event_id))
+            settling.add_done_callback(lambda _: self._settling.pop(event_id, None))
+        try:
+            await asyncio.shield(settling)
+        except Exception as error:  # noqa: BLE001 - the subscription stands; an old milestone may go out
+            log.warning("push: could not settle %s: %s", event_id, error)
+
+    def _rooms(self) -> dict[Any, Any]:
+        """This worker's rooms by name, each with its sockets."""
+        rooms: dict[Any, Any] = self.sio.manager.rooms.get("/", {})
+        return rooms
+
+    def _mark_watched(self, event_ids: list[str]) -> None:
+        """Mark the events watched in Redis for WATCHED_SECONDS, in one round trip. Blocking."""
+        if self.redis is None or not event_ids:
+            return
+        try:
+            pipeline = self.redis.pipeline(transaction=False)
+            for event_id in event_ids:
+                pipeline.set(_watched_key(event_id), b"1", ex=WATCHED_SECONDS)
+            pipeline.execute()
+        except RedisError as error:
+            log.warning("push: could not mark %d event(s) watched: %s", len(event_ids), error)
 
     async def _refusal(self, sid: str, event_id: str) -> str | None:
         """Why this socket may not subscribe to the event now, or None when it may."""
@@ -145,13 +182,20 @@ class PushHub:
             await asyncio.sleep(KEY_RECHECK_SECONDS)
             await self.drop_revoked()
             await self.drop_foreign()
+            if self.redis is not None:
+                await asyncio.to_thread(self._mark_watched, self._subscribed_events())
+
+    def _subscribed_events(self) -> list[str]:
+        """The events this worker's sockets are subscribed to."""
+        return [name.removeprefix(ROOM_PREFIX) for name, members in self._rooms().items()
+                if members and _is_event_room(name)]  # fmt: skip
 
     async def drop_foreign(self) -> None:
         """Leave the rooms of events that moved to another organizer than the socket's key's (the event as this
         worker keeps it, read again every few seconds while asked about; never a query here)."""
         if self.realtime is None:
             return
-        for name, members in list(self.sio.manager.rooms.get("/", {}).items()):
+        for name, members in list(self._rooms().items()):
             event = self.realtime.kept_event(name.removeprefix(ROOM_PREFIX)) if _is_event_room(name) else None
             if event is None:
                 continue
@@ -180,17 +224,18 @@ class PushHub:
                 return
 
     async def watched(self, event_ids: set[str]) -> set[str]:
-        """Those of the events anyone may be subscribed to: in this worker's rooms (looked up in place), or
-        with Redis on any worker (one round trip for all, in a thread)."""
-        if self.redis is None:
-            rooms = self.sio.manager.rooms.get("/", {})
-            return {event_id for event_id in event_ids if rooms.get(room(event_id))}
-        listed = list(event_ids)
+        """Those of the events anyone may be subscribed to: in this worker's rooms (looked up in place), and with
+        Redis on any worker (one round trip for the others, in a thread)."""
+        rooms = self._rooms()
+        here = {event_id for event_id in event_ids if rooms.get(room(event_id))}
+        listed = list(event_ids - here)
+        if self.redis is None or not listed:
+            return here
         try:
             found = await asyncio.to_thread(_marked, self.redis, listed)
         except RedisError:
             return event_ids  # unsure: compute the updates rather than miss one
-        return {event_id for event_id, exists in zip(listed, found, strict=True) if exists}
+        return here | {event_id for event_id, exists in zip(listed, found, strict=True) if exists}
 
 
 def _is_event_room(name: object) -> bool:

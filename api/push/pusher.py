@@ -76,6 +76,21 @@ class Pusher:
                 for name, payload in messages:
                     await self.hub.sio.emit(name, payload, room=room(event_id))
 
+    def settle(self, event_id: str) -> None:
+        """Take the milestones and alerts the event has reached as announced, without sending them (called before
+        the first of this worker's sockets subscribes to it). They are news when a commit crosses them while someone
+        listens; one reached while no one did went out to the next subscriber at its first update, as if it had just
+        happened (a dashboard opened on an event sold at 80% heard 25, 50 and 75% at once). The live views list them
+        with when. Blocking (may read the event's rows)."""
+        try:
+            event = self.realtime.event_info(event_id)
+        except UnknownEvent:
+            return
+        now = frame(event, at=None, tz=None, window=60, bucket=1)
+        self._sales_milestones(self.realtime.sales(event, now))
+        self._revenue_milestones(self.realtime.revenue(event, now))
+        self._capacity_alerts(self.realtime.attendance(event, now))
+
     def _messages(self, stream: str, event_id: str) -> list[tuple[str, Any]]:
         """What to send about one event after a commit of `stream`. Blocking (queries the warehouse)."""
         event = self.realtime.event_info(event_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import socketio  # type: ignore[import-untyped]
+from redis import Redis
 
 from api.auth.keys import KeyStore, Scope
 from tests import factories as f
@@ -198,6 +200,64 @@ def test_an_update_crosses_api_processes_through_redis(
             assert listener.next("sale-update")["tickets"] == 2
         finally:
             listener.client.disconnect()
+
+
+def test_a_subscription_outlasts_its_mark_in_redis(
+    warehouse: WarehouseServer, keys: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    """With Redis an event counts as watched while its mark there lasts. The mark was made at subscription alone, for
+    an hour: a dashboard open longer heard nothing more, from any process, its own included."""
+    with api_pair(warehouse, redis_url, tmp_path) as (first, second):
+        event_id = _event(second.url, keys["ingest"], capacity=1000)
+        listener = Listener(first.url, keys["read"])
+        redis = Redis.from_url(redis_url)
+        try:
+            assert listener.subscribe(event_id)["ok"] is True
+            mark = f"tickettoken:watched:{event_id}"
+            assert redis.delete(mark) == 1  # as its expiry would
+            _sell(first.url, keys["ingest"], event_id, 2)  # the subscriber's own process knows its sockets
+            assert listener.next("sale-update")["tickets"] == 2
+            deadline = time.monotonic() + 20
+            while not redis.exists(mark) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert redis.exists(mark), "the process holding the subscription marks its event watched again"
+            _sell(second.url, keys["ingest"], event_id, 3)
+            assert listener.next("sale-update")["tickets"] == 5
+        finally:
+            listener.client.disconnect()
+            redis.close()
+
+
+def test_a_late_subscriber_hears_only_what_is_crossed_after_it_subscribed(
+    api_server: ApiServer, keys: dict[str, str], listener: Listener
+) -> None:
+    """Milestones reached while no one listened went out to the next subscriber at its first update, stamped as
+    just reached: a dashboard opened on an event sold at 60% heard 25% and 50% at its first sale."""
+    api, key = api_server.url, keys["ingest"]
+    event_id = _event(api, key)
+    _sell(api, key, event_id, 6)
+    revenue = f.revenue(event_id, category="tickets", amount="1000.00")
+    assert httpx.post(f"{api}/api/ingest/revenue", json=revenue, headers={"X-API-Key": key}).status_code == 200
+    other = Listener(api, keys["read"])
+    try:
+        with ThreadPoolExecutor(2) as pool:  # at once: the second waits for what the first one's subscription took
+            answers = list(pool.map(lambda client: client.subscribe(event_id), (listener, other)))
+        assert [answer["ok"] for answer in answers] == [True, True]
+        _sell(api, key, event_id, 1)
+        assert listener.next("sale-update")["tickets"] == other.next("sale-update")["tickets"] == 7
+        assert listener.none("sales-milestone"), "25% and 50% were reached before the subscription"
+        assert other.none("sales-milestone", wait=0.1)
+    finally:
+        other.client.disconnect()
+    more = f.revenue(event_id, category="fees", amount="5.00")
+    assert httpx.post(f"{api}/api/ingest/revenue", json=more, headers={"X-API-Key": key}).status_code == 200
+    assert listener.next("revenue-update")["total"] == "1005.00"
+    assert listener.none("revenue-milestone")
+    _sell(api, key, event_id, 1)
+    assert listener.next("sale-update")["tickets"] == 8
+    milestone = listener.next("sales-milestone")
+    assert (milestone["kind"], milestone["threshold"], milestone["tickets"]) == ("share", 0.75, 8)
+    assert listener.none("sales-milestone")
 
 
 def test_capacity_alerts_and_revenue_milestones_go_out_once(
