@@ -4,7 +4,8 @@ and the currency their money is in.
 Known events are cached per worker for a short time, and an event in use is read again in the background
 before its entry expires (api/refresh_ahead.py); unknown ids are always asked for (an event may have just
 arrived through another worker), and a sale whose tier the cache does not know (or a sale or revenue line in
-another currency) re-reads its event once before it is rejected (the event may have just changed). Requests
+another currency) re-reads its event once before it is rejected (the event may have just changed), unless it was
+read in the last second and its currency is fixed. Requests
 that wait for the same read share it: one query reads every id they are waiting for (after a restart, a
 hundred events in use are one query, not a hundred).
 """
@@ -22,6 +23,10 @@ from api.refresh_ahead import RefreshAhead
 
 CACHE_SECONDS = 30.0
 REFRESH_AFTER_SECONDS = 20.0  # an event in use is read again in the background once its entry is this old
+# A record the cached event refuses (a tier or currency it lacks) has its event read again, at most this often: a
+# feed sending every sale in the wrong currency made each one a query, one at a time under `_reading`, which held
+# up every worker thread (the whole API) behind them.
+FRESH_SECONDS = 1.0
 
 _EVENTS_SQL = (
     "SELECT event_id, argMax(organizer_id, updated_at), argMax(tiers.name, updated_at), argMax(currency, updated_at) "
@@ -69,17 +74,20 @@ class Catalog:
         self._refresh = RefreshAhead(self._read_again, "catalog-refresh")
 
     def events(self, event_ids: Iterable[str], *, fresh: bool = False) -> dict[str, EventInfo]:
-        """The known events among `event_ids` (blocking)."""
+        """The known events among `event_ids` (blocking). `fresh`: read again unless read in the last
+        FRESH_SECONDS."""
         wanted = set(event_ids)
-        found = {} if fresh else self._cached(wanted)
+        # An event whose currency its first facts have not fixed yet is always read again: facts stored since (by
+        # any worker) may have fixed it.
+        max_age, fixed_only = (FRESH_SECONDS, True) if fresh else (CACHE_SECONDS, False)
+        found = self._cached(wanted, max_age, fixed_only=fixed_only)
         if len(found) == len(wanted):
             return found
         with self._lock:
             self._wanted.update(wanted - found.keys())
         # When entries expire every request in flight for those events gets here at once: one reads them all.
         with self._reading:
-            if not fresh:
-                found.update(self._cached(wanted - found.keys()))
+            found.update(self._cached(wanted - found.keys(), max_age, fixed_only=fixed_only))
             missing = wanted - found.keys()
             if missing:
                 with self._lock:
@@ -88,15 +96,18 @@ class Catalog:
                 found.update((event_id, read[event_id]) for event_id in missing if event_id in read)
         return found
 
-    def _cached(self, event_ids: Iterable[str]) -> dict[str, EventInfo]:
-        """The unexpired cache entries among `event_ids`; those due for a refresh are read again meanwhile."""
+    def _cached(
+        self, event_ids: Iterable[str], max_age: float = CACHE_SECONDS, *, fixed_only: bool = False
+    ) -> dict[str, EventInfo]:
+        """The cache entries among `event_ids` younger than `max_age` (with `fixed_only`, of events whose currency
+        is fixed); those due for a refresh are read again meanwhile."""
         now = time.monotonic()
         found: dict[str, EventInfo] = {}
         due: list[str] = []
         with self._lock:
             for event_id in event_ids:
                 hit = self._events.get(event_id)
-                if hit is not None and now - hit[0] < CACHE_SECONDS:
+                if hit is not None and now - hit[0] < max_age and (hit[1].currencies or not fixed_only):
                     found[event_id] = hit[1]
                     if now - hit[0] >= REFRESH_AFTER_SECONDS:
                         due.append(event_id)
