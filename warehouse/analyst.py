@@ -20,14 +20,12 @@ from warehouse.client import connect_analyst
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")  # why a connection failed, in urllib3's account
 # clickhouse-connect's wrapping of the warehouse's own message, which alone says what went wrong.
 _WRAPPED = re.compile(r"^.*?server response: (?P<message>.*?)(?: \(for url [^)]*\))?$", re.DOTALL)
-# The FORMAT clause clickhouse-connect appends to the statement for the formats used below: a syntax error's echo
-# of the statement showed it to the analyst, who never wrote it.
-_APPENDED_FORMAT = re.compile(r"\n FORMAT (?:Native|CSVWithNames|JSONEachRow)\b")
-TABLE_ROW_LIMIT = 10_000  # a terminal table of more rows helps nobody; use --format csv for exports
-
-
-# Formats for --format; None: the statement's own FORMAT clause.
+# Formats for --format but the table (read as Native); none: the statement's own FORMAT clause.
 _FORMATS = {"csv": "CSVWithNames", "json": "JSONEachRow"}
+# The FORMAT clause clickhouse-connect appends to the statement for the formats used here: a syntax error's echo
+# of the statement showed it to the analyst, who never wrote it.
+_APPENDED_FORMAT = re.compile(r"\n FORMAT (?:" + "|".join(["Native", *_FORMATS.values()]) + r")\b")
+TABLE_ROW_LIMIT = 10_000  # a terminal table of more rows helps nobody; use --format csv for exports
 PIECE_BYTES = 1 << 16
 # The tail of a streamed result is held back this long before it is printed: a statement that fails after its
 # first rows went out ends its stream with the error (`Code: N. DB::Exception: ...`), which goes to stderr, not

@@ -5,9 +5,8 @@ Known events are cached per worker for a short time, and an event in use is read
 before its entry expires (api/refresh_ahead.py); unknown ids are always asked for (an event may have just
 arrived through another worker), and a sale whose tier the cache does not know (or a sale or revenue line in
 another currency) re-reads its event once before it is rejected (the event may have just changed), unless it was
-read in the last second and its currency is fixed. Requests
-that wait for the same read share it: one query reads every id they are waiting for (after a restart, a
-hundred events in use are one query, not a hundred).
+read in the last second and its currency is fixed. Requests that wait for the same read share it: one query reads
+every id they are waiting for (after a restart, a hundred events in use are one query, not a hundred).
 """
 
 from __future__ import annotations
@@ -77,17 +76,14 @@ class Catalog:
         """The known events among `event_ids` (blocking). `fresh`: read again unless read in the last
         FRESH_SECONDS."""
         wanted = set(event_ids)
-        # An event whose currency its first facts have not fixed yet is always read again: facts stored since (by
-        # any worker) may have fixed it.
-        max_age, fixed_only = (FRESH_SECONDS, True) if fresh else (CACHE_SECONDS, False)
-        found = self._cached(wanted, max_age, fixed_only=fixed_only)
+        found = self._cached(wanted, fresh=fresh)
         if len(found) == len(wanted):
             return found
         with self._lock:
             self._wanted.update(wanted - found.keys())
         # When entries expire every request in flight for those events gets here at once: one reads them all.
         with self._reading:
-            found.update(self._cached(wanted - found.keys(), max_age, fixed_only=fixed_only))
+            found.update(self._cached(wanted - found.keys(), fresh=fresh))
             missing = wanted - found.keys()
             if missing:
                 with self._lock:
@@ -96,18 +92,18 @@ class Catalog:
                 found.update((event_id, read[event_id]) for event_id in missing if event_id in read)
         return found
 
-    def _cached(
-        self, event_ids: Iterable[str], max_age: float = CACHE_SECONDS, *, fixed_only: bool = False
-    ) -> dict[str, EventInfo]:
-        """The cache entries among `event_ids` younger than `max_age` (with `fixed_only`, of events whose currency
-        is fixed); those due for a refresh are read again meanwhile."""
+    def _cached(self, event_ids: Iterable[str], *, fresh: bool = False) -> dict[str, EventInfo]:
+        """The unexpired cache entries among `event_ids` (`fresh`: read in the last FRESH_SECONDS, of an event whose
+        currency is fixed: facts stored since, by any worker, may have fixed it); those due for a refresh are read
+        again meanwhile."""
+        max_age = FRESH_SECONDS if fresh else CACHE_SECONDS
         now = time.monotonic()
         found: dict[str, EventInfo] = {}
         due: list[str] = []
         with self._lock:
             for event_id in event_ids:
                 hit = self._events.get(event_id)
-                if hit is not None and now - hit[0] < max_age and (hit[1].currencies or not fixed_only):
+                if hit is not None and now - hit[0] < max_age and (hit[1].currencies or not fresh):
                     found[event_id] = hit[1]
                     if now - hit[0] >= REFRESH_AFTER_SECONDS:
                         due.append(event_id)
