@@ -123,9 +123,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             hears_every_commit=shared or settings.api.workers == 1,
             insert_small=app.state.warehouse.insert_small,
         )
+        milestones = settings.push
         app.state.realtime = realtime = RealtimeService(
-            app.state.warehouse.client, tallies, milestone_shares=settings.push.milestone_shares
-        )
+            app.state.warehouse.client, tallies, milestone_shares=milestones.milestone_shares,
+            milestone_counts=milestones.milestone_counts, revenue_milestones=milestones.revenue_milestones,
+        )  # fmt: skip
         app.state.live = LiveAnswers(realtime, LiveCache(app.state.redis))
         hub.attach(lambda: key_store(app.state), realtime, app.state.redis)
         # Without Redis, what was announced for good is kept in the warehouse too: a restart repeated it all.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -20,13 +19,12 @@ from api.push.hub import PushHub, room
 from api.push.once import Once
 from api.push.schemas import CapacityAlert, RevenueMilestone, SalesMilestone, ViralTrend
 from api.realtime.schemas import AttendanceSnapshot, RevenueSnapshot, SalesSnapshot, SocialSnapshot
-from api.realtime.services import WARNING_SHARE, RealtimeService, UnknownEvent, frame
+from api.realtime.services import RealtimeService, UnknownEvent, frame
 from tickettoken.settings import PushSettings
 
 log = logging.getLogger("tickettoken.push")
 UPDATES = {"sale": "sale-update", "attendance": "attendance-update", "revenue": "revenue-update",
            "social": "social-update"}  # fmt: skip
-CENT = Decimal("0.01")
 TREND_SECONDS = 15 * 60  # a viral trend is announced at most once per quarter hour
 
 
@@ -107,41 +105,37 @@ class Pusher:
         social = self.realtime.social(event, now)
         return [(UPDATES[stream], msgspec.to_builtins(social)), *self._trend(social)]
 
+    # What the views list as reached (with the same settings) is what is announced, each once: the two cannot part.
+    # Revenue and inside fall as well as rise: one reached and left within a push interval is announced too.
+
     def _sales_milestones(self, sales: SalesSnapshot) -> list[tuple[str, Any]]:
-        capacity = sales.capacity
-        crossed = [("share", s, s * capacity) for s in self.settings.milestone_shares]
-        crossed += [("count", c, c) for c in self.settings.milestone_counts if c <= capacity]
-        return [
-            (
-                "sales-milestone",
-                _out(SalesMilestone(sales.event_id, kind, threshold, sales.tickets, capacity, sales.at)),
-            )
-            for kind, threshold, needed in crossed
-            if sales.tickets >= needed and self.once.first(f"sales:{sales.event_id}:{kind}:{threshold:g}")
-        ]
+        shares = self.settings.milestone_shares  # the view lists selling out even where these leave it out
+        announced = []
+        for m in sales.milestones:
+            threshold = m.share if m.kind == "share" else float(m.tickets)
+            if m.kind == "share" and threshold not in shares:
+                continue
+            if self.once.first(f"sales:{sales.event_id}:{m.kind}:{threshold:g}"):
+                payload = SalesMilestone(sales.event_id, m.kind, threshold, sales.tickets, sales.capacity, sales.at)
+                announced.append(("sales-milestone", _out(payload)))
+        return announced
 
     def _capacity_alerts(self, seen: AttendanceSnapshot) -> list[tuple[str, Any]]:
-        levels = [("warning", WARNING_SHARE), ("full", 1.0)]
-        share_now = seen.share_of_capacity
         return [
-            (
-                "capacity-alert",
-                _out(CapacityAlert(seen.event_id, level, seen.inside, seen.capacity, seen.share_of_capacity, seen.at)),
-            )
-            for level, share in levels
-            if share_now >= share and self.once.first(f"capacity:{seen.event_id}:{level}")
-        ]
+            ("capacity-alert", _out(CapacityAlert(seen.event_id, a.level, seen.inside, seen.capacity,
+                                                  seen.share_of_capacity, seen.at)))
+            for a in seen.alerts
+            if self.once.first(f"capacity:{seen.event_id}:{a.level}")
+        ]  # fmt: skip
 
     def _revenue_milestones(self, revenue: RevenueSnapshot) -> list[tuple[str, Any]]:
-        thresholds = [Decimal(t).quantize(CENT) for t in self.settings.revenue_milestones]
-        reached = [t for t in thresholds if revenue.total >= t]
         return [
             (
                 "revenue-milestone",
-                _out(RevenueMilestone(revenue.event_id, threshold, revenue.total, revenue.currency, revenue.at)),
+                _out(RevenueMilestone(revenue.event_id, m.threshold, revenue.total, revenue.currency, revenue.at)),
             )
-            for threshold in reached
-            if self.once.first(f"revenue:{revenue.event_id}:{threshold}")
+            for m in revenue.milestones
+            if self.once.first(f"revenue:{revenue.event_id}:{m.threshold}")
         ]
 
     def _trend(self, social: SocialSnapshot) -> list[tuple[str, Any]]:

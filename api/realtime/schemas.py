@@ -25,8 +25,26 @@ class Breakdown(msgspec.Struct, frozen=True):
 
 
 class Milestone(msgspec.Struct, frozen=True):
-    share: float  # of capacity
-    tickets: int
+    """A sales milestone the event reached, and when: a share of capacity or a round count of tickets."""
+
+    share: float  # the milestone as a share of capacity
+    tickets: int  # the milestone as tickets sold
+    reached_at: str
+    kind: str = "share"  # "share" (TICKETTOKEN_MILESTONE_SHARES) or "count" (TICKETTOKEN_MILESTONE_COUNTS)
+
+
+class AlertReached(msgspec.Struct, frozen=True):
+    """A capacity alert level the event reached, and when inside first reached it."""
+
+    level: str  # "warning" (90% of capacity inside) or "full" (100%)
+    inside: int  # the tickets inside that make the level
+    reached_at: str
+
+
+class RevenueReached(msgspec.Struct, frozen=True):
+    """A revenue milestone (TICKETTOKEN_REVENUE_MILESTONES) and when the net total first reached it."""
+
+    threshold: Decimal
     reached_at: str
 
 
@@ -51,7 +69,7 @@ class SalesSnapshot(msgspec.Struct, frozen=True):
     # event out before it starts.
     projected_sell_out_at: str | None
     sold_out_at: str | None
-    milestones: list[Milestone]
+    milestones: list[Milestone]  # those reached, with when, in the order reached: shares and counts (each pushed once)
 
 
 class Gate(msgspec.Struct, frozen=True):
@@ -70,11 +88,12 @@ class AttendanceSnapshot(msgspec.Struct, frozen=True):
     tickets_sold: int
     entries: int  # entry scans, re-entries included
     exits: int
-    inside: int  # entries - exits
+    inside: int  # tickets whose latest scan is an entry
     attendees: int  # distinct tickets scanned in
     no_shows: int  # tickets sold and not (yet) scanned
     share_of_capacity: float  # inside / capacity
-    alert: str  # "normal", "warning" (inside >= 90% of capacity) or "full" (>= 100%)
+    alert: str  # now: "normal", "warning" (inside >= 90% of capacity) or "full" (>= 100%)
+    alerts: list[AlertReached]  # the levels inside has reached, now or before, with when (each pushed once)
     entry_rate: dict[str, int]  # entries in the last 1, 5, 15 and 60 minutes
     series: list[Bucket]  # entries per bucket over the window
     bucket_minutes: int
@@ -103,6 +122,7 @@ class RevenueSnapshot(msgspec.Struct, frozen=True):
     bucket_minutes: int
     ends_at: str  # the event's assumed end (its start plus EVENT_HOURS)
     projected_total: Decimal  # total plus the last hour's pace until `ends_at`
+    milestones: list[RevenueReached]  # the milestones the net total has reached, with when (each pushed once)
 
 
 class Count(msgspec.Struct, frozen=True):

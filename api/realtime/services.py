@@ -19,8 +19,9 @@ from api.auth.keys import ApiKey
 from api.ingest.catalog import fact_currencies
 from api.realtime import queries
 from api.realtime.buckets import MINUTE_MS, bucket_starts, window_starts
-from api.realtime.rows import READ_SETTINGS, Numbers, Rows, Spec, empty
+from api.realtime.rows import READ_SETTINGS, Ints, Numbers, Rows, Spec, empty
 from api.realtime.schemas import (
+    AlertReached,
     AttendanceSnapshot,
     Breakdown,
     Bucket,
@@ -28,6 +29,7 @@ from api.realtime.schemas import (
     Count,
     Gate,
     Milestone,
+    RevenueReached,
     RevenueSnapshot,
     SalesSnapshot,
     SocialSnapshot,
@@ -35,7 +37,11 @@ from api.realtime.schemas import (
 from api.realtime.tallies import Tallies
 from api.refresh_ahead import RefreshAhead
 
+# The milestones the views list (with when) and the push announces: TICKETTOKEN_MILESTONE_SHARES, _COUNTS and
+# TICKETTOKEN_REVENUE_MILESTONES, these by default.
 MILESTONE_SHARES = (0.25, 0.5, 0.75, 0.9, 1.0)
+MILESTONE_COUNTS = (100.0, 500.0, 1000.0, 5000.0, 10000.0, 50000.0)
+REVENUE_MILESTONES = (1000.0, 10000.0, 100000.0, 1000000.0)
 EVENT_SECONDS = 5.0  # how long a worker trusts what it read of an event (its organizer, capacity, zone)
 EVENT_GATHER_SECONDS = 1.0  # events coming due within this long are re-read in one query (of the 5 s of slack)
 EVENT_HOURS = 4  # events carry no end time: revenue is projected to four hours after the start
@@ -44,7 +50,9 @@ TRENDING_POSTS = 10  # ...and at least this many posts in the last 15 minutes
 QUARTER_MS = 15 * MINUTE_MS
 MIN_BASELINE_QUARTERS = 4.0  # a baseline is a mean over an hour at least: a few early posts are not a rate
 WARNING_SHARE = 0.9  # the capacity alert: "warning" from 90% inside, "full" from 100%
+ALERT_LEVELS = (("warning", WARNING_SHARE), ("full", 1.0))
 VELOCITY_MINUTES = (1, 5, 15, 60)
+CENT = Decimal("0.01")
 
 
 class UnknownEvent(Exception):
@@ -146,6 +154,8 @@ class RealtimeService:
     # Shares of capacity the sales view lists as milestones: those the push announces (TICKETTOKEN_MILESTONE_SHARES),
     # and selling out always (it gives `sold_out_at`); sorted and made whole once, here.
     milestone_shares: tuple[float, ...] = MILESTONE_SHARES
+    milestone_counts: tuple[float, ...] = MILESTONE_COUNTS
+    revenue_milestones: tuple[float, ...] = REVENUE_MILESTONES
     _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)  # (when read, monotonic; event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _refresh: RefreshAhead[str] = field(init=False)
@@ -226,16 +236,8 @@ class RealtimeService:
         channels = _by_label(rows, "channel", "quantity", "cents")
         velocity = [int(quantity[rows.after(frame.at_ms - m * MINUTE_MS)].sum()) for m in VELOCITY_MINUTES]
         tickets = int(quantity.sum())
-        shares = self.milestone_shares
-        thresholds = [max(1, math.ceil(share * event.capacity)) for share in shares]
-        running = np.cumsum(quantity)
-        reached = np.searchsorted(running, thresholds, side="left")
-        milestones = [
-            Milestone(share, threshold, frame.iso(int(rows.times[row]) / 1000))
-            for share, threshold, row in zip(shares, thresholds, reached, strict=True)
-            if row < len(rows)
-        ]
-        sold_out = next((m.reached_at for m in milestones if m.share == 1.0), None)
+        milestones = self._sales_milestones(rows, quantity, event.capacity, frame)
+        sold_out = next((m.reached_at for m in milestones if m.kind == "share" and m.share == 1.0), None)
         per_minute = velocity[3] / 60
         remaining = event.capacity - tickets
         projected = None
@@ -263,6 +265,19 @@ class RealtimeService:
             milestones=milestones,
         )
 
+    def _sales_milestones(self, rows: Rows, quantity: Numbers, capacity: int, frame: Frame) -> list[Milestone]:
+        """The milestones reached by `at`, in the order reached (tickets only grow: a sale's quantity is 1 or more)."""
+        marks = [("share", share, max(1, math.ceil(share * capacity))) for share in self.milestone_shares]
+        marks += [("count", round(count / capacity, 6), math.ceil(count))
+                  for count in self.milestone_counts if count <= capacity]  # fmt: skip
+        marks.sort(key=lambda mark: (mark[2], mark[0] == "count"))
+        reached = np.searchsorted(np.cumsum(quantity), [tickets for *_, tickets in marks], side="left")
+        return [
+            Milestone(share, tickets, frame.iso(int(rows.times[row]) / 1000), kind)
+            for (kind, share, tickets), row in zip(marks, reached, strict=True)
+            if row < len(rows)
+        ]
+
     def attendance(self, event: EventInfo, frame: Frame) -> AttendanceSnapshot:
         scans = self.tallies.rows("attendance", event.event_id).until(frame.at_ms)
         entry = scans.numbers["entry"]
@@ -273,7 +288,15 @@ class RealtimeService:
         exits = len(scans) - entries
         entered = scans.take(np.flatnonzero(entry))
         rate = [entered.count_after(frame.at_ms - m * MINUTE_MS) for m in VELOCITY_MINUTES]
-        inside, attendees = _inside_and_attendees(scans)
+        inside_after, attendees = _inside_and_attendees(scans)
+        inside = int(inside_after[-1]) if len(inside_after) else 0
+        peaks = np.maximum.accumulate(inside_after)
+        levels = [(level, math.ceil(share * event.capacity)) for level, share in ALERT_LEVELS if event.capacity]
+        alerts = [
+            AlertReached(level, needed, frame.iso(int(scans.times[row]) / 1000))
+            for (level, needed), row in zip(levels, np.searchsorted(peaks, [n for _, n in levels]), strict=True)
+            if row < len(scans)
+        ]
         sold = int(self.tallies.rows("sale", event.event_id).until(frame.at_ms).numbers["quantity"].sum())
         share = inside / event.capacity if event.capacity else 0.0
         alert = "full" if share >= 1 else "warning" if share >= WARNING_SHARE else "normal"
@@ -290,6 +313,7 @@ class RealtimeService:
             no_shows=max(0, sold - attendees),
             share_of_capacity=round(share, 6),
             alert=alert,
+            alerts=alerts,
             entry_rate=_per_window(rate),
             series=_series(entered, entered.numbers["entry"], frame),
             bucket_minutes=frame.bucket_minutes,
@@ -305,6 +329,15 @@ class RealtimeService:
         last_hour = _money(int(cents[rows.after(frame.at_ms - 60 * MINUTE_MS)].sum()))
         refund = next((c for c in categories if c.category == "refund"), None)
         ends_at = event.starts_at + timedelta(hours=EVENT_HOURS)
+        # The net total falls with refunds: a milestone is reached when the total first gets there.
+        peaks = np.maximum.accumulate(np.cumsum(cents))
+        thresholds = [Decimal(t).quantize(CENT) for t in self.revenue_milestones]
+        needed = [int(t.scaleb(2)) for t in thresholds]
+        milestones = [
+            RevenueReached(threshold, frame.iso(int(rows.times[row]) / 1000))
+            for threshold, row in zip(thresholds, np.searchsorted(peaks, needed), strict=True)
+            if row < len(rows)
+        ]
         hours_left = Decimal(max(0.0, (ends_at - frame.at).total_seconds()) / 3600)
         return RevenueSnapshot(
             event_id=event.event_id,
@@ -319,7 +352,8 @@ class RealtimeService:
             series=_series(rows, cents, frame, money=True),
             bucket_minutes=frame.bucket_minutes,
             ends_at=ends_at.astimezone(frame.zone).isoformat(),
-            projected_total=(total + last_hour * hours_left).quantize(Decimal("0.01")),
+            projected_total=(total + last_hour * hours_left).quantize(CENT),
+            milestones=milestones,
         )
 
     def social(self, event: EventInfo, frame: Frame) -> SocialSnapshot:
@@ -395,19 +429,24 @@ def _bucket_at(start_ms: int, zone: zoneinfo.ZoneInfo) -> str:
     return datetime.fromtimestamp(start_ms / 1000, zone).isoformat()
 
 
-def _inside_and_attendees(scans: Rows) -> tuple[int, int]:
-    """Tickets whose latest scan is an entry (inside now), and tickets that entered at all. Inside is not entries
-    minus exits: gates read a ticket twice, or miss its entry and see its exit, and that count drifts (above
-    capacity, below zero) with each such scan. One sort of the tickets for both."""
+def _inside_and_attendees(scans: Rows) -> tuple[Ints, int]:
+    """Tickets inside after each scan (those whose latest scan is an entry), and tickets that entered at all.
+    Inside is not entries minus exits: gates read a ticket twice, or miss its entry and see its exit, and that
+    count drifts (above capacity, below zero) with each such scan. One sort of the tickets for both."""
     tickets = scans.numbers["ticket"]
+    entry = scans.numbers["entry"].astype(np.int64)
     if len(tickets) == 0:
-        return 0, 0
+        return entry, 0
     order = np.argsort(tickets, kind="stable")  # stable: each ticket's scans stay in time order
     ordered = tickets[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ends = np.r_[starts[1:], len(ordered)] - 1
-    entry = scans.numbers["entry"].astype(bool)
-    return int(entry[order[ends]].sum()), int(np.logical_or.reduceat(entry[order], starts).sum())
+    firsts = np.r_[True, ordered[1:] != ordered[:-1]]
+    entered = entry[order]
+    before = np.r_[0, entered[:-1]]  # each scan's ticket inside before it: its previous scan an entry
+    before[firsts] = 0
+    change = np.empty_like(entry)
+    change[order] = entered - before
+    attendees = int(np.logical_or.reduceat(entered.astype(bool), np.flatnonzero(firsts)).sum())
+    return np.cumsum(change), attendees
 
 
 def _quarters_of_history(rows: Rows, start_ms: int, end_ms: int) -> float:

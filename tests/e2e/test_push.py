@@ -8,7 +8,7 @@ import queue
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +292,23 @@ def test_capacity_alerts_and_revenue_milestones_go_out_once(
     post("revenue", f.revenue(event_id, category="fees", amount="5.00"))
     assert listener.next("revenue-update")["total"] == "1005.00"
     assert listener.none("revenue-milestone")
+
+
+def test_a_milestone_reached_and_left_within_one_commit_is_announced(
+    api_server: ApiServer, keys: dict[str, str], listener: Listener
+) -> None:
+    """The push announced what the total was at its computation: net revenue that passed 1,000 and fell back below
+    it with a refund in the same commit never announced that milestone, though the revenue view lists it reached."""
+    api, key = api_server.url, keys["ingest"]
+    event_id = _event(api, key)
+    assert listener.subscribe(event_id)["ok"] is True
+    sold_at = f.now() - timedelta(minutes=2)
+    lines = [f.revenue(event_id, category="tickets", amount="1200.00", recorded_at=sold_at.isoformat()),
+             f.revenue(event_id, category="refund", amount="-400.00")]  # fmt: skip
+    assert httpx.post(f"{api}/api/ingest/revenue", json=lines, headers={"X-API-Key": key}).status_code == 200
+    assert listener.next("revenue-update")["total"] == "800.00"
+    milestone = listener.next("revenue-milestone")
+    assert (milestone["threshold"], milestone["total"]) == ("1000.00", "800.00")
+    view = httpx.get(f"{api}/api/realtime/revenue/{event_id}", headers={"X-API-Key": keys["read"]}).json()
+    assert [m["threshold"] for m in view["milestones"]] == ["1000.00"]
+    assert datetime.fromisoformat(view["milestones"][0]["reached_at"]) == sold_at
