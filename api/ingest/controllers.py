@@ -16,6 +16,7 @@ from litestar.params import Parameter, QueryParameter
 
 from api.auth.guards import require
 from api.auth.keys import ApiKey, Scope
+from api.ingest.request_body import read_body
 from api.ingest.schemas import IngestRejected, IngestResult
 from api.ingest.services import IngestService
 from api.openapi_document import KEYED, refusal, refusals
@@ -69,7 +70,7 @@ def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
         key: ApiKey = request.scope["api_key"]  # type: ignore[typeddict-item]
         # The worker's service, from the app's state: a dependency would cost more than the rest of a small request.
         service: IngestService = request.app.state.ingest
-        body = await request.body()
+        body = await read_body(request.receive, service.max_body_bytes, request.content_length)
         content_type = request.headers.get("content-type", "")
         encoding = request.headers.get("content-encoding", "")
         return await service.ingest(stream, body, content_type, key, partial=partial, encoding=encoding)

@@ -1,4 +1,5 @@
-"""How ingest failures reach clients: 400, 403, 413, 415, 422, 429 and 503, each saying what to do."""
+"""How ingest failures reach clients: 400, 403, 413, 415, 422, 429 and 503, each saying what to do (and 499, for
+/metrics only, when the client left before it had sent its body)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.ingest.decoding import MalformedBody, UnreadableTable
 from api.ingest.encodings import BadEncoding, UnpacksTooLarge, UnsupportedEncoding
+from api.ingest.request_body import CLIENT_GONE, BodyTooLarge, ClientGone
 from api.ingest.schemas import IngestRejected
 from api.ingest.services import ForeignOrganizer, InvalidRecords
 from api.ingest.writer import Overloaded, TooManyRecords
@@ -45,8 +47,12 @@ def _unsupported_encoding(_: Request, error: UnsupportedEncoding) -> Response[di
     return detail_response(415, str(error))
 
 
-def _unpacks_too_large(_: Request, error: UnpacksTooLarge) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def _too_large(_: Request, error: BodyTooLarge | UnpacksTooLarge) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     return detail_response(413, f"{error} (TICKETTOKEN_MAX_BODY_BYTES): split the request; nothing was written")
+
+
+def _client_gone(_: Request, error: ClientGone) -> Response[None]:  # type: ignore[type-arg]
+    return Response(None, status_code=CLIENT_GONE)  # no one reads it: the server drops it
 
 
 def _foreign(_: Request, error: ForeignOrganizer) -> Response[dict[str, object]]:  # type: ignore[type-arg]
@@ -75,7 +81,9 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     MalformedBody: _malformed,
     BadEncoding: _bad_body,
     UnsupportedEncoding: _unsupported_encoding,
-    UnpacksTooLarge: _unpacks_too_large,
+    UnpacksTooLarge: _too_large,
+    BodyTooLarge: _too_large,
+    ClientGone: _client_gone,
     UnreadableTable: _bad_body,
     ForeignOrganizer: _foreign,
     Overloaded: _overloaded,

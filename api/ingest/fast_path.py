@@ -28,6 +28,7 @@ from prometheus_client import Counter
 
 from api.auth.guards import cached_key, header_map
 from api.auth.keys import Scope as KeyScope
+from api.ingest.request_body import CLIENT_GONE, ClientGone, read_body
 from api.ingest.schemas import IngestResult
 from api.ingest.services import INLINE_DECODE_BYTES, IngestService
 from api.responses import send_json
@@ -57,9 +58,11 @@ class IngestFastPath:
         if service is None or scope.get("query_string") or not self._fits(headers):
             await self.next_app(scope, receive, send)
             return
-        body = await _body(receive)
-        if body is None:
-            return  # the client went away before sending it all
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except ClientGone:  # before it had sent it all
+            record("POST", scope["path"], CLIENT_GONE, time.perf_counter() - started)
+            return
         answer = await self._commit(service, stream, body, headers)
         if answer is None:
             await self.next_app(scope, _replay(body, receive), send)
@@ -90,18 +93,6 @@ class IngestFastPath:
             return None
         accepted = sum(flags)
         return msgspec.json.encode(IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=0))
-
-
-async def _body(receive: Receive) -> bytes | None:
-    """The whole request body, or None when the client disconnected first."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
