@@ -128,6 +128,7 @@ class RevenueSnapshot(msgspec.Struct, frozen=True):
 class Count(msgspec.Struct, frozen=True):
     name: str
     posts: int
+    per_bucket: list[int]  # its posts in each bucket of the snapshot's `series`, in the same order
 
 
 class SocialSnapshot(msgspec.Struct, frozen=True):
@@ -140,7 +141,7 @@ class SocialSnapshot(msgspec.Struct, frozen=True):
     reach: int
     engagement: int
     sentiment: float | None  # mean of the scored posts, -1..1
-    by_platform: list[Count]
+    by_platform: list[Count]  # each with its activity per bucket
     by_kind: list[Count]
     series: list[Bucket]  # posts per bucket over the window
     bucket_minutes: int

@@ -359,6 +359,7 @@ class RealtimeService:
     def social(self, event: EventInfo, frame: Frame) -> SocialSnapshot:
         rows = self.tallies.rows("social", event.event_id).until(frame.at_ms)
         ones = np.ones(len(rows), dtype=np.int64)
+        starts, window, placed = _placed_in_buckets(rows, frame)
         sentiment = rows.numbers["sentiment"]
         scored = ~np.isnan(sentiment)
         quarter = frame.at_ms - QUARTER_MS
@@ -374,9 +375,9 @@ class RealtimeService:
             reach=int(rows.numbers["reach"].sum()),
             engagement=int(rows.numbers["engagement"].sum()),
             sentiment=round(float(sentiment[scored].sum()) / int(scored.sum()), 4) if scored.any() else None,
-            by_platform=[Count(n, c) for n, (c,) in sorted(_by_label(rows, "platform").items())],
-            by_kind=[Count(n, c) for n, (c,) in sorted(_by_label(rows, "kind").items())],
-            series=_series(rows, ones, frame),
+            by_platform=_counts(rows, "platform", window, placed, len(starts)),
+            by_kind=_counts(rows, "kind", window, placed, len(starts)),
+            series=_bucket_sums(starts, placed, ones[window], frame),
             bucket_minutes=frame.bucket_minutes,
             last_15_minutes=recent,
             baseline_15_minutes=round(baseline, 4),
@@ -411,15 +412,35 @@ def _series(rows: Rows, values: Numbers, frame: Frame, *, money: bool = False) -
     bucket of the window included, empty ones as 0: a chart drawn from only the buckets with rows joins
     the points on either side of a quiet spell, and the client cannot easily place the buckets a DST change
     moves (the buckets of rows are added too, should a zone's offset fall off the quarter hours)."""
+    starts, window, placed = _placed_in_buckets(rows, frame)
+    return _bucket_sums(starts, placed, values[window], frame, money=money)
+
+
+def _placed_in_buckets(rows: Rows, frame: Frame) -> tuple[Ints, slice, Ints]:
+    """The start of every bucket of the frame's window, the rows in the window, and each one's bucket (an index
+    into the starts)."""
     start_ms = frame.at_ms - frame.window_minutes * MINUTE_MS
     window = rows.after(start_ms)
     of_rows = bucket_starts(rows.times[window], frame.zone, frame.bucket_minutes)
     starts = np.union1d(window_starts(start_ms, frame.at_ms, frame.zone, frame.bucket_minutes), of_rows)
-    sums = np.bincount(np.searchsorted(starts, of_rows), weights=values[window], minlength=len(starts))
+    return starts, window, np.searchsorted(starts, of_rows)
+
+
+def _bucket_sums(starts: Ints, placed: Ints, values: Numbers, frame: Frame, *, money: bool = False) -> list[Bucket]:
+    sums = np.bincount(placed, weights=values, minlength=len(starts))
     return [
         Bucket(_bucket_at(int(start), frame.zone), _money(round(total)) if money else Decimal(round(total)))
         for start, total in zip(starts, sums.tolist(), strict=True)
     ]
+
+
+def _counts(rows: Rows, column: str, window: slice, placed: Ints, buckets: int) -> list[Count]:
+    """Posts per label of a text column, those with any, by name; each with its posts per bucket of the window."""
+    labels, codes = rows.labels[column], rows.codes[column][window].astype(np.int64)
+    grid = np.bincount(codes * buckets + placed, minlength=len(labels) * buckets).reshape(len(labels), buckets)
+    posts = rows.label_sums(column, ())[0]
+    named = sorted(np.flatnonzero(posts), key=labels.__getitem__)
+    return [Count(labels[i], int(posts[i]), grid[i].tolist()) for i in named]
 
 
 @lru_cache(maxsize=65_536)

@@ -247,15 +247,21 @@ def test_live_social_activity_of_an_event(http: httpx.Client, keys: dict[str, st
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["posts"], body["reach"], body["engagement"], body["sentiment"]) == (14, 420, 42, 0.0)
-    assert body["by_platform"] == [
-        {"name": "instagram", "posts": 1}, {"name": "tiktok", "posts": 12}, {"name": "x", "posts": 1}
-    ]  # fmt: skip
-    assert body["by_kind"] == [
-        {"name": "like", "posts": 12},
-        {"name": "post", "posts": 1},
-        {"name": "share", "posts": 1},
-    ]
+    assert [(p["name"], p["posts"]) for p in body["by_platform"]] == [("instagram", 1), ("tiktok", 12), ("x", 1)]
+    assert [(k["name"], k["posts"]) for k in body["by_kind"]] == [("like", 12), ("post", 1), ("share", 1)]
     assert sum(Decimal(b["value"]) for b in body["series"]) == 12
+    # Activity per minute by platform and kind: each one's posts in each bucket of the series (only totals before).
+    minutely = _get(http, keys["read"], f"/api/realtime/social/{event_id}", window=180, bucket=1).json()
+    starts = [datetime.fromisoformat(b["at"]) for b in minutely["series"]]
+
+    def busy(entry: dict[str, Any]) -> dict[int, int]:
+        """Minutes from T of the buckets with posts: their posts."""
+        assert len(entry["per_bucket"]) == len(starts)
+        return {int((at - T).total_seconds() // 60): n for at, n in zip(starts, entry["per_bucket"], strict=True) if n}
+
+    likes = {-9: 1, -8: 2, -7: 2, -6: 2, -5: 2, -4: 2, -3: 1}  # a post every 30 s from 8.5 to 3 minutes before T
+    assert {p["name"]: busy(p) for p in minutely["by_platform"]} == {"instagram": {-120: 1}, "tiktok": likes, "x": {}}
+    assert {k["name"]: busy(k) for k in minutely["by_kind"]} == {"like": likes, "post": {}, "share": {-120: 1}}
     quarters = (20 * 60 - 15) / 15  # from the first post, 20 hours before, to the last quarter hour
     assert (body["last_15_minutes"], body["baseline_15_minutes"]) == (12, round(2 / quarters, 4))
     assert (body["viral_score"], body["trending"]) == (12.0, True)
