@@ -17,6 +17,7 @@ from redis import Redis
 from api.auth.guards import key_store
 from api.bus import make_bus
 from api.cors import Cors
+from api.head_requests import answer_head_as_get
 from api.ingest import sharing
 from api.ingest.controllers import ingest_router
 from api.ingest.errors import EXCEPTION_HANDLERS
@@ -69,11 +70,14 @@ def _answered_exceptions() -> list[type[BaseException]]:
 def create_asgi() -> ASGIApp:
     """What the server runs: the app, with live answers in memory sent and clean small ingest bodies committed
     before routing (api/realtime/fast_path.py, api/ingest/fast_path.py), each counting its own requests, the rest
-    counted around the app (api/system/request_metrics.py), and CORS in front of all (api/cors.py)."""
+    counted around the app (api/system/request_metrics.py), HEAD answered as GET (api/head_requests.py), and CORS
+    in front of all (api/cors.py)."""
     settings = get_settings()
     app = create_app(settings)
     metered = request_metrics(app)
-    served = LiveFastPath(app, IngestFastPath(app, metered, max_body_bytes=settings.api.max_body_bytes))
+    served = answer_head_as_get(
+        LiveFastPath(app, IngestFastPath(app, metered, max_body_bytes=settings.api.max_body_bytes))
+    )
     return Cors(served, settings.api.cors_origins) if settings.api.cors_origins else served
 
 

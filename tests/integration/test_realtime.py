@@ -365,3 +365,19 @@ def test_answers_are_reused_for_at_most_a_second(
     if shared:
         cached = Redis.from_url(redis_url).keys("tickettoken:live:sales|*")
         assert any(event["event_id"].encode() in k for k in cached)
+
+
+def test_head_is_answered_as_get_without_a_body(http: httpx.Client, keys: dict[str, str], event_id: str) -> None:
+    """Uptime monitors check with HEAD, which the old service (Express) answered on every GET route: it was 405."""
+    path = f"/api/realtime/sales/{event_id}"
+    for url, headers in (("/health", {}), ("/ready", {}), (path, {"X-API-Key": keys["read"]})):
+        got = http.get(url, headers=headers)
+        for _ in range(2):  # the live answer from the route, then from memory (the fast path)
+            head = http.head(url, headers=headers)
+            assert (head.status_code, head.content) == (got.status_code, b""), url
+            assert head.headers["content-type"] == got.headers["content-type"], url
+            # The live answer is recomputed every second (its `at`): the GET just before the HEAD or just after.
+            lengths = {str(len(got.content)), str(len((got := http.get(url, headers=headers)).content))}
+            assert head.headers["content-length"] in lengths, url
+    assert http.head(path).status_code == 401, "the key is checked as for GET"
+    assert http.head("/api/ingest/sale", headers={"X-API-Key": keys["ingest"]}).status_code == 405
