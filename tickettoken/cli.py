@@ -119,7 +119,11 @@ def warehouse_backup(name: str | None, max_bandwidth: int) -> None:
 
 @warehouse.command("restore")
 @click.argument("name")
-@click.option("--replace", is_flag=True, help="Drop the database first when it holds tables (its data is lost).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the database when it holds tables (its data is lost), once the backup is restored beside it.",
+)
 def warehouse_restore(name: str, replace: bool) -> None:
     """Restore the service's database from the backup NAME (stop the service first)."""
     from functools import partial

@@ -27,6 +27,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # (ASYNC, which would free it, is refused by the embedded warehouse: warehouse/statements.py.)
 OPERATION_WAIT_SECONDS = 7 * 24 * 3600
 POLL_SECONDS = 0.5
+STAGING_SUFFIX = "__restoring"  # a restore's database until the whole backup is in
 _PROGRESS_SQL = "SELECT total_size, bytes_read FROM system.backups WHERE id = {id:String}"
 
 Connect = Callable[..., Client]  # a new client to the warehouse, taking clickhouse-connect's options
@@ -81,20 +82,34 @@ def back_up(
 def restore(connect: Connect, database: str, name: str, *, replace: bool, progress: Progress | None = None) -> int:
     """Restore `database` from the backup `name`; returns how many tables it holds then. A database that holds
     tables is replaced only when asked (`replace`), since what it holds is lost. `progress`: called every half
-    second with bytes read from the backup so far and its size."""
+    second with bytes read from the backup so far and its size.
+
+    The backup is restored beside the database first (as `<database>__restoring`), which is replaced only once
+    all of it is in: the database was dropped first, so a backup that was not there (a typo in its name) or could
+    not be read left no database at all. It takes the backup's size on disk again, for the restore's length."""
     check_name(name)
+    staging = quote_identifier(database + STAGING_SUFFIX)
     with contextlib.closing(connect()) as client:
         tables = _tables(client, database)
         if tables and not replace:
             raise BackupRefused(
                 f"database {database} holds {tables} table(s): restoring would lose them. Stop the service, then"
-                " restore with --replace (the database is dropped first)"
+                " restore with --replace (the database is replaced once the backup is restored beside it)"
             )
-        # Dropped also when it holds nothing: RESTORE makes the database itself.
-        client.command(f"DROP DATABASE IF EXISTS {quote_identifier(database)} SYNC")
+        client.command(f"DROP DATABASE IF EXISTS {staging} SYNC")  # what an interrupted restore left
         operation = str(uuid.uuid4())
-        statement = f"RESTORE DATABASE {quote_identifier(database)} FROM File('{name}') SETTINGS id = '{operation}'"
-        _watched(connect, statement, operation, lambda size, read: (read, size), progress)
+        statement = (
+            f"RESTORE DATABASE {quote_identifier(database)} AS {staging} FROM File('{name}')"
+            f" SETTINGS id = '{operation}'"
+        )
+        try:
+            _watched(connect, statement, operation, lambda size, read: (read, size), progress)
+        except Exception:  # (an interrupted one's is dropped by the next restore)
+            with contextlib.suppress(ClickHouseError):
+                client.command(f"DROP DATABASE IF EXISTS {staging} SYNC")
+            raise
+        client.command(f"DROP DATABASE IF EXISTS {quote_identifier(database)} SYNC")
+        client.command(f"RENAME DATABASE {staging} TO {quote_identifier(database)}")
         return _tables(client, database)
 
 

@@ -61,9 +61,19 @@ def test_a_backup_taken_while_serving_restores_over_the_data_and_elsewhere(
     refused = live.run_cli("warehouse", "restore", "before-the-sale")
     assert refused.returncode == 1 and "holds" in refused.stderr and "--replace" in refused.stderr, refused.stderr
     assert _sales(live) == 8, "a refused restore changed nothing"
+    # A backup that is not there (a typo), or one that cannot be read: the database was dropped before RESTORE
+    # failed, and nothing was left of it.
+    shutil.copytree(live.data_dir / "backups" / "before-the-sale", live.data_dir / "backups" / "broken")
+    shutil.rmtree(live.data_dir / "backups" / "broken" / "data" / "tickettoken" / "sales")  # copied in part
+    for missing in ("before-the-sael", "broken"):
+        failed = live.run_cli("warehouse", "restore", missing, "--replace")
+        assert failed.returncode == 1 and "Code: " in failed.stderr, (missing, failed.stderr)
+        assert _sales(live) == 8, f"restoring {missing!r} changed nothing"
     replaced = live.run_cli("warehouse", "restore", "before-the-sale", "--replace")
     assert replaced.returncode == 0, replaced.stderr
     assert _sales(live) == 5
+    databases = {row[0] for row in live.client().query("SELECT name FROM system.databases").result_rows}
+    assert "tickettoken__restoring" not in databases
 
     # Another machine: the backup's folder copied into its backup directory, restored into an empty warehouse,
     # whose schema is then up to date.
