@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -581,6 +582,51 @@ def test_arrow_and_parquet_bodies_load(
                      parameters={"ids": ids}).result_rows[0][0]  # fmt: skip
     expected = sum((1 + n % 4) * (Decimal("49.90") if n % 2 == 0 else Decimal("129.00")) for n in range(count))
     assert Decimal(str(total)) == expected
+
+
+def _not_utf8_text(values: list[bytes]) -> pa.Array:
+    """A string column holding these bytes as they are: pyarrow's own constructors refuse text that is not UTF-8,
+    writers in other languages may not."""
+    offsets = pa.array(np.cumsum([0, *map(len, values)]), pa.int32())
+    return pa.Array.from_buffers(pa.string(), len(values), [None, offsets.buffers()[1], pa.py_buffer(b"".join(values))])
+
+
+@pytest.mark.parametrize("columnar", COLUMNAR, ids=["arrow", "parquet"])
+def test_text_that_is_not_utf8_is_refused_naming_where(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client,
+    columnar: tuple[str, Callable[[pa.Table], bytes]],
+) -> None:  # fmt: skip
+    """A Latin-1 string in a JSON body was a 500 (msgspec raises UnicodeDecodeError, not a DecodeError); in an Arrow
+    or Parquet body it was stored as sent, and every live view of its event then answered 500."""
+    sales = [f.sale(catalog["event"], tier="GA") for _ in range(3)]
+    latin1 = json.dumps(sales).encode().replace(sales[1]["customer_id"].encode(), b"caf\xe9", 1)
+    ndjson = latin1[1:-1].replace(b"}, {", b"}\n{")
+    one = json.dumps(sales[0]).encode().replace(b'"web"', b'"w\xe9b"')
+    headers = {"X-API-Key": keys["ingest"]}
+    bodies = [(latin1, "application/json"), (ndjson, "application/x-ndjson"), (one, "application/json")]
+    for body, media_type in bodies:
+        for params in ({}, {"partial": "true"}):  # a small JSON body is taken before routing without `partial`
+            response = http.post("/api/ingest/sale", params=params, content=body,
+                                 headers={**headers, "Content-Type": media_type})  # fmt: skip
+            assert response.status_code == 400, (media_type, response.text)
+            assert "a string is not UTF-8 (JSON is UTF-8) (byte " in response.json()["detail"]
+    detail = http.post("/api/ingest/sale", content=latin1, headers=headers).json()["detail"]
+    assert detail.endswith(f"(byte {latin1.index(b'caf') + 3})"), detail
+
+    media_type, encode = columnar
+    ids = [f.new_id("utf8") for _ in range(3)]
+    table = pa.table({
+        "sale_id": ids, "event_id": [catalog["event"]] * 3, "customer_id": _not_utf8_text([b"ok", b"caf\xe9", b"ok"]),
+        "purchased_at": pa.array([datetime.now(UTC) - timedelta(hours=1)] * 3, pa.timestamp("ms", tz="UTC")),
+        "tier": ["GA"] * 3, "quantity": pa.array([1] * 3, pa.int16()),
+        "unit_price": pa.array([Decimal("49.90")] * 3, pa.decimal128(12, 2)), "currency": ["EUR"] * 3,
+        "channel": ["web"] * 3,
+    })  # fmt: skip
+    response = http.post("/api/ingest/sale", content=encode(table),
+                         headers={"X-API-Key": keys["ingest"], "Content-Type": media_type})  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith("column 'customer_id' is not valid:"), response.text
+    assert _count(tt, "sales", "sale_id", ids + [sale["sale_id"] for sale in sales]) == 0
 
 
 def test_a_columnar_body_is_checked_row_by_row(
