@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from api.auth.keys import ApiKey
 from api.ingest.catalog import fact_currencies
+from api.ingest.schemas import ID_MAX_LENGTH
 from api.realtime import queries
 from api.realtime.buckets import MINUTE_MS, bucket_starts, window_starts
 from api.realtime.rows import READ_SETTINGS, Ints, Numbers, Rows, Spec, empty
@@ -188,6 +189,8 @@ class RealtimeService:
         event = self.kept_event(event_id)
         if event is not None:
             return event
+        if len(event_id) > ID_MAX_LENGTH:  # longer than any id ingest takes: neither looked up nor echoed back
+            raise UnknownEvent(f"no event: event ids are 1 to {ID_MAX_LENGTH} characters")
         found = self._read_events((event_id,))
         if event_id not in found:
             raise UnknownEvent(f"no event {event_id!r}")

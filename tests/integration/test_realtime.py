@@ -320,6 +320,8 @@ def test_unknown_events_other_organizers_and_bad_parameters(
     read = keys["read"]
     assert _get(http, read, "/api/realtime/sales/no-such-event").status_code == 404
     assert _get(http, read, "/api/realtime/attendance/no-such-event").status_code == 404
+    too_long = _get(http, read, "/api/realtime/social/" + "x" * 5000)  # its 5,000 characters were echoed back
+    assert (too_long.status_code, too_long.json()["detail"]) == (404, "no event: event ids are 1 to 128 characters")
     other, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.READ}, organizer_id="org-2")
     own, _ = KeyStore(warehouse.client(database="tickettoken")).create({Scope.READ}, organizer_id="org-1")
     assert _get(http, other, f"/api/realtime/sales/{event_id}").status_code == 403
