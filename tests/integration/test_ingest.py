@@ -629,6 +629,31 @@ def test_text_that_is_not_utf8_is_refused_naming_where(
     assert _count(tt, "sales", "sale_id", ids + [sale["sale_id"] for sale in sales]) == 0
 
 
+def test_a_name_given_to_two_columns_is_refused(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    """Two `tier` columns, or a `buyer` struct with two `country` fields: which was meant cannot be known, and
+    each was a 500 (on the column checks, and on reading the rows for the record-by-record path)."""
+    ids = [f.new_id("twice") for _ in range(2)]
+    table = pa.table({
+        "sale_id": ids, "event_id": [catalog["event"]] * 2, "customer_id": ["c"] * 2,
+        "purchased_at": pa.array([datetime.now(UTC) - timedelta(hours=1)] * 2, pa.timestamp("ms", tz="UTC")),
+        "tier": ["GA"] * 2, "quantity": pa.array([1] * 2, pa.int16()),
+        "unit_price": pa.array([Decimal("49.90")] * 2, pa.decimal128(12, 2)), "currency": ["EUR"] * 2,
+        "channel": ["web"] * 2,
+    })  # fmt: skip
+    buyer = pa.StructArray.from_arrays([pa.array(["DE"] * 2), pa.array(["FR"] * 2)], names=["country", "country"])
+    cases = {
+        "tier": table.append_column("tier", pa.array(["VIP"] * 2)),
+        "buyer.country": table.append_column("buyer", buyer),
+    }
+    for name, body in cases.items():
+        response = http.post("/api/ingest/sale", content=_arrow_stream(body), headers={
+            "X-API-Key": keys["ingest"], "Content-Type": "application/vnd.apache.arrow.stream"})  # fmt: skip
+        assert (response.status_code, response.json()["detail"]) == (400, f"column {name!r} appears twice")
+    assert _count(tt, "sales", "sale_id", ids) == 0
+
+
 def test_a_columnar_body_is_checked_row_by_row(
     http: httpx.Client, keys: dict[str, str], catalog: dict[str, str]
 ) -> None:
