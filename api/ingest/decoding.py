@@ -63,6 +63,7 @@ def _decoder(record_type: type[Any], many: bool) -> msgspec.json.Decoder[Any]:
 
 
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_RAW = msgspec.json.Decoder(msgspec.Raw)
 
 
 def error_of(index: int, error: msgspec.ValidationError) -> RecordError:
@@ -146,7 +147,8 @@ def _decode_json(body: bytes, record_type: type[R]) -> Decoded[R]:
         records = decoded if many else [decoded]
         return Decoded(list(enumerate(records)), len(records), _lazy_raws(body, many))
     try:  # the typed decoder may stop at a bad record before reaching a syntax error further on
-        raws = _RAW_LIST.decode(body) if many else [msgspec.Raw(body)]
+        # (one object followed by more, NDJSON sent as JSON, too: the rest was dropped unseen when the first failed)
+        raws = _RAW_LIST.decode(body) if many else [_RAW.decode(body)]
     except msgspec.DecodeError as error:
         raise _syntax_error(error, len(body), skipped, json_body=True) from None
     except RecursionError:

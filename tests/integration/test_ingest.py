@@ -326,6 +326,16 @@ def test_a_byte_order_mark_is_skipped_and_ndjson_sent_as_json_is_named(
     response = http.post("/api/ingest/sale", content=ndjson, headers=form)
     assert response.status_code == 400
     assert response.json()["detail"].endswith("send Content-Type: application/x-ndjson")
+    # Its first record invalid: that one was quarantined, the rest dropped unseen, and the answer counted one record.
+    second = f.sale(catalog["event"])
+    first_bad = json.dumps({**f.sale(catalog["event"]), "quantity": 0}).encode() + b"\n" + json.dumps(second).encode()
+    response = http.post("/api/ingest/sale", params={"partial": "true"}, content=first_bad, headers=form)
+    assert response.status_code == 400 and response.json()["detail"].endswith("application/x-ndjson"), response.text
+    # Media types are case-insensitive: `Application/X-NDJSON` was read as JSON.
+    upper = {"X-API-Key": keys["ingest"], "Content-Type": "Application/X-NDJSON"}
+    assert http.post("/api/ingest/sale", content=first_bad, headers=upper, params={"partial": "true"}).json()[
+        "accepted"] == 1  # fmt: skip
+    assert _count(tt, "sales", "sale_id", [second["sale_id"]]) == 1
     empty = http.post("/api/ingest/sale", content=b"", headers={"X-API-Key": keys["ingest"]})
     assert (empty.status_code, empty.json()["detail"]) == (400, "the body is not valid JSON: the body is empty: send"
                                                                  " a JSON object or array (byte 0)")  # fmt: skip
