@@ -189,6 +189,10 @@ def _one_by_one(raws: list[bytes], record_type: type[R], offsets: list[int] | No
         try:
             result.records.append((index, decoder.decode(raw)))
         except msgspec.ValidationError as error:
+            try:  # a line of two values whose first is invalid: the line's syntax error, not the first's fields
+                _RAW.decode(raw)
+            except msgspec.DecodeError as syntax:
+                raise _syntax_error(syntax, len(raw), offsets[index] if offsets else 0) from None
             result.errors.append(error_of(index, error))
         except msgspec.DecodeError as error:  # only NDJSON lines get here: arrays were parsed already
             raise _syntax_error(error, len(raw), offsets[index] if offsets else 0) from None

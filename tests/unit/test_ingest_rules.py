@@ -67,3 +67,15 @@ def test_malformed_bodies_name_the_byte() -> None:
     assert bad_line.value.position == 9 + 6
     with pytest.raises(MalformedBody):
         decode_json(b"42", Sale)
+
+
+def test_a_line_of_two_records_is_malformed_even_when_its_first_is_invalid() -> None:
+    """The first's missing fields were reported and the second dropped unseen (NDJSON lines, and a JSON body of one
+    object followed by more)."""
+    for decode, body, line_start in ((decode_ndjson, b'{"sale_id": 1}\n{"a": 1} {"b": 2}\n', 15),
+                                     (decode_json, b'{"a": 1}\n{"b": 2}', 0)):  # fmt: skip
+        with pytest.raises(MalformedBody) as raised:
+            decode(body, Sale)
+        assert "trailing characters" in str(raised.value), str(raised.value)
+        assert line_start + 8 <= raised.value.position <= line_start + 10, "at the second value, in the body"
+    assert [e.index for e in decode_ndjson(b'{"a": 1}\n{"b": 2}\n', Sale).errors] == [0, 1], "one record a line"
