@@ -6,7 +6,6 @@ that fails is each record decoded on its own, to name every bad record and field
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -15,7 +14,6 @@ from typing import Any, Generic, TypeVar
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from api.ingest.schemas import Record, RecordError
 
@@ -199,67 +197,6 @@ def _one_by_one(raws: list[bytes], record_type: type[R], offsets: list[int] | No
         except RecursionError:
             raise _too_deep(offsets[index] if offsets else 0) from None
     return result
-
-
-class UnreadableTable(Exception):
-    """An Arrow or Parquet body that cannot be read as a table: a 400."""
-
-
-def read_table(body: bytes, content_type: str) -> pa.Table:
-    """An Arrow IPC stream or a Parquet file, as one table."""
-    try:
-        if "parquet" in content_type:
-            table = pq.read_table(io.BytesIO(body))
-        else:
-            table = pa.ipc.open_stream(body).read_all()
-            plain = pa.schema([column.with_type(_without_views(column.type)) for column in table.schema])
-            table = table if plain == table.schema else table.cast(plain)
-    except (pa.ArrowInvalid, OSError) as error:
-        kind = "Parquet" if "parquet" in content_type else "Arrow IPC stream"
-        raise UnreadableTable(f"the body is not a readable {kind}: {error}") from None
-    _check_valid(table)
-    return table
-
-
-def _check_valid(table: pa.Table) -> None:
-    """Neither format's reader checks that text is UTF-8, and a writer of another language may not either: such a
-    string was stored as it came and then broke every live view of its event (a 500 on reading it back). Checked
-    in full here, text and every other column (about 3 ms for 100,000 sales). And a name given to two columns (or
-    two fields of a struct) is refused: which of them was meant cannot be known (it was a 500)."""
-    _check_names(list(table.schema), "")
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        try:
-            column.validate(full=True)
-        except pa.ArrowInvalid as error:
-            raise UnreadableTable(f"column {name!r} is not valid: {error}") from None
-
-
-def _check_names(fields: list[pa.Field], parent: str) -> None:
-    """No name given to two columns, nor to two fields of a struct column (`buyer`)."""
-    seen: set[str] = set()
-    for column in fields:
-        if column.name in seen:
-            raise UnreadableTable(f"column {parent + column.name!r} appears twice")
-        seen.add(column.name)
-        if pa.types.is_struct(column.type):
-            _check_names([column.type.field(i) for i in range(column.type.num_fields)], f"{parent}{column.name}.")
-
-
-def _without_views(kind: pa.DataType) -> pa.DataType:
-    """`kind` with its view strings as plain ones. Polars writes Arrow streams with view strings
-    (`string_view`), which the column checks do not take: such a table went record by record, at a tenth
-    of the speed. A body is at most tens of MiB, so plain strings' 32-bit offsets always suffice."""
-    if pa.types.is_string_view(kind):
-        return pa.string()
-    if pa.types.is_binary_view(kind):
-        return pa.binary()
-    if pa.types.is_struct(kind):
-        return pa.struct([kind.field(i).with_type(_without_views(kind.field(i).type)) for i in range(kind.num_fields)])
-    if pa.types.is_large_list(kind) or pa.types.is_large_list_view(kind):
-        return pa.large_list(kind.value_field.with_type(_without_views(kind.value_type)))
-    if pa.types.is_list(kind) or pa.types.is_list_view(kind):
-        return pa.list_(kind.value_field.with_type(_without_views(kind.value_type)))
-    return kind
 
 
 def decode_table(table: pa.Table, record_type: type[R]) -> Decoded[R]:

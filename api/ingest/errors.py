@@ -9,11 +9,12 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from litestar import Request, Response
 from litestar.types import ExceptionHandlersMap
 
-from api.ingest.decoding import MalformedBody, UnreadableTable
+from api.ingest.decoding import MalformedBody
 from api.ingest.encodings import BadEncoding, UnpacksTooLarge, UnsupportedEncoding
 from api.ingest.request_body import CLIENT_GONE, BodyTooLarge, ClientGone
 from api.ingest.schemas import IngestRejected
 from api.ingest.services import ForeignOrganizer, InvalidRecords
+from api.ingest.table_body import UnreadableTable
 from api.ingest.writer import Overloaded, TooManyRecords
 from api.responses import detail_response
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -24,13 +24,13 @@ from api.ingest.decoding import (
     decode_json,
     decode_ndjson,
     decode_table,
-    read_table,
 )
 from api.ingest.encodings import unpacked
 from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
 from api.ingest.seen import SeenIds
 from api.ingest.streams import STREAMS, Stream
+from api.ingest.table_body import UNPACKED_PER_BODY_BYTE, TableLimits, read_table
 from api.ingest.table_rules import all_pass
 from api.ingest.writer import CommittedBatch, SmallInsert, StreamWriter
 from tickettoken.settings import IngestSettings
@@ -59,6 +59,13 @@ class IngestService:
     writers: dict[str, StreamWriter]
     window: TimeWindow
     max_body_bytes: int  # also the most a compressed body may unpack to
+    # What an Arrow or Parquet body's table may hold: the records a stream's queue takes at once, and sixteen times
+    # the body limit in memory.
+    table_limits: TableLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        rows = next(iter(self.writers.values())).max_pending
+        self.table_limits = TableLimits(rows=rows, bytes=UNPACKED_PER_BODY_BYTE * self.max_body_bytes)
 
     @classmethod
     def create(
@@ -112,7 +119,7 @@ class IngestService:
         errors: list[RecordError] = []
         table: pa.Table | None = None
         if len(body) <= INLINE_DECODE_BYTES and not _is_columnar(content_type):
-            decoded = _decode(stream, body, content_type)
+            decoded = _decode(stream, body, content_type, self.table_limits)
             if len(decoded.records) < TABLE_CHECK_ROWS and self._cache_suffices(stream, decoded):
                 valid = self._validate(stream, decoded, key, errors)  # no warehouse query: not worth a thread hop
             else:
@@ -151,7 +158,7 @@ class IngestService:
             return None
         stream = STREAMS[rows[0][0]]
         body = b"[" + b",".join(record.encode() for _, _, record in rows) + b"]"
-        decoded = _decode(stream, body, "application/json")
+        decoded = _decode(stream, body, "application/json", self.table_limits)
         errors: list[RecordError] = []
         valid, table = await asyncio.to_thread(self._checked, stream, decoded, key, errors, partial=True)
         self.writers[stream.name].check_size(len(valid))
@@ -228,7 +235,7 @@ class IngestService:
     def _clean_table(self, stream: Stream, body: bytes, content_type: str, key: ApiKey) -> pa.Table | None:
         """A columnar body ready to write, when every row is certainly valid; else None
         (then the record path checks it and names each problem). Blocking."""
-        clean = clean_facts(stream.name, read_table(body, content_type), self.window, utc_now())
+        clean = clean_facts(stream.name, read_table(body, content_type, self.table_limits), self.window, utc_now())
         return clean if clean is not None and self._writable(stream, clean, key) else None
 
     def _writable(self, stream: Stream, table: pa.Table, key: ApiKey) -> bool:
@@ -253,7 +260,7 @@ class IngestService:
     def _decoded_and_checked(
         self, stream: Stream, body: bytes, content_type: str, key: ApiKey, errors: list[RecordError], *, partial: bool
     ) -> tuple[Decoded[Any], list[tuple[int, Any]], pa.Table | None]:
-        decoded = _decode(stream, body, content_type)
+        decoded = _decode(stream, body, content_type, self.table_limits)
         return decoded, *self._checked(stream, decoded, key, errors, partial=partial)
 
     def _checked(
@@ -381,9 +388,9 @@ class IngestService:
         return request_id
 
 
-def _decode(stream: Stream, body: bytes, content_type: str) -> Decoded[Any]:
+def _decode(stream: Stream, body: bytes, content_type: str, limits: TableLimits) -> Decoded[Any]:
     if _is_columnar(content_type):
-        return decode_table(read_table(body, content_type), stream.record_type)
+        return decode_table(read_table(body, content_type, limits), stream.record_type)
     decode = decode_ndjson if "ndjson" in content_type or "jsonl" in content_type else decode_json
     return decode(body, stream.record_type)
 

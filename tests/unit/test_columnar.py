@@ -12,10 +12,10 @@ import polars as pl
 import pyarrow as pa
 
 from api.ingest.columnar import clean_facts
-from api.ingest.decoding import read_table
 from api.ingest.rules import TimeWindow
 from api.ingest.schemas import Revenue, Sale
 from api.ingest.streams import STREAMS
+from api.ingest.table_body import TableLimits, read_table
 from tests import factories as f
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -115,7 +115,7 @@ def test_a_stream_polars_wrote_is_clean() -> None:
     frame.write_ipc_stream(sink)
     body = sink.getvalue()
     assert pa.types.is_string_view(pa.ipc.open_stream(body).schema.field("sale_id").type)  # as polars writes it
-    table = read_table(body, "application/vnd.apache.arrow.stream")
+    table = read_table(body, "application/vnd.apache.arrow.stream", TableLimits(rows=10**6, bytes=2**30))
     clean = clean_facts("sale", table, WINDOW, NOW)
     assert clean is not None
     assert clean.column("sale_id").to_pylist() == ["s1", "s2"]
