@@ -38,18 +38,21 @@ class UnreadableTable(Exception):
 def read_table(body: bytes, content_type: str, limits: TableLimits) -> pa.Table:
     """An Arrow IPC stream or a Parquet file, as one table; TooManyRecords or UnpacksTooLarge (413s) before it
     is read where its footer or batches say so, or before its dictionaries are expanded."""
+    kind = "Parquet" if "parquet" in content_type else "Arrow IPC stream"
     try:
-        table = _parquet(body, limits) if "parquet" in content_type else _arrow(body, limits)
-    except (pa.ArrowInvalid, OSError) as error:
-        kind = "Parquet" if "parquet" in content_type else "Arrow IPC stream"
+        table, schema = _parquet(body, limits) if kind == "Parquet" else (_arrow(body, limits), None)
+        _check_names(list(table.schema), "")
+        _check_unpacked(table, limits)
+        if schema is not None and table.schema != schema:
+            table = table.cast(schema)  # its text as the file has it, read as dictionaries for the reckoning
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
         raise UnreadableTable(f"the body is not a readable {kind}: {error}") from None
-    _check_names(list(table.schema), "")
-    _check_unpacked(table, limits)
     _check_valid(table)
     return table
 
 
-def _parquet(body: bytes, limits: TableLimits) -> pa.Table:
+def _parquet(body: bytes, limits: TableLimits) -> tuple[pa.Table, pa.Schema]:
+    """The table with its text as dictionaries, and the file's own schema."""
     footer = pq.ParquetFile(io.BytesIO(body))
     meta = footer.metadata
     _check_rows(meta.num_rows, limits)
@@ -59,7 +62,7 @@ def _parquet(body: bytes, limits: TableLimits) -> pa.Table:
     # Text read as dictionaries (nested fields too, by their paths), whose expansion is reckoned before anything
     # expands them.
     texts = [column.path for column in footer.schema if column.physical_type == "BYTE_ARRAY"]
-    return pq.ParquetFile(io.BytesIO(body), read_dictionary=texts).read()
+    return pq.ParquetFile(io.BytesIO(body), read_dictionary=texts).read(), footer.schema_arrow
 
 
 def _arrow(body: bytes, limits: TableLimits) -> pa.Table:
