@@ -160,9 +160,13 @@ class RealtimeService:
     _events: dict[str, tuple[float, EventInfo]] = field(default_factory=dict)  # (when read, monotonic; event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _refresh: RefreshAhead[str] = field(init=False)
+    _revenue_thresholds: list[Decimal] = field(init=False)  # the revenue milestones, as amounts and in cents
+    _revenue_cents: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.milestone_shares = tuple(sorted({*self.milestone_shares, 1.0}))
+        self._revenue_thresholds = [Decimal(t).quantize(CENT) for t in self.revenue_milestones]
+        self._revenue_cents = [int(t.scaleb(2)) for t in self._revenue_thresholds]
         self._refresh = RefreshAhead(self._read_events, "live-event-refresh", gather_seconds=EVENT_GATHER_SECONDS)
 
     def event(self, event_id: str, key: ApiKey) -> EventInfo:
@@ -302,7 +306,7 @@ class RealtimeService:
         ]
         sold = int(self.tallies.rows("sale", event.event_id).until(frame.at_ms).numbers["quantity"].sum())
         share = inside / event.capacity if event.capacity else 0.0
-        alert = "full" if share >= 1 else "warning" if share >= WARNING_SHARE else "normal"
+        alert = next((level for level, needed in reversed(levels) if inside >= needed), "normal")  # the highest now
         return AttendanceSnapshot(
             event_id=event.event_id,
             at=frame.local_at,
@@ -334,11 +338,10 @@ class RealtimeService:
         ends_at = event.starts_at + timedelta(hours=EVENT_HOURS)
         # The net total falls with refunds: a milestone is reached when the total first gets there.
         peaks = np.maximum.accumulate(np.cumsum(cents))
-        thresholds = [Decimal(t).quantize(CENT) for t in self.revenue_milestones]
-        needed = [int(t.scaleb(2)) for t in thresholds]
+        reached = np.searchsorted(peaks, self._revenue_cents)
         milestones = [
             RevenueReached(threshold, frame.iso(int(rows.times[row]) / 1000))
-            for threshold, row in zip(thresholds, np.searchsorted(peaks, needed), strict=True)
+            for threshold, row in zip(self._revenue_thresholds, reached, strict=True)
             if row < len(rows)
         ]
         hours_left = Decimal(max(0.0, (ends_at - frame.at).total_seconds()) / 3600)
