@@ -3,9 +3,10 @@
 A small body can unpack to far more than its size: Parquet's run-length and dictionary encodings and its
 compression, compressed Arrow buffers, and dictionaries of long strings expanded row by row. A Parquet body of
 228 KB holding 50 million rows had the API's worker killed for its memory (24 GB) after two minutes, every request
-it held lost with it. So the rows are counted before they are read (Parquet's footer says; Arrow's batches one at
-a time) and held to what a request may queue, Parquet's unpacked size is read from its footer, and what the table
-takes in memory with its dictionaries expanded is reckoned before anything expands them.
+it held lost with it. So the rows are counted before they are read and held to what a request may queue, the
+unpacked size is read before anything is unpacked (Parquet's footer; each Arrow batch's metadata,
+`arrow_messages.py`), and what the table takes in memory with its dictionaries expanded is reckoned before
+anything expands them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from api.ingest.arrow_messages import batch_sizes
 from api.ingest.encodings import UnpacksTooLarge
 from api.ingest.writer import TooManyRecords
 
@@ -66,13 +68,13 @@ def _parquet(body: bytes, limits: TableLimits) -> tuple[pa.Table, pa.Schema]:
 
 
 def _arrow(body: bytes, limits: TableLimits) -> pa.Table:
-    reader = pa.ipc.open_stream(body)
-    batches, rows = [], 0
-    for batch in reader:  # one at a time: a compressed batch is unpacked as it is read
-        rows += batch.num_rows
+    rows = unpacked = 0
+    for batch in batch_sizes(body):  # from the batches' metadata: a compressed batch is unpacked whole as it is read
+        rows, unpacked = rows + batch.rows, unpacked + batch.unpacked_bytes
         _check_rows(rows, limits)
-        batches.append(batch)
-    table = pa.Table.from_batches(batches, schema=reader.schema)
+        if unpacked > limits.bytes:
+            raise UnpacksTooLarge(f"the body's table unpacks to more than {limits.bytes} bytes")
+    table = pa.ipc.open_stream(body).read_all()
     plain = pa.schema([column.with_type(_without_views(column.type)) for column in table.schema])
     return table if plain == table.schema else table.cast(plain)
 

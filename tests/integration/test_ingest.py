@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -686,6 +687,36 @@ def test_a_small_columnar_body_that_unpacks_to_too_much_is_refused_before_it_unp
         response = http.post("/api/ingest/sale", content=body,
                              headers={"X-API-Key": keys["ingest"], "Content-Type": media_type})  # fmt: skip
         assert response.status_code == 413 and response.json()["detail"].startswith(refusal), response.text
+
+
+def test_a_compressed_arrow_body_is_refused_before_its_batches_unpack(api_server: Any, keys: dict[str, str]) -> None:
+    """pyarrow unpacks a compressed (ZSTD, LZ4) batch whole as it reads it, so the table's size was checked only
+    once every batch had unpacked: 32 MiB of such batches could ask for hundreds of GB. Here 32 batches of 64 MB
+    of text in a body of about 100 KB; the sizes are now read from the batches' metadata first. Told apart by the
+    API's peak memory (the code before answered the same 413, after taking 2 GB)."""
+    text = pa.table({"customer_id": pa.array(["a" * 1_000_000] * 64)})
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    one, none = io.BytesIO(), io.BytesIO()
+    with pa.ipc.new_stream(one, text.schema, options=options) as writer:
+        writer.write_table(text)
+    pa.ipc.new_stream(none, text.schema, options=options).close()
+    schema, end = none.getvalue()[:-8], none.getvalue()[-8:]  # the schema message, then the end of the stream
+    body = schema + one.getvalue()[len(schema) : -8] * 32 + end
+    assert len(body) < 200_000 and pa.ipc.open_stream(body).schema == text.schema
+    before = _memory_kb(api_server.process.pid)
+    response = httpx.post(f"{api_server.url}/api/ingest/sale", content=body, timeout=120, headers={
+        "X-API-Key": keys["ingest"], "Content-Type": "application/vnd.apache.arrow.stream"})  # fmt: skip
+    assert response.status_code == 413, response.text
+    assert response.json()["detail"].startswith("the body's table unpacks to more than 536870912 bytes")
+    peak = _memory_kb(api_server.process.pid)["VmHWM"]
+    assert peak < max(before["VmHWM"], before["VmRSS"] + 1_000_000), (before, peak)
+
+
+def _memory_kb(pid: int) -> dict[str, int]:
+    """A process's resident memory now and at its peak (kB), from /proc."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = (line.split(":", 1) for line in lines)
+    return {name: int(rest.split()[0]) for name, rest in fields if name.startswith("Vm")}
 
 
 def test_a_columnar_body_is_checked_row_by_row(
