@@ -75,7 +75,7 @@ def _sale_numbers(table: pa.Table) -> dict[str, Numbers]:
 
 
 def _scan_numbers(table: pa.Table) -> dict[str, Numbers]:
-    entry = np.asarray(_text(table.column("direction")).to_numpy(zero_copy_only=False) == "entry", dtype=np.int64)
+    entry = np.asarray(_text(table.column("direction")).to_numpy(zero_copy_only=False) == b"entry", dtype=np.int64)
     tickets = pl.Series(values=_text(table.column("ticket_id"))).hash(seed=0).to_numpy()
     return {"entry": entry, "ticket": tickets}
 
@@ -104,10 +104,17 @@ SPECS = {
 
 
 def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Text as bytes: the table may hold some that are not UTF-8 (ingest refuses them, an admin's own INSERT need
+    not), which a cast to text, or reading it back as text, fails on: every view of its event was a 500."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    return array if array.type == pa.string() else array.cast(pa.string())
+    return array if array.type == pa.binary() else array.cast(pa.binary())
+
+
+def _labels(values: pa.Array) -> list[str]:
+    """Text as shown: bytes that are not UTF-8 escaped (`caf\\xe9`), so that distinct ones stay distinct."""
+    return [value.decode("utf-8", "backslashreplace") for value in values.to_pylist()]
 
 
 @dataclass
@@ -138,7 +145,7 @@ class Rows:
         for name in spec.texts:
             encoded = _text(table.column(name)).dictionary_encode()
             codes[name] = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
-            labels[name] = [str(label) for label in encoded.dictionary.to_pylist()]
+            labels[name] = _labels(encoded.dictionary)
         if hashes is None:
             hashes = identity_hashes(table.column("event_id"), table.column(spec.id_field))
         rows = cls(times, hashes, spec.numbers(table), codes, labels)
