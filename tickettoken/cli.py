@@ -332,6 +332,8 @@ def demo(**options: Any) -> None:
 
     events, seed, now_time = options["events"], options["seed"], options["now_time"]
     key, live, rate = options["key"], options["live"], options["rate"]
+    if not options["if_empty"]:  # checked before it waits for its API; with --if-empty, only when it loads
+        _fits(events)
     settings = get_settings()
     url = options["url"] or f"http://{settings.api.host}:{settings.api.port}"
     _wait_for(url)  # first: the API's warehouse is up then, and holds the demo's key
@@ -346,6 +348,8 @@ def demo(**options: Any) -> None:
     if options["if_empty"] and _sales_stored() > 0:
         click.echo("the warehouse holds sales already: nothing loaded")
     else:
+        if options["if_empty"]:
+            _fits(events)
         from rich.progress import Progress
 
         with Progress(transient=True) as progress:
@@ -360,6 +364,15 @@ def demo(**options: Any) -> None:
 
         warehouse = settings.warehouse
         run_live(params, url, key, rate, lambda ids: sold_so_far(connect(warehouse, database=warehouse.database), ids))
+
+
+def _fits(events: int) -> None:
+    from simulator.footprint import TooLarge, check_fits
+
+    try:
+        check_fits(events)
+    except TooLarge as error:
+        raise click.BadParameter(f"{error}: ask for fewer", param_hint="'--events'") from None
 
 
 def _aware_time(value: str | None) -> datetime | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
+from simulator.footprint import TooLarge, check_fits
 from simulator.live import Stock
 from simulator.market import Market, generate
 from simulator.params import MarketParams
@@ -232,3 +234,12 @@ def test_live_traffic_sells_what_is_left_and_admits_only_ticket_holders(market: 
     assert sum(quantity for _, quantity in baskets) == 3
     assert not stock.on_sale(event)
     assert [stock.admit(event) for _ in range(5)] == [True] * 4 + [False], "1 sold before and 3 live, no more"
+
+
+def test_the_memory_a_market_needs_is_held_to_what_is_available(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       25000000 kB\nMemAvailable:    4882813 kB\n")  # 5.0 GB
+    check_fits(1_000, meminfo)  # 5.0 GB needed: fits just
+    with pytest.raises(TooLarge, match=r"^1,001 events need about 5\.0 GB .* \(at most about 1,000 events\)$"):
+        check_fits(1_001, meminfo)
+    check_fits(10**9, tmp_path / "missing")  # unknown: not refused
