@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-_RECORD_BATCH, _DICTIONARY_BATCH = 3, 2  # Message.header's union types
+_DICTIONARY_BATCH = 2  # Message.header's union type (3: a record batch)
 _NOT_COMPRESSED = -1  # a compressed body's buffer left as it was (too small to gain)
 
 
@@ -41,7 +41,10 @@ def batch_sizes(body: bytes) -> Iterator[BatchSize]:
                 raise pa.ArrowInvalid("a dictionary message without its batch")
             yield BatchSize(0, _unpacked(data, message.body))
         else:
-            yield BatchSize(header.long(0), _unpacked(header, message.body))
+            rows = header.long(0)
+            if rows < 0:
+                raise pa.ArrowInvalid("a batch of fewer than no rows")
+            yield BatchSize(rows, _unpacked(header, message.body))
 
 
 def _unpacked(batch: _Table, body: pa.Buffer | None) -> int:
