@@ -64,7 +64,7 @@ def openapi_config(description: str) -> OpenAPIConfig:
 
 def describe_ingest_bodies(app: Litestar) -> None:
     """Give each `POST /api/ingest/<stream>` its request body: the stream's record, one or an array, as JSON
-    or one per NDJSON line, or the same columns as an Arrow IPC stream or Parquet file."""
+    or one per NDJSON line, or the same columns as an Arrow IPC stream or file or a Parquet file."""
     openapi = app.openapi_schema
     types = [stream.record_type for stream in STREAMS.values()]
     refs, definitions = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
@@ -81,6 +81,7 @@ def describe_ingest_bodies(app: Litestar) -> None:
             "application/json": {"oneOf": [ref, {"type": "array", "items": ref}]},
             "application/x-ndjson": {**ref, "description": f"One {record} per line."},
             "application/vnd.apache.arrow.stream": table,
+            "application/vnd.apache.arrow.file": table,
             "application/vnd.apache.parquet": table,
         }
         path.post.request_body = RequestBody(

@@ -1,10 +1,11 @@
-"""What an Arrow IPC stream's batches hold, read from their metadata before any of them is unpacked.
+"""What an Arrow IPC stream's (or file's) batches hold, read from their metadata before any of them is unpacked.
 
 A batch's buffers may be compressed (LZ4 or ZSTD), and pyarrow unpacks a batch whole as it reads it: a body of 8 KB
 held 200 MB of text that way, and 32 MiB of such batches would ask for hundreds of GB, far past what checking the
 table after reading could save. Each compressed buffer starts with its unpacked length, and the message's
 metadata (a FlatBuffer: Message.fbs, the Arrow format's own schema) says where each buffer starts; pyarrow does not
-expose those, so the few fields needed are read here by hand.
+expose those, so the few fields needed are read here by hand. An Arrow IPC file (what polars' `write_ipc` and
+pandas' `to_feather` write) lists where its batches are in its footer, also a FlatBuffer (File.fbs).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 _DICTIONARY_BATCH = 2  # Message.header's union type (3: a record batch)
+FILE_MAGIC = b"ARROW1"  # an IPC file starts and ends with it; a stream starts with a message
+_BLOCK = "<qi4xq"  # File.fbs' Block: the message's offset, its metadata's length (padded), its body's length
 _NOT_COMPRESSED = -1  # a compressed body's buffer left as it was (too small to gain)
 
 
@@ -25,10 +28,15 @@ class BatchSize:
     unpacked_bytes: int
 
 
+def is_arrow_file(body: bytes) -> bool:
+    return body[: len(FILE_MAGIC)] == FILE_MAGIC
+
+
 def batch_sizes(body: bytes) -> Iterator[BatchSize]:
-    """Each record or dictionary batch of the stream, in order, as its metadata and buffer prefixes say.
-    Raises pa.ArrowInvalid for a message it cannot read, as pyarrow's reader would."""
-    for message in pa.ipc.MessageReader.open_stream(body):
+    """Each record or dictionary batch of the stream or file, as its metadata and buffer prefixes say.
+    Raises pa.ArrowInvalid (or OSError) for a message it cannot read, as pyarrow's reader would."""
+    messages = _file_messages(body) if is_arrow_file(body) else pa.ipc.MessageReader.open_stream(body)
+    for message in messages:
         if message.type not in ("record batch", "dictionary"):
             continue
         meta = _Table.root(message.metadata.to_pybytes())
@@ -47,13 +55,30 @@ def batch_sizes(body: bytes) -> Iterator[BatchSize]:
             yield BatchSize(rows, _unpacked(header, message.body))
 
 
+def _file_messages(body: bytes) -> Iterator[pa.ipc.Message]:
+    """A file's dictionary and record batch messages, where its footer says they are: after the footer, its length
+    (4 bytes) and the magic again."""
+    end = len(body) - len(FILE_MAGIC) - 4
+    if end < 8 or body[end + 4 :] != FILE_MAGIC:
+        raise pa.ArrowInvalid("an Arrow IPC file without its footer (cut short?)")
+    (size,) = struct.unpack_from("<i", body, end)
+    if not 0 < size <= end - 8:
+        raise pa.ArrowInvalid("an Arrow IPC file whose footer's length is not within it")
+    footer, data = _Table.root(memoryview(body)[end - size : end]), pa.py_buffer(body)
+    for field in (2, 3):  # Footer.dictionaries, Footer.recordBatches
+        for offset, _, _ in footer.structs(field, _BLOCK):
+            if not 8 <= offset < end - size:
+                raise pa.ArrowInvalid("an Arrow IPC file's batch outside its body")
+            yield pa.ipc.read_message(data.slice(offset))
+
+
 def _unpacked(batch: _Table, body: pa.Buffer | None) -> int:
     """The batch's body size once its buffers are unpacked."""
     data = memoryview(body) if body is not None else memoryview(b"")  # no copy: only 8 bytes a buffer are read
     if batch.table(3) is None:  # no BodyCompression: the buffers are as sent
         return len(data)
     total = 0
-    for offset, length in batch.buffers(2):
+    for offset, length in batch.structs(2, "<qq"):  # RecordBatch.buffers: Buffer structs (offset, length)
         if length == 0:
             continue
         if offset < 0 or length < 8 or offset + length > len(data):
@@ -73,7 +98,7 @@ class _Table:
         self._vtable_size, _ = self._unpack("<HH", self._vtable)
 
     @classmethod
-    def root(cls, data: bytes) -> _Table:
+    def root(cls, data: bytes | memoryview) -> _Table:
         (position,) = struct.unpack_from("<I", data, 0)
         return cls(data, position)
 
@@ -89,17 +114,16 @@ class _Table:
         at = self._field(field)
         return None if at is None else _Table(self._data, at + self._unpack("<I", at)[0])
 
-    def buffers(self, field: int) -> list[tuple[int, int]]:
-        """A vector of Buffer structs (offset, length: two longs each)."""
+    def structs(self, field: int, form: str) -> list[tuple[int, ...]]:
+        """A vector of structs, each unpacked with `form`."""
         at = self._field(field)
         if at is None:
             return []
-        start = at + self._unpack("<I", at)[0]
+        start, size = at + self._unpack("<I", at)[0], struct.calcsize(form)
         (count,) = self._unpack("<I", start)
-        if start + 4 + 16 * count > len(self._data):
-            raise pa.ArrowInvalid("a batch's buffer list runs past its metadata")
-        pairs = (self._unpack("<qq", start + 4 + 16 * i) for i in range(count))
-        return [(offset, length) for offset, length in pairs]
+        if start + 4 + size * count > len(self._data):
+            raise pa.ArrowInvalid("a list in an Arrow message's metadata runs past it")
+        return [self._unpack(form, start + 4 + size * i) for i in range(count)]
 
     def _field(self, field: int) -> int | None:
         entry = 4 + 2 * field

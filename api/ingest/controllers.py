@@ -30,8 +30,8 @@ Partial = Annotated[
     ),
 ]
 _BODY = (
-    " Body: one JSON object, a JSON array, NDJSON (`application/x-ndjson`), an Arrow IPC stream"
-    " (`application/vnd.apache.arrow.stream`) or Parquet (`application/vnd.apache.parquet`) with the same"
+    " Body: one JSON object, a JSON array, NDJSON (`application/x-ndjson`), an Arrow IPC stream or file"
+    " (`application/vnd.apache.arrow.stream`, `.file`) or Parquet (`application/vnd.apache.parquet`) with the same"
     " column names, optionally compressed (`Content-Encoding: gzip` or `deflate`; 415 for others);"
     " at most the configured size, compressed and unpacked, and number of records (413 beyond). 200: every record"
     " committed and visible, counted as accepted, duplicates (already stored) or rejected. 422: invalid records,"

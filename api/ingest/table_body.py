@@ -1,4 +1,4 @@
-"""Arrow IPC stream and Parquet bodies, read into one table within what a request may hold.
+"""Arrow IPC stream or file and Parquet bodies, read into one table within what a request may hold.
 
 A small body can unpack to far more than its size: Parquet's run-length and dictionary encodings and its
 compression, compressed Arrow buffers, and dictionaries of long strings expanded row by row. A Parquet body of
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from api.ingest.arrow_messages import batch_sizes
+from api.ingest.arrow_messages import batch_sizes, is_arrow_file
 from api.ingest.encodings import UnpacksTooLarge
 from api.ingest.writer import TooManyRecords
 
@@ -38,9 +38,10 @@ class UnreadableTable(Exception):
 
 
 def read_table(body: bytes, content_type: str, limits: TableLimits) -> pa.Table:
-    """An Arrow IPC stream or a Parquet file, as one table; TooManyRecords or UnpacksTooLarge (413s) before it
-    is read where its footer or batches say so, or before its dictionaries are expanded."""
-    kind = "Parquet" if "parquet" in content_type else "Arrow IPC stream"
+    """An Arrow IPC stream or file (told apart by its first bytes) or a Parquet file, as one table; TooManyRecords
+    or UnpacksTooLarge (413s) before it is read where its footer or batches say so, or before its dictionaries are
+    expanded."""
+    kind = "Parquet" if "parquet" in content_type else "Arrow IPC stream or file"
     try:
         table, schema = _parquet(body, limits) if kind == "Parquet" else (_arrow(body, limits), None)
         _check_names(list(table.schema), "")
@@ -74,7 +75,7 @@ def _arrow(body: bytes, limits: TableLimits) -> pa.Table:
         _check_rows(rows, limits)
         if unpacked > limits.bytes:
             raise UnpacksTooLarge(f"the body's table unpacks to more than {limits.bytes} bytes")
-    table = pa.ipc.open_stream(body).read_all()
+    table = (pa.ipc.open_file(body) if is_arrow_file(body) else pa.ipc.open_stream(body)).read_all()
     plain = pa.schema([column.with_type(_without_views(column.type)) for column in table.schema])
     return table if plain == table.schema else table.cast(plain)
 

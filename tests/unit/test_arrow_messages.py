@@ -1,15 +1,16 @@
-"""An Arrow stream's batch sizes, read from their metadata, agree with what pyarrow unpacks; damaged ones are errors
-pyarrow's own reader would raise, never anything else."""
+"""An Arrow stream's (or file's) batch sizes, read from their metadata, agree with what pyarrow unpacks; damaged
+ones are errors pyarrow's own reader would raise, never anything else."""
 
 from __future__ import annotations
 
 import io
 import random
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from api.ingest.arrow_messages import batch_sizes
+from api.ingest.arrow_messages import batch_sizes, is_arrow_file
 
 TABLE = pa.table({
     "text": pa.array(["a" * 1000, None, "b" * 10] * 20),
@@ -20,12 +21,16 @@ TABLE = pa.table({
 })  # fmt: skip
 
 
-def _stream(compression: str | None, batches: int = 3) -> bytes:
+def _stream(compression: str | None, batches: int = 3, *, new: Any = pa.ipc.new_stream) -> bytes:
     sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, TABLE.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
+    with new(sink, TABLE.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
         for _ in range(batches):
             writer.write_table(TABLE)
     return sink.getvalue()
+
+
+def _file(compression: str | None, batches: int = 3) -> bytes:
+    return _stream(compression, batches, new=pa.ipc.new_file)
 
 
 @pytest.mark.parametrize("compression", [None, "lz4", "zstd"])
@@ -39,8 +44,16 @@ def test_sizes_are_what_the_batches_unpack_to(compression: str | None) -> None:
     assert sum(size.unpacked_bytes for size in sizes) > 3 * 20_000 > 4 * len(_stream("zstd"))
 
 
-def test_damaged_streams_raise_only_arrows_errors() -> None:
-    body, rng, outcomes = _stream("zstd", batches=2), random.Random(7), set()  # noqa: S311 - damage, not secrets
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_a_files_batches_are_found_from_its_footer(compression: str | None) -> None:
+    in_file = list(batch_sizes(_file(compression)))
+    assert is_arrow_file(_file(compression)) and not is_arrow_file(_stream(compression))
+    assert in_file == list(batch_sizes(_stream(compression)))
+
+
+@pytest.mark.parametrize("write", [_stream, _file])
+def test_damaged_bodies_raise_only_arrows_errors(write: Any) -> None:
+    body, rng, outcomes = write("zstd", batches=2), random.Random(7), set()  # noqa: S311 - damage, not secrets
     for _ in range(3000):
         damaged = bytearray(body)
         for _ in range(rng.randint(1, 4)):

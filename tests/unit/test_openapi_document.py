@@ -47,9 +47,11 @@ def test_each_ingest_body_is_its_record_one_or_many(document: dict[str, Any]) ->
     missing = {key: value for key, value in sale.items() if key != "event_id"}
     assert not _body_validator(document, "sale", "application/json").is_valid(missing)
     post = document["paths"]["/api/ingest/sale"]["post"]
-    assert {"application/vnd.apache.arrow.stream", "application/vnd.apache.parquet"} <= set(
-        post["requestBody"]["content"]
-    )
+    assert {
+        "application/vnd.apache.arrow.stream",
+        "application/vnd.apache.arrow.file",
+        "application/vnd.apache.parquet",
+    } <= set(post["requestBody"]["content"])
 
 
 def test_the_key_and_the_refusals_are_documented(document: dict[str, Any]) -> None:
