@@ -23,7 +23,7 @@ _REFUSALS = {
     403: "The key lacks the scope, or is bound to another organizer.",
     404: "No such event.",
     413: "The body, unpacked, or its number of records is over the limit; nothing was written.",
-    415: "A Content-Encoding other than gzip or deflate.",
+    415: "A Content-Type other than those listed, or a Content-Encoding other than gzip or deflate.",
     429: "Too many records wait to be written; retry after Retry-After seconds. Nothing was written.",
     503: "The warehouse is unavailable; nothing was acknowledged. Retry after Retry-After seconds.",
 }

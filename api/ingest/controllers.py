@@ -32,7 +32,8 @@ Partial = Annotated[
 _BODY = (
     " Body: one JSON object, a JSON array, NDJSON (`application/x-ndjson`), an Arrow IPC stream or file"
     " (`application/vnd.apache.arrow.stream`, `.file`) or Parquet (`application/vnd.apache.parquet`) with the same"
-    " column names, optionally compressed (`Content-Encoding: gzip` or `deflate`; 415 for others);"
+    " column names (415 for other types), optionally compressed (`Content-Encoding: gzip` or `deflate`; 415 for"
+    " others);"
     " at most the configured size, compressed and unpacked, and number of records (413 beyond). 200: every record"
     " committed and visible, counted as accepted, duplicates (already stored) or rejected. 422: invalid records,"
     " listed (index, field, message; at most 100), and nothing written. 400: not JSON (with the byte position),"

@@ -11,6 +11,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.ingest.decoding import MalformedBody
 from api.ingest.encodings import BadEncoding, UnpacksTooLarge, UnsupportedEncoding
+from api.ingest.media_types import UnsupportedMediaType
 from api.ingest.request_body import CLIENT_GONE, BodyTooLarge, ClientGone
 from api.ingest.schemas import IngestRejected
 from api.ingest.services import ForeignOrganizer, InvalidRecords
@@ -44,7 +45,7 @@ def _bad_body(_: Request, error: UnreadableTable | BadEncoding) -> Response[dict
     return detail_response(400, str(error))
 
 
-def _unsupported_encoding(_: Request, error: UnsupportedEncoding) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def _unsupported(_: Request, error: UnsupportedEncoding | UnsupportedMediaType) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     return detail_response(415, str(error))
 
 
@@ -81,7 +82,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidRecords: _invalid,
     MalformedBody: _malformed,
     BadEncoding: _bad_body,
-    UnsupportedEncoding: _unsupported_encoding,
+    UnsupportedEncoding: _unsupported,
+    UnsupportedMediaType: _unsupported,
     UnpacksTooLarge: _too_large,
     BodyTooLarge: _too_large,
     ClientGone: _client_gone,

@@ -26,6 +26,7 @@ from api.ingest.decoding import (
     decode_table,
 )
 from api.ingest.encodings import unpacked
+from api.ingest.media_types import ARROW, JSON, NDJSON, PARQUET, canonical_media_type
 from api.ingest.rules import CHECKS, TimeWindow, utc_now
 from api.ingest.schemas import IngestResult, RecordError
 from api.ingest.seen import SeenIds
@@ -108,6 +109,7 @@ class IngestService:
         self, stream_name: str, body: bytes, content_type: str, key: ApiKey, *, partial: bool, encoding: str = ""
     ) -> IngestResult:
         stream = STREAMS[stream_name]
+        content_type = canonical_media_type(content_type)  # before anything is unpacked or read
         if encoding:  # in a thread: a small body may unpack to the limit
             body = await asyncio.to_thread(unpacked, body, encoding, self.max_body_bytes)
         if stream.is_fact and _is_columnar(content_type):
@@ -158,7 +160,7 @@ class IngestService:
             return None
         stream = STREAMS[rows[0][0]]
         body = b"[" + b",".join(record.encode() for _, _, record in rows) + b"]"
-        decoded = _decode(stream, body, "application/json", self.table_limits)
+        decoded = _decode(stream, body, JSON, self.table_limits)
         errors: list[RecordError] = []
         valid, table = await asyncio.to_thread(self._checked, stream, decoded, key, errors, partial=True)
         self.writers[stream.name].check_size(len(valid))
@@ -391,12 +393,12 @@ class IngestService:
 def _decode(stream: Stream, body: bytes, content_type: str, limits: TableLimits) -> Decoded[Any]:
     if _is_columnar(content_type):
         return decode_table(read_table(body, content_type, limits), stream.record_type)
-    decode = decode_ndjson if "ndjson" in content_type or "jsonl" in content_type else decode_json
+    decode = decode_ndjson if content_type == NDJSON else decode_json
     return decode(body, stream.record_type)
 
 
 def _is_columnar(content_type: str) -> bool:
-    return "arrow" in content_type or "parquet" in content_type
+    return content_type in (ARROW, PARQUET)
 
 
 def _listed(errors: list[RecordError]) -> list[RecordError]:

@@ -507,6 +507,34 @@ def test_a_client_gone_before_its_whole_body_is_no_fault_and_nothing_is_written(
     assert _count(tt, "sales", "sale_id", [sale["sale_id"] for sale in sales]) == 0
 
 
+def test_a_body_of_a_type_not_taken_is_415_naming_what_is(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    """CSV, XML or a form's multipart body was read as JSON and refused as "not valid JSON (byte 0)"; now a 415
+    naming the types taken, even when the body happens to be JSON. JSON named loosely (no type, `text/plain` from a
+    browser's fetch, `curl -d`'s form type, a `+json` type, a charset) and NDJSON's other names still load."""
+    sales = [f.sale(catalog["event"]) for _ in range(12)]
+    refused = ["text/csv", "application/xml", "multipart/form-data; boundary=x", "application/octet-stream"]
+    for media_type, sale in zip(refused, sales, strict=False):
+        response = http.post("/api/ingest/sale", content=json.dumps(sale).encode(),
+                             headers={"X-API-Key": keys["ingest"], "Content-Type": media_type})  # fmt: skip
+        assert response.status_code == 415, response.text
+        named = media_type.split(";")[0]
+        assert response.json()["detail"].startswith(f"Content-Type {named!r} is not taken: send JSON (application/")
+    taken = ["", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "application/vnd.api+json",
+             "Application/JSON; charset=utf-8"]  # fmt: skip
+    for media_type, sale in zip(taken, sales[len(refused) :], strict=False):
+        response = http.post("/api/ingest/sale", content=json.dumps(sale).encode(),
+                             headers={"X-API-Key": keys["ingest"], "Content-Type": media_type})  # fmt: skip
+        assert (response.status_code, response.json()["accepted"]) == (200, 1), (media_type, response.text)
+    lines = "\n".join(json.dumps(sale) for sale in sales[-3:]).encode()
+    response = http.post("/api/ingest/sale", content=lines,
+                         headers={"X-API-Key": keys["ingest"], "Content-Type": "application/jsonl"})  # fmt: skip
+    assert (response.status_code, response.json()["accepted"]) == (200, 3), response.text
+    stored = _count(tt, "sales", "sale_id", [sale["sale_id"] for sale in sales])
+    assert stored == len(sales) - len(refused)
+
+
 def test_compressed_bodies(http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client) -> None:
     """Large batches come gzipped: they were refused as not JSON at byte 0. What a body unpacks to is held to
     the body limit (a gzip of 33 MiB of spaces is 33 KiB)."""
