@@ -1,6 +1,7 @@
 """The six ingest streams: their record type, table, identity and the columns a record becomes.
 
-Rows go to the warehouse as Arrow: strings, integers and UTC timestamps map directly; money goes as Arrow
+Rows go to the warehouse as Arrow: strings, integers and timestamps map directly (pyarrow turns a time of any
+offset into UTC itself: converting each in Python first cost a sixth of a batch's columns); money goes as Arrow
 decimals of the column's own type, parsed by Arrow from each Decimal's text (pyarrow's conversion straight
 from Python Decimal objects is some 40x slower than the rest of the row), so the engine stores them as they
 come instead of parsing text per row. Tier prices, nested in the catalog's events, go as text (a few per event).
@@ -29,17 +30,13 @@ def _decimals(values: Iterable[Decimal], decimal_type: pa.DataType) -> pa.Array:
     return pa.array([str(value) for value in values], pa.string()).cast(decimal_type)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 def _sale_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
     buyers = [r.buyer for r in rows]
     return {
         "sale_id": pa.array([r.sale_id for r in rows], pa.string()),
         "event_id": pa.array([r.event_id for r in rows], pa.string()),
         "customer_id": pa.array([r.customer_id for r in rows], pa.string()),
-        "purchased_at": pa.array([_utc(r.purchased_at) for r in rows], TIMESTAMP),
+        "purchased_at": pa.array([r.purchased_at for r in rows], TIMESTAMP),
         "tier": pa.array([r.tier for r in rows], pa.string()),
         "quantity": pa.array([r.quantity for r in rows], pa.uint16()),
         "unit_price": _decimals((r.unit_price for r in rows), PRICE),
@@ -64,7 +61,7 @@ def _scan_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "ticket_id": pa.array([r.ticket_id for r in rows], pa.string()),
         "gate": pa.array([r.gate for r in rows], pa.string()),
         "direction": pa.array([r.direction.value for r in rows], pa.string()),
-        "scanned_at": pa.array([_utc(r.scanned_at) for r in rows], TIMESTAMP),
+        "scanned_at": pa.array([r.scanned_at for r in rows], TIMESTAMP),
     }
 
 
@@ -75,7 +72,7 @@ def _revenue_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "category": pa.array([r.category.value for r in rows], pa.string()),
         "amount": _decimals((r.amount for r in rows), AMOUNT),
         "currency": pa.array([r.currency for r in rows], pa.string()),
-        "recorded_at": pa.array([_utc(r.recorded_at) for r in rows], TIMESTAMP),
+        "recorded_at": pa.array([r.recorded_at for r in rows], TIMESTAMP),
     }
 
 
@@ -85,7 +82,7 @@ def _social_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "event_id": pa.array([r.event_id for r in rows], pa.string()),
         "platform": pa.array([r.platform.value for r in rows], pa.string()),
         "kind": pa.array([r.kind.value for r in rows], pa.string()),
-        "posted_at": pa.array([_utc(r.posted_at) for r in rows], TIMESTAMP),
+        "posted_at": pa.array([r.posted_at for r in rows], TIMESTAMP),
         "reach": pa.array([r.reach for r in rows], pa.uint64()),
         "engagement": pa.array([r.engagement for r in rows], pa.uint64()),
         "sentiment": pa.array([r.sentiment for r in rows], pa.float32()),
@@ -104,15 +101,15 @@ def _event_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "artist": pa.array([r.artist for r in rows], pa.string()),
         "genre": pa.array([r.genre for r in rows], pa.string()),
         "venue_id": pa.array([r.venue_id for r in rows], pa.string()),
-        "starts_at": pa.array([_utc(r.starts_at) for r in rows], TIMESTAMP),
-        "on_sale_at": pa.array([_utc(r.on_sale_at) for r in rows], TIMESTAMP),
+        "starts_at": pa.array([r.starts_at for r in rows], TIMESTAMP),
+        "on_sale_at": pa.array([r.on_sale_at for r in rows], TIMESTAMP),
         "capacity": pa.array([r.capacity for r in rows], pa.uint32()),
         "currency": pa.array([r.currency or "" for r in rows], pa.string()),
         "tiers": pa.array(
             [[{"name": t.name, "price": str(t.price), "capacity": t.capacity} for t in r.tiers] for r in rows], _TIERS
         ),
         "status": pa.array([r.status.value for r in rows], pa.string()),
-        "updated_at": pa.array([_utc(r.updated_at) for r in rows], TIMESTAMP),
+        "updated_at": pa.array([r.updated_at for r in rows], TIMESTAMP),
     }
 
 
@@ -128,7 +125,7 @@ def _venue_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "lon": pa.array([r.lon for r in rows], pa.float64()),
         "capacity": pa.array([r.capacity for r in rows], pa.uint32()),
         "timezone": pa.array([r.timezone for r in rows], pa.string()),
-        "updated_at": pa.array([_utc(r.updated_at or now) for r in rows], TIMESTAMP),
+        "updated_at": pa.array([r.updated_at or now for r in rows], TIMESTAMP),
     }
 
 
