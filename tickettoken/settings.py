@@ -59,6 +59,7 @@ def _env_redis_url(name: str) -> str | None:
     return url
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # On the embedded server's /ping answers (a ClickHouse server sends none): a command that finds a warehouse already
 # answering at an embedded URL then checks that it is the one on its own data directory (api/embedded.py).
 EMBEDDED_HEADER = "X-TicketToken-Warehouse"
@@ -98,7 +99,7 @@ class WarehouseSettings:
         """True when the URL is plain HTTP on loopback (the embedded default is one such), which
         `tickettoken serve` starts itself when nothing answers there."""
         parts = urlsplit(self.clickhouse_url)
-        return parts.scheme == "http" and (parts.hostname or "") in ("127.0.0.1", "localhost", "::1")
+        return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
 
     @property
     def host(self) -> str:

@@ -9,7 +9,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.client import Client
 
-from tickettoken.settings import WarehouseSettings
+from tickettoken.settings import LOOPBACK_HOSTS, WarehouseSettings
 
 
 def connect(
@@ -21,11 +21,9 @@ def connect(
     **kwargs: Any,
 ) -> Client:
     """A client over HTTP to the configured warehouse (embedded server or a real ClickHouse)."""
-    return clickhouse_connect.get_client(
-        **_server(settings, user, password, database),
-        # Shared by concurrent requests: a session would serialize them (and ClickHouse refuses that).
-        **{"autogenerate_session_id": False, **kwargs},
-    )
+    # Shared by concurrent requests: a session would serialize them (and ClickHouse refuses that).
+    options = {**_server(settings, user, password, database), "autogenerate_session_id": False, **kwargs}
+    return clickhouse_connect.get_client(**options)
 
 
 async def connect_async(settings: WarehouseSettings, *, database: str | None = None) -> AsyncClient:
@@ -41,9 +39,11 @@ async def connect_async(settings: WarehouseSettings, *, database: str | None = N
 def _server(
     settings: WarehouseSettings, user: str | None, password: str | None, database: str | None
 ) -> dict[str, Any]:
-    """Where the warehouse is and who to log in as: the given user, else the URL's, else the settings'."""
+    """Where the warehouse is and who to log in as: the given user, else the URL's, else the settings'; and whether
+    to compress what goes both ways (not on loopback, where it only costs both ends CPU)."""
     parts = urlsplit(settings.clickhouse_url)
     return {
+        "compress": settings.host not in LOOPBACK_HOSTS,
         "interface": "https" if settings.secure else "http",
         "host": settings.host,
         "port": settings.port,
