@@ -22,21 +22,21 @@ def connect(
 ) -> Client:
     """A client over HTTP to the configured warehouse (embedded server or a real ClickHouse)."""
     # Shared by concurrent requests: a session would serialize them (and ClickHouse refuses that).
-    options = {**_server(settings, user, password, database), "autogenerate_session_id": False, **kwargs}
+    options = {**client_options(settings, user, password, database), "autogenerate_session_id": False, **kwargs}
     return clickhouse_connect.get_client(**options)
 
 
 async def connect_async(settings: WarehouseSettings, *, database: str | None = None) -> AsyncClient:
     """An asyncio client (aiohttp) to the configured warehouse, as the service's user."""
     return await clickhouse_connect.get_async_client(
-        **_server(settings, None, None, database),
+        **client_options(settings, None, None, database),
         # Idle connections are let go well before a server closes them (ours after 30 s, ClickHouse's after 10 by
         # default), so an INSERT is not sent down a connection the server is closing.
         keepalive_timeout=5.0,
     )
 
 
-def _server(
+def client_options(
     settings: WarehouseSettings, user: str | None, password: str | None, database: str | None
 ) -> dict[str, Any]:
     """Where the warehouse is and who to log in as: the given user, else the URL's, else the settings'; and whether

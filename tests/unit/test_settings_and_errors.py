@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import cli_env, tickettoken
 from tickettoken.settings import SettingsError, load_settings
+from warehouse.client import client_options
 from warehouse.errors import WarehouseError, http_status_for
 
 
@@ -99,3 +100,16 @@ def test_engine_errors_keep_their_code_and_text() -> None:
         403,
         500,
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "compressed"),
+    [("http://127.0.0.1:8123", False), ("http://localhost:18123", False), ("https://ch.example.internal:8443", True),
+     ("http://10.0.0.7:8123", True)],
+)  # fmt: skip
+def test_warehouse_traffic_is_compressed_only_off_loopback(
+    monkeypatch: pytest.MonkeyPatch, url: str, compressed: bool
+) -> None:
+    """lz4 both ways saves a network's bytes; on loopback it only costs both ends CPU."""
+    monkeypatch.setenv("TICKETTOKEN_CLICKHOUSE_URL", url)
+    assert client_options(load_settings().warehouse, None, None, None)["compress"] is compressed
