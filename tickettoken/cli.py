@@ -372,7 +372,7 @@ def _fits(events: int) -> None:
     try:
         check_fits(events)
     except TooLarge as error:
-        raise click.BadParameter(f"{error}: ask for fewer", param_hint="'--events'") from None
+        raise click.BadParameter(f"{error}: ask for fewer", param_hint="'--events' (TICKETTOKEN_DEMO_EVENTS)") from None
 
 
 def _aware_time(value: str | None) -> datetime | None:
