@@ -75,13 +75,14 @@ def test_a_demo_started_before_its_api_says_what_it_waits_for() -> None:
 
 
 def test_a_market_too_large_for_the_memory_is_refused_before_anything_starts() -> None:
-    """A market is generated whole: `--events 100000` ran for minutes and ended in the kernel's OOM killer. Now
-    refused at once, with what it would need (before waiting for an API: none answers here)."""
+    """A market is generated whole: 10 million events would have run for minutes and ended in the kernel's OOM
+    killer. Now refused at once, with what it would need (before waiting for an API: none answers here)."""
     url = f"http://127.0.0.1:{free_port()}"
     done = subprocess.run(
-        tickettoken("demo", "--events", "100000", "--url", url, "--key", "tt_unused_key"),
+        tickettoken("demo", "--events", "10000000", "--url", url, "--key", "tt_unused_key"),
         env=cli_env(), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
-    assert "Invalid value for '--events' (TICKETTOKEN_DEMO_EVENTS): 100,000 events need about 500.0 GB" in done.stderr
+    refusal = "Invalid value for '--events' (TICKETTOKEN_DEMO_EVENTS): 10,000,000 events need about 50000.0 GB"
+    assert refusal in done.stderr
     assert "ask for fewer" in done.stderr and "waiting for the API" not in done.stderr
