@@ -72,7 +72,7 @@ def _endpoint(stream: str, operation_id: str, what: str) -> HTTPRouteHandler:
         # The worker's service, from the app's state: a dependency would cost more than the rest of a small request.
         service: IngestService = request.app.state.ingest
         body = await read_body(request.receive, service.max_body_bytes, request.content_length)
-        content_type = request.headers.get("content-type", "").lower()  # media types are case-insensitive
+        content_type = request.headers.get("content-type", "")  # as sent: the service reads its media type
         encoding = request.headers.get("content-encoding", "")
         return await service.ingest(stream, body, content_type, key, partial=partial, encoding=encoding)
 

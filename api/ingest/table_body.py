@@ -59,13 +59,11 @@ def _parquet(body: bytes, limits: TableLimits) -> tuple[pa.Table, pa.Schema]:
     footer = pq.ParquetFile(io.BytesIO(body))
     meta = footer.metadata
     _check_rows(meta.num_rows, limits)
-    unpacked = sum(meta.row_group(group).total_byte_size for group in range(meta.num_row_groups))
-    if unpacked > limits.bytes:
-        raise UnpacksTooLarge(f"the body's table unpacks to more than {limits.bytes} bytes")
+    _check_bytes(sum(meta.row_group(group).total_byte_size for group in range(meta.num_row_groups)), limits)
     # Text read as dictionaries (nested fields too, by their paths), whose expansion is reckoned before anything
-    # expands them.
+    # expands them; the footer as already read.
     texts = [column.path for column in footer.schema if column.physical_type == "BYTE_ARRAY"]
-    return pq.ParquetFile(io.BytesIO(body), read_dictionary=texts).read(), footer.schema_arrow
+    return pq.ParquetFile(io.BytesIO(body), metadata=meta, read_dictionary=texts).read(), footer.schema_arrow
 
 
 def _arrow(body: bytes, limits: TableLimits) -> pa.Table:
@@ -73,8 +71,7 @@ def _arrow(body: bytes, limits: TableLimits) -> pa.Table:
     for batch in batch_sizes(body):  # from the batches' metadata: a compressed batch is unpacked whole as it is read
         rows, unpacked = rows + batch.rows, unpacked + batch.unpacked_bytes
         _check_rows(rows, limits)
-        if unpacked > limits.bytes:
-            raise UnpacksTooLarge(f"the body's table unpacks to more than {limits.bytes} bytes")
+        _check_bytes(unpacked, limits)
     table = (pa.ipc.open_file(body) if is_arrow_file(body) else pa.ipc.open_stream(body)).read_all()
     plain = pa.schema([column.with_type(_without_views(column.type)) for column in table.schema])
     return table if plain == table.schema else table.cast(plain)
@@ -85,13 +82,17 @@ def _check_rows(rows: int, limits: TableLimits) -> None:
         raise TooManyRecords(f"more than {limits.rows} records in one request; at most {limits.rows} are taken at once")
 
 
+def _check_bytes(unpacked: int, limits: TableLimits) -> None:
+    if unpacked > limits.bytes:
+        raise UnpacksTooLarge(f"the body's table unpacks to more than {limits.bytes} bytes")
+
+
 def _check_unpacked(table: pa.Table, limits: TableLimits) -> None:
     """What the table takes in memory with each dictionary of text expanded (as the checks and the records do)."""
     size = 0
     for column in table.columns:
         size += sum(_expanded_bytes(chunk) for chunk in column.chunks)
-        if size > limits.bytes:
-            raise UnpacksTooLarge(f"the body's table unpacks to more than {limits.bytes} bytes")
+        _check_bytes(size, limits)
 
 
 def _expanded_bytes(array: pa.Array) -> int:
