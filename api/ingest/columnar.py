@@ -180,17 +180,15 @@ def _time(ctx: Context, name: str) -> pa.Array:
 
 
 def _buyer(ctx: Context) -> Columns:
+    """The buyer's columns; none when no row has a buyer, as the record path makes them (`streams.py`)."""
     rows = ctx.table.num_rows
     if "buyer" not in ctx.table.column_names:
-        empty = pa.array([""] * rows, pa.string())
-        return {
-            "buyer_birth_year": pa.nulls(rows, pa.uint16()), "buyer_gender": empty, "buyer_postal_code": empty,
-            "buyer_city": empty, "buyer_region": empty, "buyer_country": empty,
-            "buyer_lat": pa.nulls(rows, pa.float64()), "buyer_lon": pa.nulls(rows, pa.float64()),
-        }  # fmt: skip
+        return {}
     buyer = ctx.table.column("buyer")
     if not pa.types.is_struct(buyer.type):
         raise NotClean("buyer")
+    if buyer.null_count == rows:
+        return {}
     fields = {buyer.type.field(i).name for i in range(buyer.type.num_fields)}
     flat = pa.table({name: pc.struct_field(buyer, name) for name in fields}) if fields else pa.table({})
     sub = Context(flat, ctx.window, ctx.now)

@@ -5,17 +5,24 @@ offset into UTC itself: converting each in Python first cost a sixth of a batch'
 decimals of the column's own type, parsed by Arrow from each Decimal's text (pyarrow's conversion straight
 from Python Decimal objects is some 40x slower than the rest of the row), so the engine stores them as they
 come instead of parsing text per row. Tier prices, nested in the catalog's events, go as text (a few per event).
+
+A sale's buyer is optional, and most sales come without one. A table of sales none of which has a buyer leaves the
+buyer's columns out, and the warehouse fills in its column defaults, the values the record would have written (""
+and NULL): sending them cost the engine a sixth more CPU for a 100,000-sale Arrow body (95 against 81 ms, medians
+of six interleaved rounds straight into the warehouse server), and the API the making and sending of eight columns.
+Tables of one batch that differ in this are completed before they are joined (`Stream.complete`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from api.ingest.schemas import Attendance, Event, Record, Revenue, Sale, Social, Venue
 
@@ -30,9 +37,21 @@ def _decimals(values: Iterable[Decimal], decimal_type: pa.DataType) -> pa.Array:
     return pa.array([str(value) for value in values], pa.string()).cast(decimal_type)
 
 
+# The buyer's columns and the warehouse's defaults for them (migrations/0003_facts.sql).
+BUYER_DEFAULTS: dict[str, pa.Scalar] = {
+    "buyer_birth_year": pa.scalar(None, pa.uint16()),
+    "buyer_gender": pa.scalar("", pa.string()),
+    "buyer_postal_code": pa.scalar("", pa.string()),
+    "buyer_city": pa.scalar("", pa.string()),
+    "buyer_region": pa.scalar("", pa.string()),
+    "buyer_country": pa.scalar("", pa.string()),
+    "buyer_lat": pa.scalar(None, pa.float64()),
+    "buyer_lon": pa.scalar(None, pa.float64()),
+}
+
+
 def _sale_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
-    buyers = [r.buyer for r in rows]
-    return {
+    columns = {
         "sale_id": pa.array([r.sale_id for r in rows], pa.string()),
         "event_id": pa.array([r.event_id for r in rows], pa.string()),
         "customer_id": pa.array([r.customer_id for r in rows], pa.string()),
@@ -43,6 +62,12 @@ def _sale_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "currency": pa.array([r.currency for r in rows], pa.string()),
         "channel": pa.array([r.channel.value for r in rows], pa.string()),
         "promo_code": pa.array([r.promo_code for r in rows], pa.string()),
+    }
+    buyers = [r.buyer for r in rows]
+    if all(buyer is None for buyer in buyers):
+        return columns
+    return {
+        **columns,
         "buyer_birth_year": pa.array([b.birth_year if b else None for b in buyers], pa.uint16()),
         "buyer_gender": pa.array([b.gender if b else "" for b in buyers], pa.string()),
         "buyer_postal_code": pa.array([b.postal_code if b else "" for b in buyers], pa.string()),
@@ -140,6 +165,8 @@ class Stream:
     id_field: str
     columns: Callable[[Sequence[Any]], dict[str, pa.Array]]
     is_fact: bool
+    # Columns a table leaves out when no row has a value for them, each with the warehouse's default; always last.
+    defaults: Mapping[str, pa.Scalar] = field(default_factory=dict)
 
     @property
     def priced(self) -> bool:
@@ -157,11 +184,18 @@ class Stream:
     def table_of(self, rows: Sequence[Any]) -> pa.Table:
         return pa.table(self.columns(rows))
 
+    def complete(self, table: pa.Table) -> pa.Table:
+        """`table` with the columns it left out (`defaults`) filled in, as the warehouse would fill them."""
+        for name, default in self.defaults.items():
+            if name not in table.column_names:
+                table = table.append_column(name, pc.fill_null(pa.nulls(table.num_rows, default.type), default))
+        return table
+
 
 STREAMS: dict[str, Stream] = {
     stream.name: stream
     for stream in (
-        Stream("sale", Sale, "sales", "sale_id", _sale_columns, is_fact=True),
+        Stream("sale", Sale, "sales", "sale_id", _sale_columns, is_fact=True, defaults=BUYER_DEFAULTS),
         Stream("attendance", Attendance, "scans", "scan_id", _scan_columns, is_fact=True),
         Stream("revenue", Revenue, "revenue", "revenue_id", _revenue_columns, is_fact=True),
         Stream("social", Social, "social", "post_id", _social_columns, is_fact=True),

@@ -321,6 +321,8 @@ class StreamWriter:
         records = [record for pending in batch for record in pending.records]
         parts = [self.stream.table_of(records)] if records else []
         parts += [pending.table for pending in batch if pending.table is not None]
+        if any(part.schema != parts[0].schema for part in parts):  # some without the columns others have
+            parts = [self.stream.complete(part) for part in parts]
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         if self.stream.is_fact:
             scopes, ids = table.column("event_id"), table.column(self.stream.id_field)

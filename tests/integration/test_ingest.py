@@ -630,6 +630,9 @@ def test_arrow_and_parquet_bodies_load(
                      parameters={"ids": ids}).result_rows[0][0]  # fmt: skip
     expected = sum((1 + n % 4) * (Decimal("49.90") if n % 2 == 0 else Decimal("129.00")) for n in range(count))
     assert Decimal(str(total)) == expected
+    buyers = tt.query("SELECT DISTINCT buyer_gender, buyer_country, buyer_birth_year, buyer_lon FROM sales"
+                      " WHERE sale_id IN {ids:Array(String)}", parameters={"ids": ids}).result_rows  # fmt: skip
+    assert buyers == [("", "", None, None)]  # no buyer column sent: the warehouse's defaults
 
 
 def _not_utf8_text(values: list[bytes]) -> pa.Array:

@@ -37,11 +37,31 @@ def _sales(**columns: Any) -> pa.Table:
 def test_a_clean_table_comes_out_as_the_record_path_writes_it() -> None:
     clean = clean_facts("sale", _sales(), WINDOW, NOW)
     assert clean is not None
-    assert clean.schema == STREAMS["sale"].table_of([]).schema
+    assert clean.schema == STREAMS["sale"].complete(STREAMS["sale"].table_of([])).schema
     assert clean.column("unit_price").to_pylist() == [Decimal("49.90"), Decimal("129.00")]
     assert clean.column("purchased_at").type == pa.timestamp("ms", tz="UTC")
     assert clean.column("buyer_country").to_pylist() == ["DE", ""]
     assert clean.column("promo_code").to_pylist() == ["", ""]
+
+
+def test_sales_without_buyers_leave_the_buyer_columns_to_the_warehouses_defaults() -> None:
+    """Absent, or present with every row null: no buyer columns on either path (the engine fills in "" and NULL),
+    and a batch joining such a table with one that has buyers gets those defaults written out."""
+    sale = STREAMS["sale"]
+    nobody = _sales(buyer=pa.nulls(2, _sales().schema.field("buyer").type))
+    cleans = [clean_facts("sale", table, WINDOW, NOW) for table in (_sales().drop_columns(["buyer"]), nobody)]
+    records = msgspec.convert([f.sale("e1", buyer=None), f.sale("e1", buyer=None)], list[Sale], strict=False)
+    one_buyer = [*records, msgspec.convert(f.sale("e1"), Sale, strict=False)]
+    for clean in cleans:
+        assert clean is not None
+        assert not [name for name in clean.column_names if name.startswith("buyer_")]
+        assert clean.schema == sale.table_of(records).schema
+        completed = sale.complete(clean)
+        assert completed.schema == sale.table_of(one_buyer).schema
+        assert completed.column("buyer_gender").to_pylist() == ["", ""]
+        assert completed.column("buyer_birth_year").to_pylist() == [None, None]
+        assert completed.column("buyer_lat").to_pylist() == [None, None]
+    assert sale.table_of(one_buyer).column("buyer_country").to_pylist() == ["", "", "DE"]
 
 
 def test_float_money_of_at_most_two_places_goes_the_column_path() -> None:
