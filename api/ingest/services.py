@@ -428,9 +428,14 @@ def _fits(stream: Stream, record: Any, event: EventInfo) -> bool:
 def _pairs_known(table: pa.Table, column: str, allowed: dict[str, frozenset[str]]) -> bool:
     """Whether every row's (event_id, `column`) is among each event's `allowed` values (`allowed` has every
     event of the table)."""
-    if len(allowed) == 1:  # one event, as most batches: no pairs to build (1.1 ms for 100,000 rows, not 4.7)
-        (values,) = allowed.values()
-        return bool(pc.all(pc.is_in(table.column(column), value_set=pa.array(sorted(values), pa.string()))).as_py())
+    # A table holds few distinct values, usually ones each of its events allows (one currency, the common tiers):
+    # then those settle it, without pairing every row with its event (100,000 sales of 100 events: 0.9 against
+    # 3.4 ms); and for a table of one event they always do.
+    everywhere = frozenset.intersection(*allowed.values()) if allowed else frozenset()
+    if set(pc.unique(table.column(column)).to_pylist()) <= everywhere:
+        return True
+    if len(allowed) == 1:
+        return False
     pairs = pc.binary_join_element_wise(table.column("event_id"), table.column(column), "\x1f")
     known = pa.array([f"{e}\x1f{value}" for e, values in allowed.items() for value in values], pa.string())
     return bool(pc.all(pc.is_in(pairs, value_set=known)).as_py())

@@ -16,3 +16,12 @@ def test_each_rows_value_must_be_one_of_its_own_events() -> None:
     assert _pairs_known(one_event, "currency", {"a": frozenset({"EUR", "GBP"})})
     assert not _pairs_known(one_event, "currency", {"a": frozenset({"GBP"})})
     assert not _pairs_known(one_event, "currency", {"a": frozenset()}), "a currency not fixed yet matches nothing"
+
+
+def test_values_every_event_allows_settle_it_and_the_others_are_paired() -> None:
+    table = pa.table({"event_id": ["a", "b", "b"], "tier": ["GA", "GA", "VIP"]})
+    both = frozenset({"GA", "VIP"})
+    assert _pairs_known(table, "tier", {"a": both, "b": both})
+    assert _pairs_known(table, "tier", {"a": frozenset({"GA"}), "b": both}), "VIP only where it is allowed"
+    assert not _pairs_known(table, "tier", {"a": both, "b": frozenset({"GA"})})
+    assert _pairs_known(table.slice(0, 0), "tier", {})
