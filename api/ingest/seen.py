@@ -75,7 +75,13 @@ class BloomFilter:
 
     def add(self, hashes: Hashes) -> None:
         words, masks = self._locate(hashes)
-        np.bitwise_or.at(self._words, words, masks)
+        # Scattered at once, then again for the rows whose bits a later row of the same word overwrote, until all
+        # are set (a read never loses what an earlier round set): 100,000 hashes 0.5-1.0 ms, against 2.5-6.4 ms
+        # for `np.bitwise_or.at`, which takes each row on its own.
+        while len(words):
+            self._words[words] |= masks
+            unset = (self._words[words] & masks) != masks
+            words, masks = words[unset], masks[unset]
         self.count += len(hashes)
 
     def may_contain(self, hashes: Hashes) -> npt.NDArray[np.bool_]:

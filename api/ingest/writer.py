@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
@@ -67,6 +68,7 @@ _EXISTING_CATALOG_SQL = (
 # A batch this small is turned into a table on the event loop: cheaper than handing it to a thread (~0.1 ms
 # of work against a hop that waits for a thread and for the interpreter lock).
 INLINE_PREPARE_ROWS = 256
+SORT_IN_POLARS_FROM = 2_000  # hashes (`_sorted`)
 # Copies within a batch are dropped before the insert, and readers fold copies across inserts: the engine's
 # own sort-and-fold of each inserted block would only repeat that work (it halves the insert rate here).
 # One thread per INSERT: an ingest INSERT is one block, which extra pipeline threads only hand around
@@ -331,7 +333,7 @@ class StreamWriter:
             scopes = pa.chunked_array([pa.array([scope for scope, _ in identities], pa.string())])
             ids = pa.chunked_array([pa.array([record_id for _, record_id in identities], pa.string())])
         hashes = identity_hashes(scopes, ids)
-        return _Prepared(table, scopes, ids, hashes, np.sort(hashes))
+        return _Prepared(table, scopes, ids, hashes, _sorted(hashes))
 
     def _held_elsewhere(self, batch: _Prepared) -> tuple[list[_InFlight], Flags]:
         """The batches in flight that hold some of `batch`'s identities, and which rows those are."""
@@ -429,6 +431,15 @@ class StreamWriter:
             for version, record_id in identities
             if record_id in latest and not version.startswith(UNVERSIONED) and version <= latest[record_id]
         }
+
+
+def _sorted(hashes: Hashes) -> Hashes:
+    """The hashes in order. polars sorts 100,000 in 1.3 ms of one core, numpy in 4.2; below a thousand or so
+    numpy's call costs less (one hash: 1 against 230 us)."""
+    if len(hashes) < SORT_IN_POLARS_FROM:
+        return np.sort(hashes)
+    ordered: Hashes = pl.Series(values=hashes).sort(multithreaded=False).to_numpy()
+    return ordered
 
 
 def _first_occurrences(batch: _Prepared) -> Flags:

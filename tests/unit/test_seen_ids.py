@@ -11,7 +11,7 @@ from clickhouse_connect.driver.client import Client
 
 from api.ingest import sharing
 from api.ingest.seen import BloomFilter, Hashes, SeenIds, identity_hashes
-from api.ingest.writer import CommittedBatch, _first_occurrences, _Prepared
+from api.ingest.writer import SORT_IN_POLARS_FROM, CommittedBatch, _first_occurrences, _Prepared, _sorted
 from tests.support import free_port
 
 
@@ -31,6 +31,18 @@ def test_bloom_filter_never_forgets_and_rarely_imagines() -> None:
     assert bloom.count == 200_000
 
 
+def test_hashes_of_one_batch_that_share_a_word_all_keep_their_bits() -> None:
+    """A batch is scattered into the filter at once: rows falling on the same word (here about twenty per word)
+    must not overwrite each other's bits."""
+    bloom, one_by_one = BloomFilter(1000), BloomFilter(1000)
+    added = _random_hashes(5_000, 4, odd=True)
+    bloom.add(added)
+    for start in range(0, len(added), 1):
+        one_by_one.add(added[start : start + 1])
+    assert bloom.may_contain(added).all()
+    assert np.array_equal(bloom._words, one_by_one._words)
+
+
 def test_an_empty_filter_contains_nothing() -> None:
     assert not BloomFilter(1000).may_contain(_random_hashes(10_000, 3, odd=True)).any()
 
@@ -48,6 +60,14 @@ def _prepared(scopes: list[str], ids: list[str], hashes: list[int]) -> _Prepared
     table = pa.table({"event_id": scopes, "sale_id": ids})
     array = np.array(hashes, dtype=np.uint64)
     return _Prepared(table, table.column("event_id"), table.column("sale_id"), array, np.sort(array))
+
+
+def test_hashes_are_sorted_alike_by_either_sorter() -> None:
+    for count in (0, 1, SORT_IN_POLARS_FROM - 1, SORT_IN_POLARS_FROM, 100_000):
+        hashes = _random_hashes(count, count, odd=True)
+        ordered = _sorted(hashes)
+        assert ordered.dtype == np.uint64
+        assert np.array_equal(ordered, np.sort(hashes))
 
 
 def test_copies_within_a_batch_are_found_by_identity_not_by_hash_alone() -> None:
