@@ -372,7 +372,9 @@ class StreamWriter:
         if len(lookup):  # rare for facts (the Bloom filter): a blocking query, so in a thread
             await asyncio.to_thread(self._look_up, batch, flags, lookup)
         if flags.any():
-            await insert(self.stream.table, self._new_rows(batch, flags), INSERT_SETTINGS)
+            # Every column, even where no row has a value for it: small INSERTs keep one schema, so the next
+            # batch fits the INSERT sent ahead of it (early_insert.py) whether or not its sales have buyers.
+            await insert(self.stream.table, self.stream.complete(self._new_rows(batch, flags)), INSERT_SETTINGS)
             self._remember(batch, flags)
         return flags
 
