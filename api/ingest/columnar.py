@@ -185,10 +185,10 @@ def _buyer(ctx: Context) -> Columns:
     if "buyer" not in ctx.table.column_names:
         return {}
     buyer = ctx.table.column("buyer")
+    if pa.types.is_null(buyer.type) or (pa.types.is_struct(buyer.type) and buyer.null_count == rows):
+        return {}  # a column of None only, as pandas writes one: Arrow's null type
     if not pa.types.is_struct(buyer.type):
         raise NotClean("buyer")
-    if buyer.null_count == rows:
-        return {}
     fields = {buyer.type.field(i).name for i in range(buyer.type.num_fields)}
     flat = pa.table({name: pc.struct_field(buyer, name) for name in fields}) if fields else pa.table({})
     sub = Context(flat, ctx.window, ctx.now)

@@ -12,6 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from api.ingest.columnar import clean_facts
+from api.ingest.decoding import decode_table
 from api.ingest.rules import TimeWindow
 from api.ingest.schemas import Revenue, Sale
 from api.ingest.streams import STREAMS
@@ -45,13 +46,18 @@ def test_a_clean_table_comes_out_as_the_record_path_writes_it() -> None:
 
 
 def test_sales_without_buyers_leave_the_buyer_columns_to_the_warehouses_defaults() -> None:
-    """Absent, or present with every row null: no buyer columns on either path (the engine fills in "" and NULL),
-    and a batch joining such a table with one that has buyers gets those defaults written out."""
+    """Absent, or present with every row null (a struct, or Arrow's null type, as pandas writes a column of None):
+    no buyer columns on either path (the engine fills in "" and NULL), and a batch joining such a table with one
+    that has buyers gets those defaults written out."""
     sale = STREAMS["sale"]
     nobody = _sales(buyer=pa.nulls(2, _sales().schema.field("buyer").type))
-    cleans = [clean_facts("sale", table, WINDOW, NOW) for table in (_sales().drop_columns(["buyer"]), nobody)]
+    as_pandas_writes_it = _sales(buyer=pa.nulls(2))  # a column of None only: Arrow's null type
+    tables = (_sales().drop_columns(["buyer"]), nobody, as_pandas_writes_it)
+    cleans = [clean_facts("sale", table, WINDOW, NOW) for table in tables]
     records = msgspec.convert([f.sale("e1", buyer=None), f.sale("e1", buyer=None)], list[Sale], strict=False)
     one_buyer = [*records, msgspec.convert(f.sale("e1"), Sale, strict=False)]
+    decoded = decode_table(as_pandas_writes_it, Sale)
+    assert not decoded.errors and [record.buyer for _, record in decoded.records] == [None, None]
     for clean in cleans:
         assert clean is not None
         assert not [name for name in clean.column_names if name.startswith("buyer_")]
