@@ -186,7 +186,7 @@ def _buyer(ctx: Context) -> Columns:
         return {}
     buyer = ctx.table.column("buyer")
     if pa.types.is_null(buyer.type) or (pa.types.is_struct(buyer.type) and buyer.null_count == rows):
-        return {}  # a column of None only, as pandas writes one: Arrow's null type
+        return {}  # no row has one: a struct null in every row, or Arrow's null type (pandas' column of None)
     if not pa.types.is_struct(buyer.type):
         raise NotClean("buyer")
     fields = {buyer.type.field(i).name for i in range(buyer.type.num_fields)}
