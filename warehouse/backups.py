@@ -135,11 +135,12 @@ def _watched(
     worker = threading.Thread(target=run, name="backup-operation", daemon=True)
     worker.start()
     with contextlib.closing(connect()) as watcher:
+        reported = 0  # the most reported so far: progress never goes back
         while True:
             worker.join(POLL_SECONDS)
             finished = not worker.is_alive()
             if progress is not None:
-                _report(watcher, operation, done_of, progress, finished=finished and not failure)
+                reported = _report(watcher, operation, done_of, progress, reported, finished=finished and not failure)
             if finished:
                 break
     if failure:
@@ -151,17 +152,27 @@ def _report(
     operation: str,
     done_of: Callable[[int, int], tuple[int, int]],
     progress: Progress,
+    reported: int,
     *,
     finished: bool,
-) -> None:
+) -> int:
+    """Report the operation's progress; the bytes done as reported."""
     try:
-        done, total = _so_far(watcher, operation, done_of)
+        done, total = shown(*_so_far(watcher, operation, done_of), reported, finished=finished)
     except ClickHouseError:  # a report missed; the operation goes on
-        return
-    if finished:  # all of it: the backup's files outweigh the parts they copy a little
-        progress(max(done, total), max(done, total))
-    else:
-        progress(min(done, total), total)
+        return reported
+    progress(done, total)
+    return done
+
+
+def shown(done: int, total: int, reported: int, *, finished: bool) -> tuple[int, int]:
+    """(done, total) as shown: never less done than `reported` before (the engine's count of bytes done has been
+    seen to fall between two reads, 1,702 then 1,134), never more than the total, and all of it once finished (the
+    backup's files outweigh the parts they copy a little)."""
+    if finished:
+        return (everything := max(done, total, reported)), everything
+    done = max(min(done, total), reported)
+    return done, max(total, done)
 
 
 def _so_far(watcher: Client, operation: str, done_of: Callable[[int, int], tuple[int, int]]) -> tuple[int, int]:
