@@ -18,6 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
+from tickettoken.coalesced_writes import COALESCING_HTTP
 from tickettoken.logs import LOG_FORMAT
 from tickettoken.settings import WarehouseSettings
 from warehouse.server import QUERY_LOGGER, WarehouseApp
@@ -105,7 +106,7 @@ def serve(
         log_config=None,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        http="httptools",
+        http=COALESCING_HTTP,
         loop="uvloop",
     )
     uvicorn.Server(config).run()
