@@ -18,7 +18,6 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from api.auth.keys import KeyStore, Scope
 from api.demo_traffic import DemoTraffic
 from api.embedded import answers, embedded_when_needed
-from tickettoken.coalesced_writes import COALESCING_HTTP
 from tickettoken.logs import LOG_FORMAT
 from tickettoken.settings import Settings, WarehouseSettings, get_settings
 from warehouse.analyst import error_text
@@ -57,7 +56,7 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
                 port=port,
                 workers=workers if workers > 1 else None,
                 log_config=None,
-                http=COALESCING_HTTP,
+                http="httptools",
                 loop="uvloop",
                 timeout_graceful_shutdown=30,
                 # A log line per request costs about a tenth of a small request's time; Prometheus counts them.

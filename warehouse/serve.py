@@ -18,7 +18,6 @@ from pathlib import Path
 
 import uvicorn
 
-from tickettoken.coalesced_writes import COALESCING_HTTP
 from tickettoken.logs import LOG_FORMAT
 from tickettoken.settings import WarehouseSettings
 from warehouse.server import QUERY_LOGGER, WarehouseApp
@@ -106,7 +105,7 @@ def serve(
         log_config=None,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        http=COALESCING_HTTP,
+        http="httptools",
         loop="uvloop",
     )
     uvicorn.Server(config).run()
