@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from api.ingest.schemas import Attendance, Event, Record, Revenue, Sale, Social, Venue
 
@@ -190,7 +189,7 @@ class Stream:
         present = set(table.column_names)
         for name, default in self.defaults.items():
             if name not in present:
-                table = table.append_column(name, pc.fill_null(pa.nulls(table.num_rows, default.type), default))
+                table = table.append_column(name, pa.repeat(default, table.num_rows))
         return table
 
 

@@ -37,8 +37,8 @@ def test_hashes_of_one_batch_that_share_a_word_all_keep_their_bits() -> None:
     bloom, one_by_one = BloomFilter(1000), BloomFilter(1000)
     added = _random_hashes(5_000, 4, odd=True)
     bloom.add(added)
-    for start in range(0, len(added), 1):
-        one_by_one.add(added[start : start + 1])
+    for index in range(len(added)):
+        one_by_one.add(added[index : index + 1])
     assert bloom.may_contain(added).all()
     assert np.array_equal(bloom._words, one_by_one._words)
 
