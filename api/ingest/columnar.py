@@ -75,9 +75,20 @@ def _text(ctx: Context, name: str, *, low: int = 0, high: int = 128, optional: b
     column = _strings(ctx, name)
     if column.null_count:
         raise NotClean(name)
-    lengths = pc.utf8_length(column)
-    _require(all_true(pc.and_(pc.greater_equal(lengths, low), pc.less_equal(lengths, high))))
+    _require(_lengths_within(column, low, high))
     return column.combine_chunks()
+
+
+def _lengths_within(column: pa.ChunkedArray, low: int, high: int) -> bool:
+    """Whether every string has `low` to `high` characters. A string's bytes bound its characters from above, and
+    (being UTF-8: `table_body.read_table` checks it) it has no bytes only when it has no characters: so when every
+    byte length is within the bounds, as for ASCII text, no pass over the characters is needed (for 100,000 ids
+    0.02 ms against 0.4-0.75)."""
+
+    def within(lengths: pa.ChunkedArray) -> bool:
+        return all_true(pc.and_(pc.greater_equal(lengths, low), pc.less_equal(lengths, high)))
+
+    return (low <= 1 and within(pc.binary_length(column))) or within(pc.utf8_length(column))
 
 
 def _enum(ctx: Context, name: str, values: frozenset[str]) -> pa.Array:

@@ -100,6 +100,18 @@ def test_anything_doubtful_goes_to_the_record_path() -> None:
     assert clean_facts("event", _sales(), WINDOW, NOW) is None
 
 
+def test_text_limits_count_characters_not_bytes() -> None:
+    """Ids up to 128 characters and tiers up to 64, whatever their bytes: ASCII is settled by its byte lengths
+    alone, text of wider characters by counting them (a lone check of bytes would send these to the record path)."""
+    for columns in ({"customer_id": ["é" * 128, "c2"]}, {"sale_id": ["ü" * 128, "s2"]}, {"tier": ["€" * 64, "GA"]}):
+        clean = clean_facts("sale", _sales(**columns), WINDOW, NOW)
+        assert clean is not None, columns
+        name, values = next(iter(columns.items()))
+        assert clean.column(name).to_pylist() == values
+    for columns in ({"customer_id": ["é" * 129, "c2"]}, {"tier": ["€" * 65, "GA"]}, {"sale_id": ["x" * 129, "s2"]}):
+        assert clean_facts("sale", _sales(**columns), WINDOW, NOW) is None, columns
+
+
 def test_revenue_signs() -> None:
     def revenue(category: str, amount: str) -> pa.Table:
         return pa.table({

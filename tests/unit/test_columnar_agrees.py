@@ -58,7 +58,7 @@ class Columns:
         self.made += 1
         return values
 
-    def text(self, good: Sequence[str], bad: Sequence[Any] = ("", " ", "x" * 129, None)) -> pa.Array:
+    def text(self, good: Sequence[str], bad: Sequence[Any] = ("", " ", "x" * 129, "é" * 129, None)) -> pa.Array:
         values = pa.array(self.values(good, bad), self.rnd.choice((pa.string(), pa.large_string())))
         return values.dictionary_encode() if self.rnd.random() < 0.3 else values
 
@@ -94,7 +94,8 @@ class Columns:
 
 def _sale(c: Columns) -> dict[str, pa.Array]:
     columns = {
-        "sale_id": c.text([f"s{n}" for n in range(50)]), "event_id": c.text(["e1"]), "customer_id": c.text(["c1"]),
+        "sale_id": c.text([f"s{n}" for n in range(50)]), "event_id": c.text(["e1"]),
+        "customer_id": c.text(["c1", "é" * 128]),  # 128 characters, 256 bytes: within the limit
         "purchased_at": c.times(), "tier": c.text(["GA", "VIP"], ("", "x" * 65)),
         "quantity": c.integers([1, 2, 1000], [0, -1, 1001, None]), "unit_price": c.money(),
         "currency": c.text(["EUR", "USD"], ("eur", "XXX", "EURO", None)),
