@@ -15,11 +15,13 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 ANSWER_SECONDS = 1.0
-# In memory, an answer asked for late in its life is recomputed in the background while it is still served: a
-# busy answer never expires, so its requests never queue behind its recomputation. Late means its last fifth:
-# each busy answer is computed about 1.25 times a second instead of twice (at half its life), which gave the
-# reads ~7% more of the API (A/B inside one API process under the live benchmark's load, median of 12 two-second
-# windows each: 100 against 108 µs per answer), and leaves 0.2 s for a refresh, which takes milliseconds.
+# In memory, an answer asked for in its life is recomputed in the background at this age, while it is still
+# served: an answer in use never expires, so its requests never queue behind its recomputation. At 0.8 s each
+# busy answer is computed about 1.25 times a second (at half its life it was twice: the reads had ~7% less of the
+# API, 108 against 100 µs per answer, A/B inside one API process under the live benchmark's load), and a refresh,
+# which takes milliseconds, has 0.2 s. The refresh is timed from the first request of the answer's life, not left
+# to a request in its last fifth: an event asked for a few times a second often had none there, and its next
+# request computed the answer in the foreground (most of the benchmark's misses: docs/realtime.md).
 REFRESH_AFTER_SECONDS = 0.8
 MAX_ENTRIES = 10_000  # in memory: beyond this, the cache starts over (it only ever saves work)
 FLIGHT_WAIT_SECONDS = 10.0
@@ -66,9 +68,10 @@ class LiveCache:
             with self._lock:
                 self._flights.pop(key, None)
 
-    def peek(self, key: str) -> tuple[bytes, bool] | None:
-        """The answer (JSON) from this worker's memory without blocking (None with Redis, or on a miss), and
-        whether the caller should `refresh` it now (past REFRESH_AFTER_SECONDS; one caller is told so)."""
+    def peek(self, key: str) -> tuple[bytes, float | None] | None:
+        """The answer (JSON) from this worker's memory without blocking (None with Redis, or on a miss), and, for the
+        first caller of its life, when to `refresh` it (monotonic: REFRESH_AFTER_SECONDS into its life, or now
+        when that is past); None for the others."""
         if self._redis is not None:
             return None
         now = time.monotonic()
@@ -76,15 +79,19 @@ class LiveCache:
             hit = self._memory.get(key)
             if hit is None or now >= hit[0]:
                 return None
-            refresh = now >= hit[0] - ANSWER_SECONDS + REFRESH_AFTER_SECONDS and key not in self._refreshing
-            if refresh:
+            due = None
+            if key not in self._refreshing:
                 self._refreshing.add(key)
-        return hit[1], refresh
+                due = hit[0] - ANSWER_SECONDS + REFRESH_AFTER_SECONDS
+        return hit[1], due
 
-    def refresh(self, key: str, compute: Callable[[], msgspec.Struct]) -> None:
-        """Recompute an answer `peek` said to refresh. Blocking."""
+    def refresh(self, key: str, compute: Callable[[], msgspec.Struct | None]) -> None:
+        """Recompute an answer `peek` gave a time to refresh at (nothing is kept when `compute` gives None); the
+        next request for the new answer is given a time again. Blocking."""
         try:
-            self._set(key, msgspec.json.encode(compute()))
+            value = compute()
+            if value is not None:
+                self._set(key, msgspec.json.encode(value))
         finally:
             with self._lock:
                 self._refreshing.discard(key)

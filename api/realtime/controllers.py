@@ -75,18 +75,35 @@ class LiveAnswers:
 
     def from_memory(self, view: str, event_id: str, key: ApiKey, asked: Asked) -> bytes | None:
         """The answer when this worker has both the event (for `key`) and the answer in memory, without
-        blocking; what is due for a refresh is refreshed in the background. None otherwise."""
+        blocking; the first such request of an answer's life schedules its refresh in the background. None
+        otherwise. On the event loop."""
         known = self.service.cached_event(event_id, key)
         if known is None:
             return None
-        cache_key, moment = _framed(view, event_id, known, asked)
+        cache_key, _ = _framed(view, event_id, known, asked)
         peeked = self.cache.peek(cache_key)
         if peeked is None:
             return None
-        hit, refresh = peeked
-        if refresh:
-            _in_background(self.cache.refresh, cache_key, lambda: self._compute(view, known, moment))
+        hit, due = peeked
+        if due is not None:
+            loop = asyncio.get_running_loop()  # its clock is the monotonic one the cache keeps its times in
+            refresh = (self._refresh, view, event_id, key, asked, cache_key)
+            loop.call_later(max(0.0, due - loop.time()), _in_background, *refresh)
         return hit
+
+    def _refresh(self, view: str, event_id: str, key: ApiKey, asked: Asked, cache_key: str) -> None:
+        """Recompute an answer as of now: its frame is taken again, the refresh coming up to most of a second after
+        the request that scheduled it. Nothing is recomputed when the event has left this worker's memory or its
+        zone changed (a new key: the old answer expires). Blocking."""
+
+        def compute() -> msgspec.Struct | None:
+            known = self.service.cached_event(event_id, key)
+            if known is None:
+                return None
+            fresh_key, moment = _framed(view, event_id, known, asked)
+            return self._compute(view, known, moment) if fresh_key == cache_key else None
+
+        self.cache.refresh(cache_key, compute)
 
     def answer(self, view: str, event_id: str, key: ApiKey, asked: Asked) -> bytes:
         """The answer from the shared cache or computed (the event's check first). Blocking."""

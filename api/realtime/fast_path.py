@@ -9,7 +9,7 @@ answered here with the same JSON, the same key checks and the same metrics.
 
 Certainly means: no query string; a key the worker's key cache vouches for (`KeyStore.authenticate_cached`),
 with the `read` scope and the event's organizer; the event and the answer both in memory
-(`LiveAnswers.from_memory`, which also starts their background refreshes when due). Anything else goes to
+(`LiveAnswers.from_memory`, which also schedules their background refreshes). Anything else goes to
 Litestar unchanged, which answers it (401, 403, 404, 400, or the answer, filling the cache) as it always did.
 """
 
