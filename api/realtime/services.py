@@ -54,6 +54,8 @@ WARNING_SHARE = 0.9  # the capacity alert: "warning" from 90% inside, "full" fro
 ALERT_LEVELS = (("warning", WARNING_SHARE), ("full", 1.0))
 VELOCITY_MINUTES = (1, 5, 15, 60)
 CENT = Decimal("0.01")
+VIEW_STREAMS = {"sales": ("sale",), "attendance": ("attendance", "sale"), "revenue": ("revenue",),
+                "social": ("social",)}  # fmt: skip
 
 
 class UnknownEvent(Exception):
@@ -168,6 +170,12 @@ class RealtimeService:
         self._revenue_thresholds = [Decimal(t).quantize(CENT) for t in self.revenue_milestones]
         self._revenue_cents = [int(t.scaleb(2)) for t in self._revenue_thresholds]
         self._refresh = RefreshAhead(self._read_events, "live-event-refresh", gather_seconds=EVENT_GATHER_SECONDS)
+
+    def rows_in_memory(self, view: str, event_id: str) -> int | None:
+        """How many rows the view of the event would be computed from, when all of them are in memory (so computing
+        it reads nothing); None otherwise. Does not block."""
+        kept = [self.tallies.kept(stream, event_id) for stream in VIEW_STREAMS[view]]
+        return None if any(count is None for count in kept) else sum(count or 0 for count in kept)
 
     def event(self, event_id: str, key: ApiKey) -> EventInfo:
         """The event, when the key may see it. Blocking."""

@@ -97,6 +97,17 @@ class Tallies:
                 tally.fresh, tally.unchecked = [], False
             return tally.rows
 
+    def kept(self, stream: str, event_id: str) -> int | None:
+        """How many rows of the event's stream `rows` would give from memory, without reading the table; None when
+        it would read (not kept yet, or the tallies are off). Does not block."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            tally = self._tallies.get((stream, event_id))
+            if tally is None or tally.rows is None:
+                return None
+            return len(tally.rows) + sum(len(rows) for rows in tally.fresh)
+
     async def hear(
         self, stream: str, table: pa.Table, hashes: Hashes | None = None, *, elsewhere: bool = False
     ) -> None:

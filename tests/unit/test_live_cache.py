@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ import pytest
 from api.auth.keys import ApiKey, Scope
 from api.realtime import services
 from api.realtime.cache import ANSWER_SECONDS, REFRESH_AFTER_SECONDS, LiveCache
-from api.realtime.controllers import NOW, LiveAnswers
+from api.realtime.controllers import LOOP_REFRESH_MAX_ROWS, NOW, LiveAnswers
 
 
 class Answer(msgspec.Struct):
@@ -50,6 +51,8 @@ class _Views:
     def __init__(self) -> None:
         self.info = services.EventInfo("e1", "org-1", 10, "EUR", {"GA": 10}, "UTC", datetime(2027, 1, 1, tzinfo=UTC))
         self.computed: list[datetime] = []
+        self.threads: list[str] = []  # the thread each computation ran in
+        self.rows: int | None = None  # what `rows_in_memory` says: None, the rows are not all in memory
 
     def cached_event(self, event_id: str, key: ApiKey) -> services.EventInfo | None:
         return self.info if event_id == "e1" else None
@@ -57,8 +60,12 @@ class _Views:
     def event(self, event_id: str, key: ApiKey) -> services.EventInfo:
         return self.info
 
+    def rows_in_memory(self, view: str, event_id: str) -> int | None:
+        return self.rows
+
     def sales(self, event: services.EventInfo, moment: services.Frame) -> Answer:
         self.computed.append(moment.at)
+        self.threads.append(threading.current_thread().name)
         return Answer(len(self.computed))
 
 
@@ -84,6 +91,32 @@ def test_an_answer_asked_for_only_early_in_its_life_is_refreshed_before_it_expir
         await asyncio.sleep(ANSWER_SECONDS)
         assert live.from_memory("sales", "e1", key, NOW) is None, "an answer nobody asked for in its life expires"
         assert len(views.computed) == 3
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("rows", "on_the_loop"),
+    [(500, True), (LOOP_REFRESH_MAX_ROWS, True), (LOOP_REFRESH_MAX_ROWS + 1, False), (None, False)],
+)
+def test_an_answer_from_rows_in_memory_is_refreshed_on_the_loop_and_others_in_a_thread(
+    rows: int | None, on_the_loop: bool
+) -> None:
+    """A thread would have to take the interpreter lock from the busy loop: a refresh that reads nothing and takes
+    about half a millisecond is done on the loop. One that may read the table (its rows not all in memory), or has
+    very many rows to merge, still goes to a thread, so that the loop never waits for it."""
+
+    async def scenario() -> None:
+        views = _Views()
+        views.rows = rows
+        live = LiveAnswers(views, LiveCache(None))  # type: ignore[arg-type]
+        key = ApiKey("k", "reader", frozenset({Scope.READ}), None, datetime.now(UTC), None)
+        live.answer("sales", "e1", key, NOW)
+        assert live.from_memory("sales", "e1", key, NOW) == b'{"value":1}', "schedules the refresh"
+        await asyncio.sleep(REFRESH_AFTER_SECONDS + 0.3)
+        assert live.from_memory("sales", "e1", key, NOW) == b'{"value":2}', "refreshed"
+        loop_thread = threading.current_thread().name
+        assert (views.threads[1] == loop_thread) is on_the_loop, views.threads
 
     asyncio.run(scenario())
 

@@ -153,6 +153,43 @@ def test_commits_heard_during_a_read_count_once_whether_or_not_the_read_saw_them
     assert warehouse.reads == 1, "later answers come from memory"
 
 
+def test_rows_kept_are_counted_without_reading_only_once_read() -> None:
+    """What the live answers ask before refreshing on the event loop: it must never make them read the table."""
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse)
+    assert tallies.kept("sale", EVENT) is None, "not read yet"
+    tallies.rows("sale", EVENT)
+    tallies.committed(
+        "sale", _sales(("b", "2026-01-01T10:01:00+00:00", 2, 20, "GA"), ("c", "2026-01-01T10:02:00+00:00", 1, 20, "GA"))
+    )
+    assert tallies.kept("sale", EVENT) == 3, "the rows read and those committed since, not merged yet"
+    assert tallies.kept("sale", "other") is None and tallies.kept("attendance", EVENT) is None
+    assert warehouse.reads == 1
+    tallies.hearing(False)
+    assert tallies.kept("sale", EVENT) is None, "off: every answer reads the table"
+    assert warehouse.reads == 1
+
+
+def test_a_view_is_in_memory_only_when_every_stream_it_needs_is() -> None:
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse)
+    service = RealtimeService(client=lambda: None, tallies=tallies)  # type: ignore[arg-type, return-value]
+    tallies.rows("sale", EVENT)
+    assert service.rows_in_memory("sales", EVENT) == 1
+    assert service.rows_in_memory("attendance", EVENT) is None, "its scans are not read yet"
+    scans = pa.table({
+        "scan_id": ["s1", "s2"], "event_id": [EVENT, EVENT],
+        "scanned_at": pa.array([datetime(2026, 1, 1, 19, tzinfo=UTC)] * 2, pa.timestamp("ms", tz="UTC")),
+        "gate": ["A", "A"], "direction": ["entry", "exit"], "ticket_id": ["t1", "t1"],
+    })  # fmt: skip
+    tallies.committed("attendance", scans)  # not kept yet: not counted
+    assert service.rows_in_memory("attendance", EVENT) is None
+    warehouse.table = scans  # read as the event's scans
+    tallies.rows("attendance", EVENT)
+    assert service.rows_in_memory("attendance", EVENT) == 2 + 1, "its scans and its sales"
+    assert warehouse.reads == 2
+
+
 def test_a_commit_of_several_events_goes_to_each_event_whatever_its_times() -> None:
     warehouse = _Warehouse()
     tallies = _tallies(warehouse)
