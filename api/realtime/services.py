@@ -54,6 +54,7 @@ WARNING_SHARE = 0.9  # the capacity alert: "warning" from 90% inside, "full" fro
 ALERT_LEVELS = (("warning", WARNING_SHARE), ("full", 1.0))
 VELOCITY_MINUTES = (1, 5, 15, 60)
 CENT = Decimal("0.01")
+# The streams whose rows each view is computed from (`rows_in_memory`; the attendance view counts sales too).
 VIEW_STREAMS = {"sales": ("sale",), "attendance": ("attendance", "sale"), "revenue": ("revenue",),
                 "social": ("social",)}  # fmt: skip
 
