@@ -69,12 +69,14 @@ def _strings(ctx: Context, name: str) -> pa.ChunkedArray:
 
 
 def _text(ctx: Context, name: str, *, low: int = 0, high: int = 128, optional: bool = False) -> pa.Array:
-    """A string field; `optional` ones may be absent (then ""), but never null (JSON refuses null there too)."""
-    if optional and name not in ctx.table.column_names:
-        return pa.array([""] * ctx.table.num_rows, pa.string())
+    """A string field; `optional` ones may be absent or null (then "", as the record path stores them)."""
+    if optional and (name not in ctx.table.column_names or pa.types.is_null(ctx.table.column(name).type)):
+        return pa.array([""] * ctx.table.num_rows, pa.string())  # absent, or Arrow's null type: pandas' None
     column = _strings(ctx, name)
     if column.null_count:
-        raise NotClean(name)
+        if not optional:
+            raise NotClean(name)
+        column = pc.fill_null(column, "")
     _require(_lengths_within(column, low, high))
     return column.combine_chunks()
 

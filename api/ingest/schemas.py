@@ -37,6 +37,12 @@ Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 # At most what Arrow bodies' int64 columns hold; beyond 2**64 a count overflowed on its way to the UInt64 column.
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Capacity = Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+# Optional text: absent, null or "" all mean none, stored as "". Null is how pandas, polars and many JSON encoders
+# write a missing value: refusing it refused whole Parquet backfills whose buyers lacked, say, a gender.
+OPTIONAL_TEXT = "Absent, null or empty: none."
+PromoCode = Annotated[str, msgspec.Meta(max_length=64, description=OPTIONAL_TEXT)] | None
+BuyerCode = Annotated[str, msgspec.Meta(max_length=32, description=OPTIONAL_TEXT)] | None
+BuyerPlace = Annotated[str, msgspec.Meta(max_length=128, description=OPTIONAL_TEXT)] | None
 
 
 class Channel(StrEnum):
@@ -139,10 +145,10 @@ class Event(Record):
 
 class Buyer(msgspec.Struct, kw_only=True):
     birth_year: Annotated[int, msgspec.Meta(ge=1900, le=2100)] | None = None
-    gender: Annotated[str, msgspec.Meta(max_length=32)] = ""
-    postal_code: Annotated[str, msgspec.Meta(max_length=32)] = ""
-    city: Short = ""
-    region: Short = ""
+    gender: BuyerCode = None
+    postal_code: BuyerCode = None
+    city: BuyerPlace = None
+    region: BuyerPlace = None
     country: Country | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
@@ -158,7 +164,7 @@ class Sale(Record):
     unit_price: Money
     currency: FactCurrency
     channel: Channel
-    promo_code: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    promo_code: PromoCode = None
     buyer: Buyer | None = None
 
 

@@ -61,7 +61,7 @@ def _sale_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
         "unit_price": _decimals((r.unit_price for r in rows), PRICE),
         "currency": pa.array([r.currency for r in rows], pa.string()),
         "channel": pa.array([r.channel.value for r in rows], pa.string()),
-        "promo_code": pa.array([r.promo_code for r in rows], pa.string()),
+        "promo_code": pa.array([r.promo_code or "" for r in rows], pa.string()),
     }
     buyers = [r.buyer for r in rows]
     if all(buyer is None for buyer in buyers):
@@ -69,10 +69,10 @@ def _sale_columns(rows: Sequence[Any]) -> dict[str, pa.Array]:
     return {
         **columns,
         "buyer_birth_year": pa.array([b.birth_year if b else None for b in buyers], pa.uint16()),
-        "buyer_gender": pa.array([b.gender if b else "" for b in buyers], pa.string()),
-        "buyer_postal_code": pa.array([b.postal_code if b else "" for b in buyers], pa.string()),
-        "buyer_city": pa.array([b.city if b else "" for b in buyers], pa.string()),
-        "buyer_region": pa.array([b.region if b else "" for b in buyers], pa.string()),
+        "buyer_gender": pa.array([(b.gender or "") if b else "" for b in buyers], pa.string()),
+        "buyer_postal_code": pa.array([(b.postal_code or "") if b else "" for b in buyers], pa.string()),
+        "buyer_city": pa.array([(b.city or "") if b else "" for b in buyers], pa.string()),
+        "buyer_region": pa.array([(b.region or "") if b else "" for b in buyers], pa.string()),
         "buyer_country": pa.array([(b.country or "") if b else "" for b in buyers], pa.string()),
         "buyer_lat": pa.array([b.lat if b else None for b in buyers], pa.float64()),
         "buyer_lon": pa.array([b.lon if b else None for b in buyers], pa.float64()),

@@ -45,6 +45,22 @@ def test_a_clean_table_comes_out_as_the_record_path_writes_it() -> None:
     assert clean.column("promo_code").to_pylist() == ["", ""]
 
 
+def test_null_optional_text_takes_the_column_path_as_none() -> None:
+    """Null promo codes (a string column, or Arrow's null type: pandas' None) and buyer fields some buyers lack
+    are written as "", as the record path writes them."""
+    buyers = pa.array([{"country": "DE", "gender": None}, {"gender": "f", "city": "Berlin"}])
+    for promo_codes in (pa.array([None, "SPRING"]), pa.nulls(2)):
+        table = _sales(promo_code=promo_codes, buyer=buyers)
+        clean = clean_facts("sale", table, WINDOW, NOW)
+        assert clean is not None
+        decoded = decode_table(table, Sale)
+        assert not decoded.errors
+        assert clean == STREAMS["sale"].table_of([record for _, record in decoded.records])
+        assert clean.column("promo_code").to_pylist() == ["", "SPRING" if promo_codes.null_count == 1 else ""]
+        assert clean.column("buyer_gender").to_pylist() == ["", "f"]
+        assert clean.column("buyer_city").to_pylist() == ["", "Berlin"]
+
+
 def test_sales_without_buyers_leave_the_buyer_columns_to_the_warehouses_defaults() -> None:
     """Absent, or present with every row null (a struct, or Arrow's null type, as pandas writes a column of None):
     no buyer columns on either path (the engine fills in "" and NULL), and a batch joining such a table with one

@@ -58,7 +58,7 @@ class Columns:
         self.made += 1
         return values
 
-    def text(self, good: Sequence[str], bad: Sequence[Any] = ("", " ", "x" * 129, "é" * 129, None)) -> pa.Array:
+    def text(self, good: Sequence[str | None], bad: Sequence[Any] = ("", " ", "x" * 129, "é" * 129, None)) -> pa.Array:
         values = pa.array(self.values(good, bad), self.rnd.choice((pa.string(), pa.large_string())))
         return values.dictionary_encode() if self.rnd.random() < 0.3 else values
 
@@ -102,7 +102,7 @@ def _sale(c: Columns) -> dict[str, pa.Array]:
         "channel": c.text(["web", "app", "box_office"], ("fax", "WEB", None)),
     }  # fmt: skip
     if c.rnd.random() < 0.4:
-        columns["promo_code"] = c.text(["", "SPRING"], ("x" * 65, None))
+        columns["promo_code"] = c.text(["", "SPRING", None], ("x" * 65,))  # null: none, as absent
     if c.rnd.random() < 0.5:
         good = [
             None,
