@@ -35,6 +35,7 @@ from api.realtime.controllers import LiveAnswers, realtime_router
 from api.realtime.fast_path import LiveFastPath
 from api.realtime.services import RealtimeService, fetch_rows
 from api.realtime.tallies import Tallies
+from api.socket_log import log_socket_connections
 from api.system.controllers import MetricsController, SystemController
 from api.system.exception_log import unexpected_exceptions_logger
 from api.system.request_metrics import request_metrics
@@ -73,6 +74,7 @@ def create_asgi() -> ASGIApp:
     counted around the app (api/system/request_metrics.py), HEAD answered as GET (api/head_requests.py), and CORS
     in front of all (api/cors.py)."""
     settings = get_settings()
+    log_socket_connections(access_log=settings.api.access_log)
     app = create_app(settings)
     metered = request_metrics(app)
     served = answer_head_as_get(

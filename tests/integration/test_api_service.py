@@ -329,3 +329,35 @@ def test_serve_starts_its_warehouse_again_when_it_dies(
     process.wait(10)
     _, alive = psutil.wait_procs([second], timeout=45)
     assert not alive, "the warehouse started again outlived the API"
+
+
+def _socket_lines(server: ApiServer, key: str) -> str:
+    """What the API logs while one Socket.IO client connects over a websocket and leaves."""
+    start = server.log_path.stat().st_size
+    client = socketio.Client(reconnection=False)
+    client.connect(server.url, auth={"key": key}, transports=["websocket"], wait_timeout=10)
+    client.disconnect()
+    assert _get(server.url + "/health")[0] == 200
+    with server.log_path.open("rb") as log:
+        log.seek(start)
+        return log.read().decode("utf-8", "replace")
+
+
+def test_websocket_connections_are_logged_with_the_access_log_only(
+    api_server: ApiServer, warehouse: WarehouseServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    """uvicorn logged two lines a websocket ("[accepted]", "connection open") on its log of faults and warnings,
+    whatever the access log setting: reconnecting clients buried the warnings."""
+    logged = ApiServer(warehouse, free_port(), tmp_path / "api.log", extra_env={"TICKETTOKEN_ACCESS_LOG": "1"}).start()
+    try:
+        loud = _socket_lines(logged, keys["read"])
+    finally:
+        logged.stop()
+    assert '"WebSocket /?transport=websocket' in loud
+    assert "[accepted]" in loud
+    assert "connection open" in loud
+    assert '"GET /health HTTP/1.1" 200' in loud  # the access log itself
+
+    quiet = _socket_lines(api_server, keys["read"])
+    for line in ("WebSocket", "connection open", "/health"):
+        assert line not in quiet, quiet
