@@ -119,9 +119,18 @@ class _Warehouse:
         self.during_read: list[pa.Table] = []
         self.tallies: Tallies | None = None
         self.fail = False
+        self.read_seconds = 0.0  # how long a read takes
+        self.reading = self.most_reading = 0  # reads under way, now and at most at once
+        self._lock = threading.Lock()
 
     def fetch(self, spec: Spec, event_id: str) -> Rows:
-        self.reads += 1
+        with self._lock:
+            self.reading += 1
+            self.most_reading = max(self.most_reading, self.reading)
+        threading.Event().wait(self.read_seconds)
+        with self._lock:
+            self.reading -= 1
+            self.reads += 1
         if self.fail:
             raise ConnectionError("warehouse unreachable")
         snapshot = self.table
@@ -263,6 +272,27 @@ def test_rows_are_read_again_after_max_age_and_after_a_failed_write() -> None:
     kept.forget("sale", [EVENT])
     kept.rows("sale", EVENT)
     assert warehouse.reads == reads + 1
+
+
+def test_stale_events_are_read_again_one_at_a_time() -> None:
+    """Events first read together fall due together: each reload in a thread of its own put dozens of reads beside
+    the event loop at once."""
+    warehouse = _Warehouse()
+    tallies = _tallies(warehouse, max_age=0.0)
+    events = [f"e{n}" for n in range(6)]
+    for event_id in events:
+        tallies.rows("sale", event_id)
+    warehouse.read_seconds = 0.02
+    warehouse.table = pa.concat_tables([warehouse.table, _sales(("z", "2026-01-01T11:00:00+00:00", 5, 1, "GA"))])
+    for event_id in events:
+        tallies.rows("sale", event_id)  # stale: each due to be read again
+    for _ in range(500):
+        if warehouse.reads == 2 * len(events):
+            break
+        threading.Event().wait(0.01)
+    assert warehouse.reads == 2 * len(events), "every stale event was read again"
+    assert warehouse.most_reading == 1
+    assert [_tickets(tallies.rows("sale", event_id)) for event_id in events] == [6] * len(events)
 
 
 def test_a_failed_read_raises_its_own_error_and_is_tried_again() -> None:
