@@ -59,6 +59,7 @@ def run_api(host: str, port: int, workers: int, *, demo: bool = False) -> int:
                 http="httptools",
                 loop="uvloop",
                 timeout_graceful_shutdown=30,
+                timeout_keep_alive=settings.api.keep_alive_seconds,
                 # A log line per request costs about a tenth of a small request's time; Prometheus counts them.
                 access_log=settings.api.access_log,
                 # Socket.IO sends one event to every subscriber: compressing it once per socket cost half of a

@@ -132,6 +132,10 @@ class ApiSettings:
     ws_compression: bool  # permessage-deflate on websockets (Socket.IO)
     cors_origins: tuple[str, ...] = ("*",)  # origins browsers may call from ("*": any; none: same origin only)
     warehouse_wait_seconds: float = 60.0  # at start, how long a warehouse that does not answer yet is waited for
+    # How long an idle connection is kept open. Above the 60 s of load balancers' and proxies' pools (nginx, AWS
+    # ALB) and clients' own (httpx 5 s, aiohttp 15 s), so that the client side closes first: uvicorn's 5 s closed
+    # connections just as clients sent on them (a POST lost, or a 502 from the proxy).
+    keep_alive_seconds: int = 75
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +212,7 @@ def load_settings() -> Settings:
         ws_compression=_env("WS_COMPRESSION", "0") == "1",
         cors_origins=tuple(origin.strip() for origin in _env("CORS_ORIGINS", "*").split(",") if origin.strip()),
         warehouse_wait_seconds=_env_int("WAREHOUSE_WAIT_SECONDS", 60),
+        keep_alive_seconds=_env_int("KEEP_ALIVE_SECONDS", 75, low=1),
     )
     redis = RedisSettings(url=_env_redis_url("REDIS_URL"))
     ingest = IngestSettings(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import time
 import urllib.error
@@ -361,3 +362,17 @@ def test_websocket_connections_are_logged_with_the_access_log_only(
     quiet = _socket_lines(api_server, keys["read"])
     for line in ("WebSocket", "connection open", "/health"):
         assert line not in quiet, quiet
+
+
+def test_an_idle_connection_outlives_a_clients_pool(api_server: ApiServer) -> None:
+    """uvicorn closed connections idle for 5 s, the idle time after which httpx's pool drops them: a client taking one
+    just then sent its request into a closing socket (a POST lost; behind a proxy, a 502)."""
+    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{api_server.port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", api_server.port), timeout=10) as conn:
+        for pause in (0.0, 6.0):
+            time.sleep(pause)
+            conn.sendall(request)
+            answer = b""
+            while not answer.endswith(b'{"status":"ok"}') and (piece := conn.recv(4096)):
+                answer += piece
+            assert answer.startswith(b"HTTP/1.1 200 OK"), (pause, answer)

@@ -61,6 +61,7 @@ def test_a_negative_wait_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
         ("PORT", "0", "must be from 1 to 65535, got 0"),
         ("PORT", "70000", "must be from 1 to 65535, got 70000"),
         ("WORKERS", "0", "must be 1 or more, got 0"),
+        ("KEEP_ALIVE_SECONDS", "0", "must be 1 or more, got 0"),
         ("INGEST_MAX_PENDING_RECORDS", "-1", "must be 1 or more, got -1"),
         ("MILESTONE_SHARES", "0.5,1.5", "must be numbers above 0 and at most 1, got '0.5,1.5'"),
         ("REVENUE_MILESTONES", "0,100", "must be numbers above 0, got '0,100'"),
