@@ -182,7 +182,12 @@ class Tallies:
                 if not kept:
                     tally.during_load = None  # dropped while it waited: nobody reads these rows
             if kept:
-                self._load(key, tally)
+                try:
+                    self._load(key, tally)
+                except Exception:  # the one reloader goes on; this event is due again at its next answer
+                    log.exception("live: reading %s of %s again failed", *key)
+                    with self._lock:
+                        tally.during_load = None
 
     def _load(self, key: Key, tally: _Tally) -> None:
         stream, event_id = key
