@@ -24,9 +24,7 @@ class _ConnectionLines(logging.Filter):
 
 
 def log_socket_connections(*, access_log: bool) -> None:
-    """Keep each websocket's connection lines out of the server's log unless requests are logged too."""
-    server_log = logging.getLogger("uvicorn.error")
-    for existing in [f for f in server_log.filters if isinstance(f, _ConnectionLines)]:
-        server_log.removeFilter(existing)
+    """Keep each websocket's connection lines out of the server's log unless requests are logged too (once per
+    worker, as its app is made)."""
     if not access_log:
-        server_log.addFilter(_ConnectionLines())
+        logging.getLogger("uvicorn.error").addFilter(_ConnectionLines())
