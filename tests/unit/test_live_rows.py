@@ -5,7 +5,9 @@ server in tests/integration/test_realtime.py."""
 from __future__ import annotations
 
 import threading
+import time
 import zoneinfo
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -142,6 +144,13 @@ class _Warehouse:
         return Rows.of(spec, snapshot)
 
 
+def _until(check: Callable[[], bool], seconds: float) -> None:
+    """Wait for the reloads in the background until `check()` holds or `seconds` pass; the caller asserts."""
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+
+
 def _tallies(warehouse: _Warehouse, **options: float) -> Tallies:
     tallies = Tallies(warehouse.fetch, enabled=True, max_rows=int(options.get("max_rows", 1000)),
                       max_age=options.get("max_age", 300.0))  # fmt: skip
@@ -261,10 +270,7 @@ def test_rows_are_read_again_after_max_age_and_after_a_failed_write() -> None:
     assert _tickets(tallies.rows("sale", EVENT)) == 1
     warehouse.table = pa.concat_tables([warehouse.table, _sales(("z", "2026-01-01T11:00:00+00:00", 5, 1, "GA"))])
     tallies.rows("sale", EVENT)  # stale: answered from memory while a reload runs in the background
-    for _ in range(100):
-        if _tickets(tallies.rows("sale", EVENT)) == 6:
-            break
-        threading.Event().wait(0.01)
+    _until(lambda: _tickets(tallies.rows("sale", EVENT)) == 6, 1.0)
     assert _tickets(tallies.rows("sale", EVENT)) == 6, "a row written around the API shows up after a reload"
 
     apart = _Warehouse()  # the tallies above may still be reading theirs again (max_age 0)
@@ -288,10 +294,7 @@ def test_stale_events_are_read_again_one_at_a_time() -> None:
     warehouse.table = pa.concat_tables([warehouse.table, _sales(("z", "2026-01-01T11:00:00+00:00", 5, 1, "GA"))])
     for event_id in events:
         tallies.rows("sale", event_id)  # stale: each due to be read again
-    for _ in range(500):  # a read is counted before its rows are taken in
-        if warehouse.reads >= 2 * len(events) and all(_tickets(tallies.rows("sale", e)) == 6 for e in events):
-            break
-        threading.Event().wait(0.01)
+    _until(lambda: all(_tickets(tallies.rows("sale", e)) == 6 for e in events), 5.0)
     assert [_tickets(tallies.rows("sale", event_id)) for event_id in events] == [6] * len(events)
     assert warehouse.most_reading == 1
 
@@ -314,15 +317,9 @@ def test_the_reloader_goes_on_after_a_reload_fails(monkeypatch: pytest.MonkeyPat
     warehouse.table = pa.concat_tables([warehouse.table, _sales(("z", "2026-01-01T11:00:00+00:00", 5, 1, "GA"))])
     tallies.rows("sale", "e1")  # due again: its reload fails after the read
     tallies.rows("sale", "e2")  # due again: read by the same thread after that
-    for _ in range(500):
-        if warehouse.reads == 4 and _tickets(tallies.rows("sale", "e2")) == 6:
-            break
-        threading.Event().wait(0.01)
+    _until(lambda: warehouse.reads == 4 and _tickets(tallies.rows("sale", "e2")) == 6, 5.0)
     assert failures and _tickets(tallies.rows("sale", "e2")) == 6
-    for _ in range(500):  # e1 is due again at its next answer, and read again
-        if _tickets(tallies.rows("sale", "e1")) == 6:
-            break
-        threading.Event().wait(0.01)
+    _until(lambda: _tickets(tallies.rows("sale", "e1")) == 6, 5.0)  # e1 is due again at its next answer
     assert _tickets(tallies.rows("sale", "e1")) == 6
 
 
