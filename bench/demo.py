@@ -17,10 +17,11 @@ from api.ingest.rules import TimeWindow, utc_now
 from api.ingest.streams import STREAMS
 from api.ingest.writer import INSERT_SETTINGS
 from bench.stack import api_stack
-from simulator.loader import ROWS_PER_BODY, arrow_body, load
+from simulator.loader import ROWS_PER_BODY, load
 from simulator.market import Market, generate
 from simulator.params import MarketParams
 from tests.support import WarehouseServer
+from tickettoken.ingest_client import arrow_body
 
 GOAL_SECONDS = 120.0
 

@@ -3,7 +3,6 @@ stream bodies (the backfill path), with a progress bar per stream and retries on
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,14 +12,9 @@ import pyarrow as pa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from simulator.market import Market
+from tickettoken.ingest_client import ARROW, JSON, arrow_body, post_body
 
-ARROW = "application/vnd.apache.arrow.stream"
 ROWS_PER_BODY = 100_000
-RETRIES = 20
-
-
-class LoadFailed(Exception):
-    """The service refused a body for a reason a retry will not mend."""
 
 
 @dataclass
@@ -29,24 +23,9 @@ class Loaded:
     duplicates: int = 0
 
 
-def arrow_body(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
-
-
 def _post(client: httpx.Client, stream: str, body: bytes, content_type: str) -> Loaded:
-    for _ in range(RETRIES):
-        response = client.post(f"/api/ingest/{stream}", content=body, headers={"Content-Type": content_type})
-        if response.status_code in (429, 503):
-            time.sleep(min(5.0, float(response.headers.get("Retry-After", "1"))))
-            continue
-        if response.status_code != 200:
-            raise LoadFailed(f"{stream}: {response.status_code} {response.text[:500]}")
-        answer = response.json()
-        return Loaded(answer["accepted"], answer["duplicates"])
-    raise LoadFailed(f"{stream}: the service stayed busy after {RETRIES} tries")
+    answer = post_body(client, stream, body, content_type)
+    return Loaded(answer.accepted, answer.duplicates)
 
 
 def _slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
@@ -68,7 +47,7 @@ def load(market: Market, url: str, key: str, *, show_progress: bool = True, conc
             results[stream] = Loaded()
             for start in range(0, len(records), size):
                 part = records[start : start + size]
-                done = _post(client, stream, httpx.Request("POST", "/", json=part).content, "application/json")
+                done = _post(client, stream, httpx.Request("POST", "/", json=part).content, JSON)
                 results[stream].accepted += done.accepted
                 results[stream].duplicates += done.duplicates
                 progress.advance(task, len(part))

@@ -24,9 +24,9 @@ from clickhouse_connect.driver.client import Client
 
 from api.ingest.decoding import MAX_LISTED_ERRORS
 from api.ingest.services import TABLE_CHECK_ROWS
-from simulator.loader import arrow_body
 from tests import factories as f
 from tests.support import ApiServer, WarehouseServer
+from tickettoken.ingest_client import arrow_body
 
 SEED = 20261126
 JSON_CASES = 240

@@ -86,3 +86,14 @@ def test_a_market_too_large_for_the_memory_is_refused_before_anything_starts() -
     refusal = "Invalid value for '--events' (TICKETTOKEN_DEMO_EVENTS): 10,000,000 events need about 50000.0 GB"
     assert refusal in done.stderr
     assert "ask for fewer" in done.stderr and "waiting for the API" not in done.stderr
+
+
+def test_a_demo_whose_key_the_api_refuses_says_so_in_one_line(api_server: ApiServer, keys: dict[str, str]) -> None:
+    """A key without the ingest scope: the API's refusal, not a traceback."""
+    done = subprocess.run(
+        tickettoken("demo", "--events", "1", "--url", api_server.url, "--key", keys["read"]),
+        env=cli_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("Error: the API refused the demo's records: 403: "), done.stderr
+    assert "Traceback" not in done.stderr
