@@ -139,7 +139,7 @@ def load_chunks(
     loaded = Loaded()
     stopped: str | None = None
     with ThreadPoolExecutor(concurrency, thread_name_prefix="load") as pool:
-        in_flight: dict[Future[list[tuple[Chunk, Answer]]], Chunk] = {}
+        in_flight: set[Future[_Sent]] = set()
         queue = iter(pieces)
         while True:
             while stopped is None and len(in_flight) < concurrency:
@@ -150,45 +150,56 @@ def load_chunks(
                     break
                 if chunk is None:
                     break
-                in_flight[pool.submit(_send, client, stream, chunk, partial)] = chunk
+                in_flight.add(pool.submit(_send, client, stream, chunk, partial))
             if not in_flight:
                 break
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
-                chunk = in_flight.pop(future)
-                try:
-                    answered = future.result()
-                except Refused as error:
-                    stopped = stopped or _refusal(chunk, error, loaded)
-                    continue
-                except httpx.HTTPError as error:
-                    stopped = stopped or f"{chunk.where(0)} on: the service did not answer ({error})"
-                    continue
-                for part, answer in answered:
+                sent = future.result()
+                for part, answer in sent.answered:
                     loaded.add(part, answer)
                     on_sent(part.size)
+                if sent.refused is not None and stopped is None:
+                    stopped = _refusal(*sent.refused, loaded)
     if stopped is not None:
         raise LoadStopped(stopped, loaded)
     return loaded
 
 
-def _send(client: httpx.Client, stream: str, chunk: Chunk, partial: bool) -> list[tuple[Chunk, Answer]]:
-    """Post `chunk`; one too large for the service is sent as its halves, each split again as needed."""
+@dataclass
+class _Sent:
+    """How a chunk went: the parts of it answered, and the part refused (with why), if one was."""
+
+    answered: list[tuple[Chunk, Answer]] = field(default_factory=list)
+    refused: tuple[Chunk, Refused | httpx.HTTPError] | None = None
+
+
+def _send(client: httpx.Client, stream: str, chunk: Chunk, partial: bool, sent: _Sent | None = None) -> _Sent:
+    """Post `chunk`; one too large for the service is sent as its halves, each split again as needed, up to the
+    first part refused."""
+    sent = _Sent() if sent is None else sent
     body, content_type = chunk.body()
     try:
-        return [(chunk, post_body(client, stream, body, content_type, partial=partial))]
+        sent.answered.append((chunk, post_body(client, stream, body, content_type, partial=partial)))
     except Refused as error:
         if error.status != 413 or chunk.size < 2:
-            raise
-    first, second = chunk.halves()
-    return _send(client, stream, first, partial) + _send(client, stream, second, partial)
+            sent.refused = (chunk, error)
+            return sent
+        for half in chunk.halves():
+            if _send(client, stream, half, partial, sent).refused is not None:
+                break
+    except httpx.HTTPError as error:
+        sent.refused = (chunk, error)
+    return sent
 
 
-def _refusal(chunk: Chunk, error: Refused, loaded: Loaded) -> str:
+def _refusal(chunk: Chunk, error: Refused | httpx.HTTPError, loaded: Loaded) -> str:
     """Why the load stops, with the refused records as the file counts them."""
-    loaded.problems += [_problem(chunk, e) for e in error.answer.get("errors", [])]
     last = chunk.numbers[-1] if chunk.size else 0
     span = f"{chunk.where(0)} to {last:,}" if chunk.size > 1 else chunk.where(0)
+    if isinstance(error, httpx.HTTPError):
+        return f"{span}: the service did not answer ({error}), so they may or may not be written"
+    loaded.problems += [_problem(chunk, e) for e in error.answer.get("errors", [])]
     return f"{span} refused, nothing of them written: {error}"
 
 

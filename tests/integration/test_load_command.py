@@ -32,8 +32,9 @@ def event_id(api_server: ApiServer, keys: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def small_api(warehouse: WarehouseServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """An API whose queue takes 300 records at once: a larger request gets 413."""
-    limits = {"TICKETTOKEN_INGEST_MAX_PENDING_RECORDS": "300"}
+    """An API whose queue takes 300 records at once, and bodies of 120,000 bytes: beyond either, 413 (a JSON sale
+    takes ~340 bytes, an Arrow one ~170)."""
+    limits = {"TICKETTOKEN_INGEST_MAX_PENDING_RECORDS": "300", "TICKETTOKEN_MAX_BODY_BYTES": "120000"}
     server = ApiServer(warehouse, free_port(), tmp_path_factory.mktemp("small") / "api.log", limits).start()
     yield server
     server.stop()
@@ -101,9 +102,27 @@ def test_a_body_too_large_for_the_api_is_split_until_it_fits(
     pq.write_table(_table(sales), tmp_path / "sales.parquet")
     loaded = _load(small_api, keys["ingest"], "sale", str(tmp_path / "sales.parquet"), "--rows", "1000")
     assert loaded.returncode == 0, loaded.stderr
-    # 1,000 refused (413), then 500 refused, then four of 250 taken.
+    # 1,000 too large a body, 500 too many records: four bodies of 250 taken.
     assert "1,000 records in 4 requests: 1,000 accepted" in loaded.stdout
     assert _stored(warehouse, sales) == 1_000
+
+
+def test_a_refusal_within_a_split_body_names_its_own_lines_and_counts_the_parts_before(
+    small_api: ApiServer, warehouse: WarehouseServer, keys: dict[str, str], event_id: str, tmp_path: Path
+) -> None:
+    sales = _sales(event_id, 1_000)
+    sales[899]["currency"] = "EURO"
+    path = _ndjson(tmp_path / "sales.ndjson", sales)
+    stopped = _load(small_api, keys["ingest"], "sale", str(path), "--rows", "1000")
+    assert stopped.returncode == 1
+    # Bodies of 1,000 and 500 too large (413 comes before the records are checked); 250, 250, 250 taken, and the
+    # last 250 refused for its record.
+    assert stopped.stdout.splitlines() == [
+        "sales.ndjson: 750 records in 3 requests: 750 accepted, 0 duplicates, 0 rejected",
+        "  sales.ndjson line 900: currency: Expected `str` of length <= 3",
+    ]
+    assert "Error: sales.ndjson line 751 to 1,000 refused, nothing of them written: 422" in stopped.stderr
+    assert (_stored(warehouse, sales[:750]), _stored(warehouse, sales[750:])) == (750, 0)
 
 
 def test_a_refused_body_stops_the_load_naming_its_lines_and_writes_none_of_it(
