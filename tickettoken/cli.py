@@ -394,7 +394,9 @@ def demo(**options: Any) -> None:
 )
 @click.option("--concurrency", type=click.IntRange(1, 16), default=2, show_default=True, help="Requests at once.")
 @click.option("--partial", is_flag=True, help="Write the valid records and quarantine the rest, instead of stopping.")
-def load(stream: str, files: tuple[Path, ...], fmt: str | None, url: str | None, key: str, **options: Any) -> None:
+def load_files_command(
+    stream: str, files: tuple[Path, ...], fmt: str | None, url: str | None, key: str, **options: Any
+) -> None:
     """Load files of STREAM records (sale, attendance, revenue, social, event, venue) through the ingest API.
 
     Columns or fields as the ingest contract names them (docs/ingest.md). Stops at the first request the API

@@ -45,6 +45,7 @@ class Chunk:
     path: Path
     records: pa.Table | list[bytes]
     numbers: Sequence[int]
+    unit: str = "record"  # what `numbers` count: "line" for NDJSON
 
     @property
     def size(self) -> int:
@@ -62,12 +63,14 @@ class Chunk:
             first, second = self.records.slice(0, middle), self.records.slice(middle)
         else:
             first, second = self.records[:middle], self.records[middle:]
-        return Chunk(self.path, first, self.numbers[:middle]), Chunk(self.path, second, self.numbers[middle:])
+        return (
+            Chunk(self.path, first, self.numbers[:middle], self.unit),
+            Chunk(self.path, second, self.numbers[middle:], self.unit),
+        )
 
     def where(self, index: int) -> str:
         """The record at `index` in this chunk's body, as the file counts it."""
-        unit = "line" if self.path.suffix.lower() in (".ndjson", ".jsonl") else "record"
-        return f"{self.path.name} {unit} {self.numbers[index]:,}" if 0 <= index < self.size else str(self.path)
+        return f"{self.path.name} {self.unit} {self.numbers[index]:,}" if 0 <= index < self.size else str(self.path)
 
 
 @dataclass
@@ -120,9 +123,9 @@ def chunks(path: Path, fmt: str, rows: int) -> Iterator[Chunk]:
     elif fmt == "arrow":
         yield from _table_chunks(path, _arrow_batches(path), rows)
     elif fmt == "ndjson":
-        yield from _text_chunks(path, _ndjson_records(path), rows)
+        yield from _text_chunks(path, _ndjson_records(path), rows, "line")
     else:
-        yield from _text_chunks(path, enumerate(_json_records(path), start=1), rows)
+        yield from _text_chunks(path, enumerate(_json_records(path), start=1), rows, "record")
 
 
 def load_chunks(
@@ -282,16 +285,16 @@ def _json_records(path: Path) -> list[bytes]:
         raise UnreadableFile(f"{path.name}: not JSON ({error})") from None
 
 
-def _text_chunks(path: Path, records: Iterable[tuple[int, bytes]], rows: int) -> Iterator[Chunk]:
+def _text_chunks(path: Path, records: Iterable[tuple[int, bytes]], rows: int, unit: str) -> Iterator[Chunk]:
     held: list[bytes] = []
     numbers: list[int] = []
     size = 0
     for number, text in records:
         if held and (len(held) >= rows or size + len(text) > JSON_BODY_BYTES):
-            yield Chunk(path, held, numbers)
+            yield Chunk(path, held, numbers, unit)
             held, numbers, size = [], [], 0
         held.append(text)
         numbers.append(number)
         size += len(text) + 1
     if held:
-        yield Chunk(path, held, numbers)
+        yield Chunk(path, held, numbers, unit)

@@ -78,7 +78,7 @@ def post_body(
             sleep(min(MAX_WAIT_SECONDS, _seconds(response.headers.get("Retry-After"))))
             continue
         answer = _json(response)
-        if response.status_code != 200:
+        if response.status_code != 200 or "accepted" not in answer:  # not an ingest answer: a proxy's page, say
             raise Refused(response.status_code, answer)
         quarantine_id = answer.get("quarantine_id")
         return Answer(

@@ -86,9 +86,9 @@ def test_halves_keep_their_places(tmp_path: Path) -> None:
     table = Chunk(tmp_path / "t.parquet", pa.table({"n": [1, 2, 3, 4, 5]}), range(11, 16))
     first, second = table.halves()
     assert (first.size, list(second.numbers), second.where(0)) == (2, [13, 14, 15], "t.parquet record 13")
-    text = Chunk(tmp_path / "t.jsonl", [b"1", b"2", b"3"], [2, 4, 6])
+    text = Chunk(tmp_path / "t.txt", [b"1", b"2", b"3"], [2, 4, 6], "line")
     first, second = text.halves()
-    assert (first.records, second.records, second.where(1)) == ([b"1"], [b"2", b"3"], "t.jsonl line 6")
+    assert (first.records, second.records, second.where(1)) == ([b"1"], [b"2", b"3"], "t.txt line 6")
 
 
 def _client(answers: list[httpx.Response | Exception], sent: list[httpx.Request]) -> httpx.Client:
@@ -121,11 +121,18 @@ def test_busy_answers_and_dropped_connections_are_tried_again_after_their_wait()
 def test_other_refusals_are_raised_with_the_services_answer() -> None:
     sent: list[httpx.Request] = []
     refused = {"detail": "1 invalid record(s)", "errors": [{"index": 0, "field": "quantity", "message": "bad"}]}
-    client = _client([httpx.Response(422, json=refused), httpx.Response(502, text="<html>bad gateway</html>")], sent)
+    answers: list[httpx.Response | Exception] = [
+        httpx.Response(422, json=refused),
+        httpx.Response(502, text="<html>bad gateway</html>"),
+        httpx.Response(200, text="<html>a login page</html>"),
+    ]
+    client = _client(answers, sent)
     with pytest.raises(Refused) as invalid:
         post_body(client, "sale", b"[]", "application/json", sleep=lambda _: None)
     assert (invalid.value.status, invalid.value.answer) == (422, refused)
     assert str(invalid.value) == "422: 1 invalid record(s)"
     with pytest.raises(Refused, match=r"502: <html>bad gateway</html>"):
         post_body(client, "sale", b"[]", "application/json", sleep=lambda _: None)
-    assert len(sent) == 2
+    with pytest.raises(Refused, match=r"200: <html>a login page</html>"):
+        post_body(client, "sale", b"[]", "application/json", sleep=lambda _: None)
+    assert len(sent) == 3
