@@ -381,7 +381,8 @@ def demo(**options: Any) -> None:
     "fmt",
     type=click.Choice(["parquet", "arrow", "ndjson", "json"]),
     default=None,
-    help="The files' format [from each one's extension: .parquet, .arrow/.feather/.arrows, .ndjson/.jsonl, .json].",
+    help="The files' format [from each one's extension: .parquet, .arrow/.feather/.arrows, .ndjson/.jsonl, .json;"
+    " the last two also gzipped, .ndjson.gz].",
 )
 @click.option("--url", default=None, help="The API [http://TICKETTOKEN_HOST:TICKETTOKEN_PORT].")
 @click.option("--key", required=True, envvar="TICKETTOKEN_API_KEY", help="An ingest key [TICKETTOKEN_API_KEY].")

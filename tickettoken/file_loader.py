@@ -10,10 +10,14 @@ duplicates).
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import httpx
 import msgspec
@@ -96,10 +100,14 @@ class LoadStopped(Exception):
 
 
 def file_format(path: Path, named: str | None) -> str:
-    """The format given, or the one the file's extension names; ValueError for neither."""
-    found = named or FORMATS.get(path.suffix.lower())
+    """The format given, or the one the file's extension names (before a `.gz`); ValueError for neither, or for
+    a gzipped file of a format that compresses itself."""
+    suffix = _inner_suffix(path)
+    found = named or FORMATS.get(suffix)
     if found is None:
-        raise ValueError(f"{path}: cannot tell its format from {path.suffix or 'no extension'!r}: give --format")
+        raise ValueError(f"{path}: cannot tell its format from {suffix or 'no extension'!r}: give --format")
+    if _gzipped(path) and found not in ("ndjson", "json"):
+        raise ValueError(f"{path}: only JSON and NDJSON files are read gzipped ({found} compresses itself)")
     return found
 
 
@@ -107,6 +115,11 @@ def record_count(path: Path, fmt: str) -> int | None:
     """How many records the file holds, where that is cheap to know (for the progress bar)."""
     if fmt == "parquet":
         return int(_parquet(path).metadata.num_rows)
+    if fmt == "ndjson" and not _gzipped(path):  # lines, blank ones too: a bound the bar may stop short of
+        with path.open("rb") as source:
+            lines = sum(block.count(b"\n") for block in iter(lambda: source.read(1 << 20), b""))
+            source.seek(max(0, source.tell() - 1))
+            return lines + (source.read(1) not in (b"\n", b""))
     if fmt == "arrow" and _is_arrow_file(path):
         try:
             reader = pa.ipc.open_file(pa.memory_map(str(path)))
@@ -262,7 +275,7 @@ def _table_chunks(path: Path, batches: Iterable[pa.RecordBatch], rows: int) -> I
 
 def _ndjson_records(path: Path) -> Iterator[tuple[int, bytes]]:
     """(line number, JSON text) of each record; blank lines skipped; a line that is not JSON stops the load."""
-    with path.open("rb") as lines:
+    with _open_text(path) as lines:
         for number, line in enumerate(lines, start=1):
             text = (line.removeprefix(_BOM) if number == 1 else line).strip()
             if not text:
@@ -276,13 +289,33 @@ def _ndjson_records(path: Path) -> Iterator[tuple[int, bytes]]:
 
 def _json_records(path: Path) -> list[bytes]:
     """The JSON texts of the records of a file holding one JSON object or an array of them (read whole)."""
-    data = path.read_bytes().removeprefix(_BOM)
+    with _open_text(path) as source:
+        data = source.read().removeprefix(_BOM)
     try:
         if data.lstrip().startswith(b"["):
             return [bytes(record) for record in msgspec.json.decode(data, type=list[msgspec.Raw])]
         return [bytes(msgspec.json.decode(data, type=msgspec.Raw))]
     except msgspec.DecodeError as error:
         raise UnreadableFile(f"{path.name}: not JSON ({error})") from None
+
+
+def _gzipped(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def _inner_suffix(path: Path) -> str:
+    """`.ndjson` for `sales.ndjson` and `sales.ndjson.gz`."""
+    return (path.with_suffix("") if _gzipped(path) else path).suffix.lower()
+
+
+@contextmanager
+def _open_text(path: Path) -> Iterator[BinaryIO]:
+    """The file's bytes, unpacked as read when it is gzipped; UnreadableFile for a broken gzip stream."""
+    try:
+        with gzip.open(path, "rb") if _gzipped(path) else path.open("rb") as source:
+            yield cast("BinaryIO", source)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise UnreadableFile(f"{path.name}: not a readable gzip file ({error})") from None
 
 
 def _text_chunks(path: Path, records: Iterable[tuple[int, bytes]], rows: int, unit: str) -> Iterator[Chunk]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -136,3 +137,25 @@ def test_other_refusals_are_raised_with_the_services_answer() -> None:
     with pytest.raises(Refused, match=r"200: <html>a login page</html>"):
         post_body(client, "sale", b"[]", "application/json", sleep=lambda _: None)
     assert len(sent) == 3
+
+
+def test_gzipped_json_is_read_as_it_unpacks(tmp_path: Path) -> None:
+    lines = tmp_path / "r.ndjson.gz"
+    lines.write_bytes(gzip.compress(b'{"a": 1}\n\n{"a": 2}\n{"a": 3}\n'))
+    assert file_format(lines, None) == "ndjson"
+    assert _numbers(lines, "ndjson", 2) == [[1, 3], [4]]
+    array = tmp_path / "r.json.gz"
+    array.write_bytes(gzip.compress(b'[{"a": 1}, {"a": 2}]'))
+    assert [c.body()[0] for c in chunks(array, file_format(array, None), 10)] == [b'[{"a": 1},{"a": 2}]']
+    array.write_bytes(gzip.compress(b'[{"a": 1}]')[:-6])
+    with pytest.raises(UnreadableFile, match=r"r.json.gz: not a readable gzip file \(Compressed file ended"):
+        list(chunks(array, "json", 10))
+    with pytest.raises(ValueError, match=r"only JSON and NDJSON files are read gzipped \(parquet compresses itself\)"):
+        file_format(tmp_path / "r.parquet.gz", None)
+
+
+def test_an_ndjson_files_lines_are_counted_for_its_bar(tmp_path: Path) -> None:
+    lines = tmp_path / "r.ndjson"
+    for text, count in (("", 0), ('{"a": 1}', 1), ('{"a": 1}\n{"a": 2}\n', 2), ('{"a": 1}\n\n{"a": 2}', 3)):
+        lines.write_text(text)
+        assert record_count(lines, "ndjson") == count, text
