@@ -20,6 +20,7 @@ import uvicorn
 
 from tickettoken.logs import LOG_FORMAT
 from tickettoken.settings import WarehouseSettings
+from warehouse.long_urls import LongUrlHttpToolsProtocol
 from warehouse.server import QUERY_LOGGER, WarehouseApp
 from warehouse.users import Users
 
@@ -105,7 +106,7 @@ def serve(
         log_config=None,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        http="httptools",
+        http=LongUrlHttpToolsProtocol,  # httptools, with URLs as long as ClickHouse takes
         loop="uvloop",
     )
     uvicorn.Server(config).run()

@@ -39,6 +39,7 @@ from tickettoken.settings import IngestSettings
 INLINE_DECODE_BYTES = 64 * 1024  # larger bodies are decoded in a worker thread, off the event loop
 TABLE_CHECK_ROWS = 100  # facts from this many records on are checked on their table first (`table_rules.py`)
 _QUARANTINE_COLUMNS = ["stream", "request_id", "record_index", "record", "reason"]
+RELEASE_CHUNK = 50_000  # indexes per DELETE of replayed records: at most ~450 KB of URL
 
 
 class InvalidRecords(Exception):
@@ -201,11 +202,7 @@ class IngestService:
         return [(str(stream), int(index), str(record)) for stream, index, record in rows]
 
     def _release(self, quarantine_id: str, indexes: list[int]) -> None:
-        if indexes:
-            self.client().command(
-                "DELETE FROM ingest_quarantine WHERE request_id = {id:String} AND record_index IN {at:Array(UInt32)}",
-                parameters={"id": quarantine_id, "at": indexes},
-            )
+        release_quarantined(self.client(), quarantine_id, indexes)
 
     def clean_json(self, stream_name: str, body: bytes, key: ApiKey) -> list[Any] | None:
         """The records of a small JSON body of facts when every one is certainly valid and writable by `key`,
@@ -395,6 +392,17 @@ def _decode(stream: Stream, body: bytes, content_type: str, limits: TableLimits)
         return decode_table(read_table(body, content_type, limits), stream.record_type)
     decode = decode_ndjson if content_type == NDJSON else decode_json
     return decode(body, stream.record_type)
+
+
+def release_quarantined(client: Client, quarantine_id: str, indexes: list[int]) -> None:
+    """Take the records at `indexes` of a quarantined request out of the quarantine (they were written). A DELETE's
+    parameters go in its URL, which ClickHouse takes up to 1 MiB, and a quarantine can hold a queue's worth of
+    records (200,000 indexes are ~1.8 MB of URL): so RELEASE_CHUNK at a time."""
+    for start in range(0, len(indexes), RELEASE_CHUNK):
+        client.command(
+            "DELETE FROM ingest_quarantine WHERE request_id = {id:String} AND record_index IN {at:Array(UInt32)}",
+            parameters={"id": quarantine_id, "at": indexes[start : start + RELEASE_CHUNK]},
+        )
 
 
 def _is_columnar(content_type: str) -> bool:

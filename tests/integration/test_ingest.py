@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from api.ingest.services import TABLE_CHECK_ROWS
+from api.ingest.services import TABLE_CHECK_ROWS, release_quarantined
 from tests import factories as f
 from tests.support import WarehouseServer
 
@@ -266,6 +266,38 @@ def test_quarantined_records_are_sent_again_once_they_can_be_taken(
     unknown = http.post("/api/ingest/quarantine/no-such-id/replay", headers={"X-API-Key": keys["ingest"]})
     assert unknown.status_code == 404 and "no-such-id" in unknown.json()["detail"]
     assert http.post(replay, headers={"X-API-Key": keys["read"]}).status_code == 403
+
+
+def test_a_large_quarantine_is_replayed_and_released_whole(
+    http: httpx.Client, keys: dict[str, str], catalog: dict[str, str], tt: Client
+) -> None:
+    """Releasing 15,000 replayed records put ~130 KB of indexes in a DELETE's URL, which the warehouse refused past
+    64 KiB: the replay was answered 503 every time, with its records written and still quarantined."""
+    late = f.event(catalog["venue"], organizer_id="org-1")
+    sales = [f.sale(late["event_id"]) for _ in range(15_000)]
+    sent = _post(http, keys["ingest"], "sale", sales, partial="true").json()
+    assert (sent["accepted"], sent["quarantined"]) == (0, 15_000)
+    assert _post(http, keys["ingest"], "event", late).status_code == 200
+    replay = f"/api/ingest/quarantine/{sent['quarantine_id']}/replay"
+    replayed = http.post(replay, headers={"X-API-Key": keys["ingest"]}, timeout=120)
+    assert replayed.status_code == 200, replayed.text
+    assert (replayed.json()["accepted"], replayed.json()["quarantined"]) == (15_000, 0)
+    assert _quarantined_under(tt, sent["quarantine_id"]) == 0
+    assert http.post(replay, headers={"X-API-Key": keys["ingest"]}).status_code == 404
+
+
+def test_a_release_of_more_indexes_than_a_url_takes_goes_in_pieces(tt: Client) -> None:
+    """130,000 indexes are ~1.2 MB of a DELETE's URL, past the 1 MiB ClickHouse takes (the queue holds 200,000)."""
+    request_id = str(uuid.uuid4())
+    rows = [["sale", request_id, index, "{}", "test"] for index in range(130_001)]
+    tt.insert("ingest_quarantine", rows, column_names=["stream", "request_id", "record_index", "record", "reason"])
+    release_quarantined(tt, request_id, list(range(130_000)))
+    assert _quarantined_under(tt, request_id) == 1
+
+
+def _quarantined_under(tt: Client, quarantine_id: str) -> int:
+    sql = "SELECT count() FROM ingest_quarantine WHERE request_id = {id:String}"
+    return int(tt.query(sql, parameters={"id": quarantine_id}).result_rows[0][0])
 
 
 def test_ndjson_and_money_as_number_or_text(

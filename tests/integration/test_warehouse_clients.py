@@ -343,6 +343,22 @@ def test_large_parameters_sent_as_a_form(warehouse: WarehouseServer, always_form
     client.close()
 
 
+def test_parameters_in_urls_as_long_as_clickhouse_takes(warehouse: WarehouseServer, client: Client) -> None:
+    """`command` puts its parameters in the URL: 10,000 UUIDs are ~400 KB of it, which ClickHouse takes (up to its
+    http_max_uri_size, 1 MiB) and this server refused as an invalid request past 64 KiB."""
+    ids = [str(uuid.uuid4()) for _ in range(10_000)]
+    sql = "SELECT count(), sum(length(x)) FROM (SELECT arrayJoin({ids:Array(String)}) AS x)"
+    assert client.command(sql, parameters={"ids": ids}) == ["10000", "360000"]
+    auth = {"Authorization": "Basic " + b64encode(f"default:{RW_PASSWORD}".encode()).decode()}
+    for size, status in ((1_000_000, 200), (1_100_000, 400)):
+        url = f"{warehouse.url}/?query=SELECT+length(%7Bx:String%7D)&param_x={'a' * size}"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=auth), timeout=30) as answer:  # noqa: S310
+                assert (answer.status, answer.read()) == (status, f"{size}\n".encode())
+        except urllib.error.HTTPError as refused:
+            assert refused.code == status == 400, refused.read()
+
+
 @pytest.mark.parametrize("http_compression", [False, True])
 def test_answers_in_clickhouses_compressed_blocks(warehouse: WarehouseServer, http_compression: bool) -> None:
     """`compress=1`, which the Java client and JDBC driver (DBeaver, DataGrip) send by default: they read the
