@@ -132,7 +132,7 @@ def record_count(path: Path, fmt: str) -> int | None:
 def chunks(path: Path, fmt: str, rows: int) -> Iterator[Chunk]:
     """The file's records, `rows` at a time (JSON bodies also at most JSON_BODY_BYTES)."""
     if fmt == "parquet":
-        yield from _table_chunks(path, _parquet(path).iter_batches(batch_size=rows), rows)
+        yield from _table_chunks(path, _parquet_batches(path, rows), rows)
     elif fmt == "arrow":
         yield from _table_chunks(path, _arrow_batches(path), rows)
     elif fmt == "ndjson":
@@ -230,6 +230,14 @@ def _parquet(path: Path) -> pq.ParquetFile:
         return pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise UnreadableFile(f"{path}: not a readable Parquet file ({error})") from None
+
+
+def _parquet_batches(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
+    """The file's rows in batches, as read: a damaged page further in stops the load there, named."""
+    try:
+        yield from _parquet(path).iter_batches(batch_size=rows)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise UnreadableFile(f"{path}: a part of this Parquet file cannot be read ({error})") from None
 
 
 def _is_arrow_file(path: Path) -> bool:

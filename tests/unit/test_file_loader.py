@@ -78,6 +78,13 @@ def test_what_cannot_be_read_is_named(tmp_path: Path) -> None:
     broken.write_text("not parquet")
     with pytest.raises(UnreadableFile, match="not a readable Parquet file"):
         record_count(broken, "parquet")
+    damaged = tmp_path / "d.parquet"  # a good footer, a page further in zeroed
+    pq.write_table(pa.table({"s": [str(n) * 3 for n in range(200_000)]}), damaged, row_group_size=50_000)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) * 3 // 4 : len(data) * 3 // 4 + 2000] = bytes(2000)
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(UnreadableFile, match=r"d\.parquet: a part of this Parquet file cannot be read"):
+        list(chunks(damaged, "parquet", 50_000))
     with pytest.raises(ValueError, match=r"cannot tell its format from '.csv': give --format"):
         file_format(tmp_path / "r.csv", None)
     assert file_format(tmp_path / "r.csv", "ndjson") == "ndjson"
