@@ -24,7 +24,9 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tickettoken.ingest_client import ARROW, JSON, Answer, Refused, arrow_body, post_body
+from api.ingest.arrow_messages import FILE_MAGIC
+from api.ingest.media_types import ARROW, JSON
+from tickettoken.ingest_client import Answer, Refused, arrow_body, post_body
 
 FORMATS = {
     ".parquet": "parquet", ".parq": "parquet", ".pq": "parquet",
@@ -33,7 +35,6 @@ FORMATS = {
     ".json": "json",
 }  # fmt: skip
 JSON_BODY_BYTES = 8 * 1024 * 1024  # a JSON body is cut here too: a quarter of the service's default limit
-_ARROW_FILE_MAGIC = b"ARROW1"
 _BOM = b"\xef\xbb\xbf"  # some editors start UTF-8 text with it
 
 
@@ -242,7 +243,7 @@ def _parquet_batches(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
 
 def _is_arrow_file(path: Path) -> bool:
     with path.open("rb") as source:
-        return source.read(len(_ARROW_FILE_MAGIC)) == _ARROW_FILE_MAGIC
+        return source.read(len(FILE_MAGIC)) == FILE_MAGIC
 
 
 def _arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:

@@ -12,8 +12,6 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-ARROW = "application/vnd.apache.arrow.stream"
-JSON = "application/json"
 RETRIES = 20
 MAX_WAIT_SECONDS = 5.0  # however long a Retry-After asks for: a busy queue drains in well under that
 
